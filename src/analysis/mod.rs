@@ -1,0 +1,6 @@
+//! Grammar analysis of a learner's text: the contract's shape, the prompt sent to Gemini and the
+//! robust parsing of Gemini's reply.
+
+pub mod model;
+
+pub use model::{Analysis, AnalysisOutcome, CefrAssessment, CefrLevel, GrammarError, ParseQuality, RecommendedTask};

@@ -1,0 +1,4 @@
+//! backend-ai: Englivo's speech and writing analysis service.
+pub mod analysis;
+pub mod speech;
+pub mod upstream;

@@ -1,0 +1,5 @@
+//! One client per upstream, each owning its `reqwest::Client` and private wire types.
+
+pub mod error;
+
+pub use error::{Upstream, UpstreamError};
