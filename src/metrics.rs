@@ -1,0 +1,153 @@
+//! Every Prometheus metric the service exposes, in one registry per app instance (so two
+//! instances in one test process do not share counters). Names, labels and buckets of the first
+//! block are the contract's (`API.md`); the rest are ours and documented in the README.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Buckets the contract fixes for `ai_operation_duration_seconds`.
+pub const AI_DURATION_BUCKETS: &[f64] = &[0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+/// HTTP latency buckets: the service itself answers in micro- to milliseconds when cached and
+/// in seconds when an upstream is involved, so the range spans both.
+pub const HTTP_DURATION_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    // --- contract ---
+    /// 1 when the dependency is usable, 0 when not. `service`: azure_speech | gemini | redis.
+    pub service_health_status: IntGaugeVec,
+    /// `operation`: get | set; `result`: hit | miss (gets), ok | error (sets), error (gets that
+    /// failed and were treated as misses); `tier`: memory | redis | disk.
+    pub cache_operations_total: IntCounterVec,
+    /// `operation`: transcribe | pronunciation | analyze; `provider`: azure | gemini.
+    pub ai_operation_duration_seconds: HistogramVec,
+    /// `operation` as above; `error_type`: `UpstreamError::kind()`.
+    pub ai_operation_errors_total: IntCounterVec,
+    /// `source`: gemini. Counts replies that ended as `fallback`.
+    pub json_parse_failures_total: IntCounterVec,
+    /// `path` is the matched route template, never the raw URL.
+    pub http_requests_total: IntCounterVec,
+    pub http_request_duration_seconds: HistogramVec,
+    // --- ours ---
+    /// 0 closed, 1 half-open, 2 open. `upstream`: azure_speech | gemini.
+    pub circuit_breaker_state: IntGaugeVec,
+    /// `limiter`: redis | local.
+    pub rate_limit_rejections_total: IntCounterVec,
+    /// Requests answered by joining another request's upstream call. `operation` as above;
+    /// `scope`: local (same instance) | remote (another instance's lease, via Redis).
+    pub single_flight_shared_total: IntCounterVec,
+    pub http_requests_in_flight: IntGauge,
+    /// `upstream`; `reason`: the `UpstreamError::kind()` that was retried.
+    pub upstream_retries_total: IntCounterVec,
+    /// Gemini `usageMetadata`. `kind`: prompt | candidates | thoughts | total.
+    pub gemini_tokens_total: IntCounterVec,
+    /// `quality`: clean | repaired | fallback.
+    pub analysis_parse_total: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        macro_rules! register {
+            ($metric:expr) => {{
+                let metric = $metric.expect("metric definition is valid");
+                registry.register(Box::new(metric.clone())).expect("metric names are unique");
+                metric
+            }};
+        }
+        let counter = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels);
+        let histogram = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
+            HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
+        };
+        Self {
+            service_health_status: register!(IntGaugeVec::new(
+                Opts::new("service_health_status", "1 when the dependency is usable, 0 when not"),
+                &["service"]
+            )),
+            cache_operations_total: register!(counter(
+                "cache_operations_total",
+                "Cache gets and sets by result and tier",
+                &["operation", "result", "tier"]
+            )),
+            ai_operation_duration_seconds: register!(histogram(
+                "ai_operation_duration_seconds",
+                "Duration of upstream AI operations, retries included",
+                &["operation", "provider"],
+                AI_DURATION_BUCKETS
+            )),
+            ai_operation_errors_total: register!(counter(
+                "ai_operation_errors_total",
+                "Failed upstream AI operations by error type",
+                &["operation", "error_type"]
+            )),
+            json_parse_failures_total: register!(counter(
+                "json_parse_failures_total",
+                "Model replies that could not be parsed and ended as a fallback",
+                &["source"]
+            )),
+            http_requests_total: register!(counter(
+                "http_requests_total",
+                "HTTP requests by method, route template and status",
+                &["method", "path", "status"]
+            )),
+            http_request_duration_seconds: register!(histogram(
+                "http_request_duration_seconds",
+                "HTTP request latency by method and route template",
+                &["method", "path"],
+                HTTP_DURATION_BUCKETS
+            )),
+            circuit_breaker_state: register!(IntGaugeVec::new(
+                Opts::new("circuit_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open"),
+                &["upstream"]
+            )),
+            rate_limit_rejections_total: register!(counter(
+                "rate_limit_rejections_total",
+                "Requests refused by the per-user rate limit",
+                &["limiter"]
+            )),
+            single_flight_shared_total: register!(counter(
+                "single_flight_shared_total",
+                "Requests answered by joining an identical in-flight upstream call",
+                &["operation", "scope"]
+            )),
+            http_requests_in_flight: register!(IntGauge::new(
+                "http_requests_in_flight",
+                "HTTP requests being served right now"
+            )),
+            upstream_retries_total: register!(counter(
+                "upstream_retries_total",
+                "Upstream calls sent again after a transient failure",
+                &["upstream", "reason"]
+            )),
+            gemini_tokens_total: register!(counter(
+                "gemini_tokens_total",
+                "Gemini tokens used, from usageMetadata",
+                &["kind"]
+            )),
+            analysis_parse_total: register!(counter(
+                "analysis_parse_total",
+                "Analyses by how their model reply was parsed",
+                &["quality"]
+            )),
+            registry,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding of gathered metrics cannot fail");
+        String::from_utf8(buffer).expect("the text encoder writes UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
