@@ -1,6 +1,9 @@
 //! backend-ai: Englivo's speech and writing analysis service.
 pub mod analysis;
 pub mod audio;
+pub mod jobs;
 pub mod metrics;
+pub mod redis_link;
+pub mod served;
 pub mod speech;
 pub mod upstream;

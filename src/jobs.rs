@@ -1,0 +1,50 @@
+//! The requests that travel down each upstream stack
+//! (single-flight -> cache -> breaker -> retry -> client). They carry everything that decides
+//! the answer, and nothing else: a cache key is derived from a job alone.
+
+use crate::audio::Audio;
+
+/// Transcribe one recording (`POST /api/transcribe`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscribeJob {
+    pub audio: Audio,
+    /// BCP-47, e.g. `en-US`.
+    pub language: String,
+}
+
+/// Score one recording against the text the learner was asked to read (`POST /api/pronunciation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PronunciationJob {
+    pub audio: Audio,
+    pub language: String,
+    pub reference_text: String,
+}
+
+/// Analyse one text (`POST /api/analyze`). `text` is already normalised (trimmed, whitespace
+/// collapsed), so equivalent inputs share one cache entry and one upstream call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalyzeJob {
+    pub text: String,
+}
+
+impl AnalyzeJob {
+    pub fn new(raw: &str) -> Self {
+        Self { text: normalise_text(raw) }
+    }
+}
+
+/// Trim and collapse every run of Unicode whitespace to one space.
+pub fn normalise_text(raw: &str) -> String {
+    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_differing_only_in_whitespace_normalise_alike() {
+        assert_eq!(AnalyzeJob::new("  I go\tto the\n\nstore  ").text, "I go to the store");
+        assert_eq!(AnalyzeJob::new("I go to the store").text, "I go to the store");
+    }
+}
