@@ -5,5 +5,6 @@ pub mod jobs;
 pub mod metrics;
 pub mod redis_link;
 pub mod served;
+pub mod simulator;
 pub mod speech;
 pub mod upstream;
