@@ -111,7 +111,7 @@ impl Simulator {
 }
 
 fn draw(config: &SimConfig) -> Option<Fault> {
-    let mut roll = || rand::random::<f64>();
+    let roll = || rand::random::<f64>();
     if roll() < config.hang_rate {
         Some(Fault::Hang)
     } else if roll() < config.rate_limit_rate {
