@@ -25,11 +25,19 @@ pub struct PronunciationJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnalyzeJob {
     pub text: String,
+    /// Gemini model id: a different model gives a different analysis.
+    pub model: String,
+    /// `analysis::prompt::PROMPT_VERSION` at the time of the request.
+    pub prompt_version: &'static str,
 }
 
 impl AnalyzeJob {
-    pub fn new(raw: &str) -> Self {
-        Self { text: normalise_text(raw) }
+    pub fn new(raw: &str, model: &str) -> Self {
+        Self {
+            text: normalise_text(raw),
+            model: model.to_string(),
+            prompt_version: crate::analysis::prompt::PROMPT_VERSION,
+        }
     }
 }
 
@@ -44,7 +52,7 @@ mod tests {
 
     #[test]
     fn texts_differing_only_in_whitespace_normalise_alike() {
-        assert_eq!(AnalyzeJob::new("  I go\tto the\n\nstore  ").text, "I go to the store");
-        assert_eq!(AnalyzeJob::new("I go to the store").text, "I go to the store");
+        assert_eq!(AnalyzeJob::new("  I go\tto the\n\nstore  ", "m").text, "I go to the store");
+        assert_eq!(AnalyzeJob::new("I go to the store", "m").text, "I go to the store");
     }
 }

@@ -2,5 +2,8 @@
 //! robust parsing of Gemini's reply.
 
 pub mod model;
+pub mod parse;
+pub mod prompt;
 
 pub use model::{Analysis, AnalysisOutcome, CefrAssessment, CefrLevel, GrammarError, ParseQuality, RecommendedTask};
+pub use parse::parse_analysis;

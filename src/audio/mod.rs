@@ -1,7 +1,11 @@
 //! Learner audio: recognising the two formats Azure's short-audio REST API takes, and fetching
 //! audio from a URL without letting that URL reach inside our network.
 
+pub mod error;
+
 use bytes::Bytes;
+
+pub use error::AudioError;
 
 /// The containers Azure Speech's short-audio REST endpoint accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

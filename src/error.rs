@@ -1,0 +1,158 @@
+//! `AppError`: every way a request can fail, and the only place failures become HTTP.
+//!
+//! Status and `code` follow the contract's table (`API.md`). The body is always
+//! `{"success": false, "error", "code", "request_id"}`.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::audio::AudioError;
+use crate::middleware::request_id;
+use crate::upstream::UpstreamError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("missing or invalid X-API-Key")]
+    Unauthorized,
+    #[error("{0}")]
+    Validation(String),
+    #[error("request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("Rate limit exceeded")]
+    RateLimited { retry_after: Duration },
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("no route for this path")]
+    NotFound,
+    #[error("method not allowed for this path")]
+    MethodNotAllowed,
+    #[error("the service is shutting down")]
+    ShuttingDown,
+    /// A bug: a panic caught at the edge. Never an expected outcome of any input.
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    success: bool,
+    error: String,
+    code: &'a str,
+    request_id: String,
+}
+
+impl AppError {
+    /// Status and machine code, from one exhaustive match so a new variant forces a decision.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+            Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Audio(error) => match error {
+                AudioError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+                AudioError::Unsupported => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+                AudioError::InvalidUrl(_)
+                | AudioError::Forbidden(_)
+                | AudioError::Fetch(_)
+                | AudioError::Timeout
+                | AudioError::Missing(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+            },
+            Self::Upstream(error) => match error {
+                UpstreamError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+                UpstreamError::Unreachable { .. }
+                | UpstreamError::RateLimited { .. }
+                | UpstreamError::Server { .. }
+                | UpstreamError::CircuitOpen { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
+                UpstreamError::Rejected { .. }
+                | UpstreamError::Auth { .. }
+                | UpstreamError::InvalidResponse { .. }
+                | UpstreamError::Blocked { .. } => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            },
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+
+    /// Seconds for `Retry-After`, where the client should wait before trying again.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::Upstream(UpstreamError::CircuitOpen { retry_after, .. }) => Some(*retry_after),
+            Self::Upstream(UpstreamError::RateLimited { retry_after, .. }) => *retry_after,
+            Self::ShuttingDown => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+
+    /// What the learner-facing client is told. Upstream details that help nobody outside (raw
+    /// upstream bodies, our credentials' state) stay in the logs.
+    fn public_message(&self) -> String {
+        match self {
+            Self::Upstream(error) => match error {
+                UpstreamError::Timeout { upstream } => format!("{} did not answer in time", name(*upstream)),
+                UpstreamError::Unreachable { upstream, .. }
+                | UpstreamError::Server { upstream, .. }
+                | UpstreamError::RateLimited { upstream, .. } => {
+                    format!("{} is temporarily unavailable; try again shortly", name(*upstream))
+                }
+                UpstreamError::CircuitOpen { upstream, .. } => {
+                    format!("{} is failing; requests are paused until it recovers", name(*upstream))
+                }
+                UpstreamError::Rejected { upstream, status, .. } => {
+                    format!("{} rejected the request (HTTP {status})", name(*upstream))
+                }
+                UpstreamError::Auth { upstream, .. } => {
+                    format!("{} refused the service's credentials", name(*upstream))
+                }
+                UpstreamError::InvalidResponse { upstream, .. } => {
+                    format!("{} sent a response that could not be read", name(*upstream))
+                }
+                UpstreamError::Blocked { upstream, reason } => {
+                    format!("{} declined to process this content ({reason})", name(*upstream))
+                }
+            },
+            other => other.to_string(),
+        }
+    }
+}
+
+fn name(upstream: crate::upstream::Upstream) -> &'static str {
+    match upstream {
+        crate::upstream::Upstream::AzureSpeech => "Azure Speech",
+        crate::upstream::Upstream::Gemini => "Gemini",
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let body = Envelope {
+            success: false,
+            error: self.public_message(),
+            code,
+            request_id: request_id::current().unwrap_or_default(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after() {
+            // Integer seconds, at least 1: a 0 would invite an immediate retry storm.
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        // Handlers and layers log with context; this marks the response for the access log.
+        response.extensions_mut().insert(ErrorCode(code));
+        response
+    }
+}
+
+/// The machine code of an error response, for the access log and metrics layers.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);

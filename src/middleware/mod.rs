@@ -1,0 +1,4 @@
+//! Tower layers: HTTP-level (request id, auth, rate limit, access log/metrics) and the
+//! domain-level layers stacked on every upstream call.
+
+pub mod request_id;
