@@ -1,5 +1,6 @@
 //! backend-ai: Englivo's speech and writing analysis service.
 pub mod analysis;
+pub mod config;
 pub mod audio;
 pub mod error;
 pub mod jobs;
