@@ -2,6 +2,7 @@
 //! audio from a URL without letting that URL reach inside our network.
 
 pub mod error;
+pub mod fetch;
 
 use bytes::Bytes;
 

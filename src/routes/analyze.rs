@@ -1,0 +1,40 @@
+//! `POST /api/analyze`.
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tower::ServiceExt;
+
+use super::envelope::{Meta, Success};
+use super::input;
+use crate::error::AppError;
+use crate::jobs::AnalyzeJob;
+use crate::middleware::request_id;
+use crate::state::AppState;
+
+/// The contract's bound on `text`, in characters.
+pub const TEXT_MAX_CHARS: usize = 5000;
+/// 5000 characters of up to 4 UTF-8 bytes, JSON escaping and the other fields fit in this.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+struct AnalyzeRequest {
+    text: Option<String>,
+    user_id: Option<String>,
+    session_id: Option<String>,
+}
+
+pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let body: AnalyzeRequest = input::json_body(request, BODY_LIMIT).await?;
+    let text = input::text_field("text", body.text.as_deref(), TEXT_MAX_CHARS)?;
+    input::identifier("user_id", body.user_id.as_deref())?;
+    input::identifier("session_id", body.session_id.as_deref())?;
+    let job = AnalyzeJob::new(text, &state.settings.gemini_model);
+    let served = state.upstreams.analyze.clone().oneshot(job).await?;
+    let meta = Meta {
+        cached: served.cached(),
+        request_id: request_id::current().unwrap_or_default(),
+        parse: Some(served.value.parse),
+    };
+    Ok(Success::new(served.value.analysis, meta).into_response())
+}

@@ -1,0 +1,37 @@
+//! Operations endpoints: liveness, readiness, cache and upstream health, metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+
+/// Liveness: the process answers. Nothing else is checked, so a Redis or upstream outage never
+/// gets pods restarted.
+pub async fn live() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: 503 from the moment shutdown begins. Redis being down is not unready: the service
+/// still answers from its other tiers and upstreams.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting_down"}))).into_response()
+    }
+}
+
+pub async fn cache(State(state): State<AppState>) -> Json<Value> {
+    Json(state.upstreams.cache_health().await)
+}
+
+pub async fn upstreams(State(state): State<AppState>) -> Json<Value> {
+    Json(state.upstreams.health())
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+}
