@@ -1,6 +1,7 @@
 //! Tower layers: HTTP-level (request id, auth, rate limit, access log/metrics) and the
 //! domain-level layers stacked on every upstream call.
 
+pub mod ai_metrics;
 pub mod auth;
 pub mod http_metrics;
 pub mod request_id;
