@@ -116,11 +116,13 @@ impl App {
         &self.state
     }
 
-    /// Serve until `shutdown` completes, then: readiness 503 at once, stop accepting, let
+    /// Serve until `shutdown` completes, then: readiness 503 at once, keep serving for
+    /// `SHUTDOWN_DELAY_SECONDS` (default 0) while load balancers notice, stop accepting, let
     /// in-flight requests finish for up to `SHUTDOWN_GRACE_SECONDS`.
     pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Self { listener, router, state } = self;
         let grace = state.settings.shutdown_grace;
+        let delay = state.settings.shutdown_delay;
         let started = Arc::new(tokio::sync::Notify::new());
         let readiness = state.readiness.clone();
         let metrics = state.metrics.clone();
@@ -129,7 +131,9 @@ impl App {
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 readiness.shutting_down();
-                tracing::info!(grace_seconds = grace.as_secs(), "shutting down: readiness 503, draining in-flight requests");
+                tracing::info!(delay_seconds = delay.as_secs(), grace_seconds = grace.as_secs(), "shutting down: readiness 503");
+                tokio::time::sleep(delay).await;
+                tracing::info!("listener closed; draining in-flight requests");
                 signal_started.notify_one();
             });
         tokio::select! {

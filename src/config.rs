@@ -41,6 +41,7 @@ pub const AUDIO_FETCH_ALLOW_PRIVATE: &str = "AUDIO_FETCH_ALLOW_PRIVATE";
 pub const AUDIO_FETCH_TIMEOUT_SECONDS: &str = "AUDIO_FETCH_TIMEOUT_SECONDS";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const SHUTDOWN_GRACE_SECONDS: &str = "SHUTDOWN_GRACE_SECONDS";
+pub const SHUTDOWN_DELAY_SECONDS: &str = "SHUTDOWN_DELAY_SECONDS";
 pub const SIMULATOR_LATENCY_MS: &str = "SIMULATOR_LATENCY_MS";
 pub const SIMULATOR_RATE_LIMIT_RATE: &str = "SIMULATOR_RATE_LIMIT_RATE";
 pub const SIMULATOR_SERVER_ERROR_RATE: &str = "SIMULATOR_SERVER_ERROR_RATE";
@@ -153,6 +154,9 @@ pub struct Settings {
     pub audio_fetch_timeout: Duration,
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
+    /// Between readiness turning 503 and the listener closing: time for load balancers to stop
+    /// sending new requests (an alternative to a `preStop` sleep).
+    pub shutdown_delay: Duration,
     pub simulator: SimulatorSettings,
 }
 
@@ -292,6 +296,7 @@ impl Settings {
             audio_fetch_timeout: vars.seconds(AUDIO_FETCH_TIMEOUT_SECONDS, 10, 1)?,
             log_format,
             shutdown_grace: vars.seconds(SHUTDOWN_GRACE_SECONDS, 25, 0)?,
+            shutdown_delay: vars.seconds(SHUTDOWN_DELAY_SECONDS, 0, 0)?,
             simulator: SimulatorSettings {
                 latency: Duration::from_millis(vars.number(SIMULATOR_LATENCY_MS, 0u64, 0)?),
                 rate_limit_rate: vars.rate(SIMULATOR_RATE_LIMIT_RATE)?,
