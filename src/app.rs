@@ -99,7 +99,10 @@ impl App {
             max_redirects: 3,
             allowed_addresses: Vec::new(),
         });
-        let api_layers = ApiLayers { api_keys: ApiKeys::new(settings.api_keys.clone()), rate_limit: tower::layer::util::Identity::new() };
+        let api_layers = ApiLayers {
+            api_keys: ApiKeys::new(settings.api_keys.clone()),
+            rate_limit: tower::layer::util::Identity::new(),
+        };
         if !api_layers.api_keys.enabled() {
             tracing::warn!("API_KEYS is empty: /api/* accepts requests without X-API-Key");
         }
@@ -119,7 +122,10 @@ impl App {
     /// Serve until `shutdown` completes, then: readiness 503 at once, keep serving for
     /// `SHUTDOWN_DELAY_SECONDS` (default 0) while load balancers notice, stop accepting, let
     /// in-flight requests finish for up to `SHUTDOWN_GRACE_SECONDS`.
-    pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let Self { listener, router, state } = self;
         let grace = state.settings.shutdown_grace;
         let delay = state.settings.shutdown_delay;
@@ -131,7 +137,11 @@ impl App {
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 readiness.shutting_down();
-                tracing::info!(delay_seconds = delay.as_secs(), grace_seconds = grace.as_secs(), "shutting down: readiness 503");
+                tracing::info!(
+                    delay_seconds = delay.as_secs(),
+                    grace_seconds = grace.as_secs(),
+                    "shutting down: readiness 503"
+                );
                 tokio::time::sleep(delay).await;
                 tracing::info!("listener closed; draining in-flight requests");
                 signal_started.notify_one();

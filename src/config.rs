@@ -183,7 +183,9 @@ impl Settings {
 
         let api_keys: Vec<Secret> = vars
             .get(API_KEYS)
-            .map(|raw| raw.split(',').map(str::trim).filter(|key| !key.is_empty()).map(|key| Secret(key.to_string())).collect())
+            .map(|raw| {
+                raw.split(',').map(str::trim).filter(|key| !key.is_empty()).map(|key| Secret(key.to_string())).collect()
+            })
             .unwrap_or_default();
         if api_keys.is_empty() && kubernetes {
             return Err(invalid(API_KEYS, "must list at least one key when running in Kubernetes"));
@@ -197,7 +199,12 @@ impl Settings {
                     "redis_only" => CacheModeSetting::RedisOnly,
                     "tiered" => CacheModeSetting::Tiered,
                     "disk_only" => CacheModeSetting::DiskOnly,
-                    other => return Err(invalid(CACHE_MODE, format!("must be auto, redis_only, tiered or disk_only (got {other:?})"))),
+                    other => {
+                        return Err(invalid(
+                            CACHE_MODE,
+                            format!("must be auto, redis_only, tiered or disk_only (got {other:?})"),
+                        ));
+                    }
                 },
                 true,
             ),
@@ -231,7 +238,10 @@ impl Settings {
                         parse_http_url(AZURE_SPEECH_REGION, &format!("https://{region}.stt.speech.microsoft.com"))?
                     }
                     (None, None) => {
-                        return Err(invalid(AZURE_SPEECH_REGION, "set AZURE_SPEECH_REGION or AZURE_SPEECH_ENDPOINT with AZURE_SPEECH_KEY"));
+                        return Err(invalid(
+                            AZURE_SPEECH_REGION,
+                            "set AZURE_SPEECH_REGION or AZURE_SPEECH_ENDPOINT with AZURE_SPEECH_KEY",
+                        ));
                     }
                 };
                 AzureTarget::Cloud { base_url, key: Secret(key.trim().to_string()) }
@@ -242,20 +252,34 @@ impl Settings {
 
         let gemini = match vars.get(GEMINI_API_KEY).filter(|key| !key.trim().is_empty()) {
             Some(key) => {
-                let base = vars.get(GEMINI_BASE_URL).unwrap_or_else(|| "https://generativelanguage.googleapis.com".to_string());
-                GeminiTarget::Cloud { base_url: parse_http_url(GEMINI_BASE_URL, &base)?, key: Secret(key.trim().to_string()) }
+                let base = vars
+                    .get(GEMINI_BASE_URL)
+                    .unwrap_or_else(|| "https://generativelanguage.googleapis.com".to_string());
+                GeminiTarget::Cloud {
+                    base_url: parse_http_url(GEMINI_BASE_URL, &base)?,
+                    key: Secret(key.trim().to_string()),
+                }
             }
             None if kubernetes => return Err(invalid(GEMINI_API_KEY, "is required when running in Kubernetes")),
             None => GeminiTarget::Simulator,
         };
 
-        let gemini_model = vars.get(GEMINI_MODEL).map(|model| model.trim().to_string()).unwrap_or_else(|| "gemini-2.5-flash".to_string());
+        let gemini_model = vars
+            .get(GEMINI_MODEL)
+            .map(|model| model.trim().to_string())
+            .unwrap_or_else(|| "gemini-2.5-flash".to_string());
         if gemini_model.is_empty() || !gemini_model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
             return Err(invalid(GEMINI_MODEL, "must be a model id such as gemini-2.5-flash"));
         }
 
         let log_format = match vars.get(LOG_FORMAT).map(|raw| raw.trim().to_ascii_lowercase()) {
-            None => if kubernetes { LogFormat::Json } else { LogFormat::Pretty },
+            None => {
+                if kubernetes {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Pretty
+                }
+            }
             Some(raw) if raw == "json" => LogFormat::Json,
             Some(raw) if raw == "pretty" || raw == "text" => LogFormat::Pretty,
             Some(other) => return Err(invalid(LOG_FORMAT, format!("must be json or pretty (got {other:?})"))),
@@ -263,7 +287,9 @@ impl Settings {
 
         let bind_address = match vars.get(BIND_ADDRESS) {
             None => std::net::IpAddr::from([0, 0, 0, 0]),
-            Some(raw) => raw.trim().parse().map_err(|_| invalid(BIND_ADDRESS, "must be an IP address such as 0.0.0.0"))?,
+            Some(raw) => {
+                raw.trim().parse().map_err(|_| invalid(BIND_ADDRESS, "must be an IP address such as 0.0.0.0"))?
+            }
         };
 
         Ok(Self {
@@ -373,7 +399,8 @@ fn parse_http_url(variable: &'static str, raw: &str) -> Result<Url, ConfigError>
 
 /// A flat TOML table whose keys are the variable names, e.g. `RATE_LIMIT_PER_MINUTE = 120`.
 fn read_config_file(path: &str) -> Result<HashMap<String, String>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| invalid(CONFIG_FILE, format!("cannot read {path}: {error}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|error| invalid(CONFIG_FILE, format!("cannot read {path}: {error}")))?;
     let table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
         invalid(CONFIG_FILE, format!("{path} is not valid TOML: {}", error.message()))
     })?;
@@ -390,7 +417,12 @@ fn read_config_file(path: &str) -> Result<HashMap<String, String>, ConfigError> 
                     .map(|item| item.as_str().map(str::to_owned).unwrap_or_else(|| item.to_string()))
                     .collect::<Vec<_>>()
                     .join(","),
-                other => return Err(invalid(CONFIG_FILE, format!("{key} in {path} must be a plain value, not {}", other.type_str()))),
+                other => {
+                    return Err(invalid(
+                        CONFIG_FILE,
+                        format!("{key} in {path} must be a plain value, not {}", other.type_str()),
+                    ));
+                }
             };
             Ok((key, value))
         })
@@ -464,7 +496,8 @@ mod tests {
     fn an_azure_key_needs_a_region_or_endpoint() {
         let error = settings(&[(AZURE_SPEECH_KEY, "a")]).expect_err("no region");
         assert_eq!(error.variable, AZURE_SPEECH_REGION);
-        let ok = settings(&[(AZURE_SPEECH_KEY, "a"), (AZURE_SPEECH_ENDPOINT, "http://127.0.0.1:9999")]).expect("endpoint");
+        let ok =
+            settings(&[(AZURE_SPEECH_KEY, "a"), (AZURE_SPEECH_ENDPOINT, "http://127.0.0.1:9999")]).expect("endpoint");
         assert!(matches!(ok.azure, AzureTarget::Cloud { .. }));
     }
 

@@ -29,10 +29,16 @@ impl Upstreams {
 }
 
 /// Placeholder: every call fails as unreachable.
-pub async fn build(_settings: &crate::config::Settings, _metrics: &crate::metrics::Metrics) -> std::io::Result<Upstreams> {
+pub async fn build(
+    _settings: &crate::config::Settings,
+    _metrics: &crate::metrics::Metrics,
+) -> std::io::Result<Upstreams> {
     fn failing<J: Send + 'static, R: Send + 'static>() -> Stack<J, R> {
         BoxCloneSyncService::new(tower::service_fn(|_job: J| async {
-            Err::<Served<R>, _>(UpstreamError::Unreachable { upstream: crate::upstream::Upstream::Gemini, message: "not wired".into() })
+            Err::<Served<R>, _>(UpstreamError::Unreachable {
+                upstream: crate::upstream::Upstream::Gemini,
+                message: "not wired".into(),
+            })
         }))
     }
     Ok(Upstreams { transcribe: failing(), pronounce: failing(), analyze: failing() })

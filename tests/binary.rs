@@ -156,7 +156,11 @@ fn sigterm_lets_in_flight_requests_finish_turns_unready_first_and_exits_0() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         send_sigterm(&running.child);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let ready = client.get(format!("http://127.0.0.1:{port}/health/ready")).send().await.expect("readiness answered during the delay");
+        let ready = client
+            .get(format!("http://127.0.0.1:{port}/health/ready"))
+            .send()
+            .await
+            .expect("readiness answered during the delay");
         assert_eq!(ready.status().as_u16(), 503, "readiness turns 503 first");
         for request in in_flight {
             assert_eq!(request.await.expect("join").expect("in-flight request completed"), 200);

@@ -17,8 +17,10 @@ pub const TEXT_MAX_CHARS: usize = 5000;
 /// 5000 characters of up to 4 UTF-8 bytes, JSON escaping and the other fields fit in this.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-#[derive(Debug, Deserialize)]
-struct AnalyzeRequest {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AnalyzeRequest {
+    /// The learner's text, 1..5000 characters.
+    #[schema(example = "I go to the store yesterday.")]
     text: Option<String>,
     user_id: Option<String>,
     session_id: Option<String>,

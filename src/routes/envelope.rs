@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::analysis::ParseQuality;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Meta {
     pub cached: bool,
     pub request_id: String,
@@ -15,7 +15,7 @@ pub struct Meta {
     pub parse: Option<ParseQuality>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Success<T> {
     pub success: bool,
     pub data: T,

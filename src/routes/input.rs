@@ -11,10 +11,14 @@ use crate::audio::AudioError;
 use crate::error::AppError;
 
 /// The fields the audio endpoints take, from JSON or from multipart text parts.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct AudioFields {
+    /// http(s) URL of a WAV or Ogg/Opus recording (or upload it as the multipart part `audio`).
+    #[schema(example = "https://cdn.example.com/recordings/42.wav")]
     pub audio_url: Option<String>,
+    /// BCP-47, default `en-US`.
     pub language: Option<String>,
+    /// Required by `/api/pronunciation`: the text the learner read, 1..1000 characters.
     pub reference_text: Option<String>,
     pub user_id: Option<String>,
     pub session_id: Option<String>,
@@ -55,9 +59,7 @@ pub async fn json_body<T: DeserializeOwned>(request: Request, limit: usize) -> R
     if let BodyKind::Multipart = body_kind(&request)? {
         return Err(AppError::Validation("this endpoint takes a JSON body".into()));
     }
-    let bytes = axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| AppError::BodyTooLarge { limit })?;
+    let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| AppError::BodyTooLarge { limit })?;
     parse_json(&bytes)
 }
 
@@ -74,23 +76,25 @@ pub async fn audio_input(request: Request, body_limit: usize, audio_limit: usize
     match body_kind(&request)? {
         BodyKind::Json => {
             let fields: AudioFields = json_body(request, body_limit).await?;
-            let url = fields
-                .audio_url
-                .clone()
-                .filter(|url| !url.trim().is_empty())
-                .ok_or_else(|| AudioError::Missing("audio_url is required (or upload an `audio` file as multipart/form-data)".into()))?;
+            let url = fields.audio_url.clone().filter(|url| !url.trim().is_empty()).ok_or_else(|| {
+                AudioError::Missing("audio_url is required (or upload an `audio` file as multipart/form-data)".into())
+            })?;
             Ok(AudioInput { fields, source: AudioSource::Url(url.trim().to_string()) })
         }
         BodyKind::Multipart => {
-            let multipart = Multipart::from_request(request, &())
-                .await
-                .map_err(|rejection| AppError::Validation(format!("invalid multipart body: {}", rejection.body_text())))?;
+            let multipart = Multipart::from_request(request, &()).await.map_err(|rejection| {
+                AppError::Validation(format!("invalid multipart body: {}", rejection.body_text()))
+            })?;
             read_multipart(multipart, body_limit, audio_limit).await
         }
     }
 }
 
-async fn read_multipart(mut multipart: Multipart, body_limit: usize, audio_limit: usize) -> Result<AudioInput, AppError> {
+async fn read_multipart(
+    mut multipart: Multipart,
+    body_limit: usize,
+    audio_limit: usize,
+) -> Result<AudioInput, AppError> {
     let mut fields = AudioFields::default();
     let mut upload: Option<Bytes> = None;
     loop {
@@ -125,12 +129,21 @@ async fn read_multipart(mut multipart: Multipart, body_limit: usize, audio_limit
     let source = match (upload, fields.audio_url.clone().filter(|url| !url.trim().is_empty())) {
         (Some(bytes), _) => AudioSource::Upload(bytes),
         (None, Some(url)) => AudioSource::Url(url.trim().to_string()),
-        (None, None) => return Err(AudioError::Missing("multipart body needs an `audio` file part (or an `audio_url` field)".into()).into()),
+        (None, None) => {
+            return Err(AudioError::Missing(
+                "multipart body needs an `audio` file part (or an `audio_url` field)".into(),
+            )
+            .into());
+        }
     };
     Ok(AudioInput { fields, source })
 }
 
-async fn read_capped(mut field: axum::extract::multipart::Field<'_>, limit: usize, body_limit: usize) -> Result<Bytes, AppError> {
+async fn read_capped(
+    mut field: axum::extract::multipart::Field<'_>,
+    limit: usize,
+    body_limit: usize,
+) -> Result<Bytes, AppError> {
     let mut buffer = Vec::new();
     loop {
         match field.chunk().await {
@@ -160,7 +173,8 @@ pub fn language(raw: Option<&str>, default: &str) -> Result<String, AppError> {
         return Ok(default.to_string());
     };
     let mut subtags = raw.split('-');
-    let primary_ok = subtags.next().is_some_and(|tag| (2..=3).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphabetic()));
+    let primary_ok =
+        subtags.next().is_some_and(|tag| (2..=3).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphabetic()));
     let rest_ok = subtags.all(|tag| (1..=8).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric()));
     if primary_ok && rest_ok && raw.len() <= 35 {
         Ok(raw.to_string())

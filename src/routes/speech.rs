@@ -31,7 +31,8 @@ pub async fn pronunciation(State(state): State<AppState>, request: Request) -> R
             .to_string();
     let language = input::language(input.fields.language.as_deref(), &state.settings.azure_language_default)?;
     let audio = obtain_audio(&state, input.source).await?;
-    let served = state.upstreams.pronounce.clone().oneshot(PronunciationJob { audio, language, reference_text }).await?;
+    let served =
+        state.upstreams.pronounce.clone().oneshot(PronunciationJob { audio, language, reference_text }).await?;
     Ok(Success::new(served.value.clone(), meta(served.cached())).into_response())
 }
 

@@ -9,9 +9,17 @@ async fn a_missing_or_wrong_api_key_is_401_when_keys_are_configured() {
     let app = spawn_app(&[("API_KEYS", "key-one,key-two")]).await;
     let body = json!({"text": "I go to the store yesterday."});
     assert_error(app.post_json("/api/analyze", &body).await, 401, "unauthorized").await;
-    let wrong = app.client.post(app.url("/api/analyze")).header("X-API-Key", "key-three").json(&body).send().await.expect("sent");
+    let wrong = app
+        .client
+        .post(app.url("/api/analyze"))
+        .header("X-API-Key", "key-three")
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
     assert_error(wrong, 401, "unauthorized").await;
-    let prefix = app.client.post(app.url("/api/analyze")).header("X-API-Key", "key-on").json(&body).send().await.expect("sent");
+    let prefix =
+        app.client.post(app.url("/api/analyze")).header("X-API-Key", "key-on").json(&body).send().await.expect("sent");
     assert_error(prefix, 401, "unauthorized").await;
 }
 
@@ -82,7 +90,8 @@ async fn audio_endpoints_without_audio_are_422() {
 #[tokio::test]
 async fn an_uploaded_file_that_is_not_wav_or_ogg_opus_is_415() {
     let app = spawn_app(&[]).await;
-    let part = reqwest::multipart::Part::bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00not really an mp3".to_vec()).file_name("clip.mp3");
+    let part = reqwest::multipart::Part::bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00not really an mp3".to_vec())
+        .file_name("clip.mp3");
     let form = reqwest::multipart::Form::new().part("audio", part);
     let response = app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent");
     assert_error(response, 415, "unsupported_media_type").await;
