@@ -1,10 +1,12 @@
 //! Learner audio: recognising the two formats Azure's short-audio REST API takes, and fetching
 //! audio from a URL without letting that URL reach inside our network.
 
+pub mod address;
 pub mod error;
 
 use bytes::Bytes;
 
+pub use address::{AddressClass, classify};
 pub use error::AudioError;
 
 /// The containers Azure Speech's short-audio REST endpoint accepts.
