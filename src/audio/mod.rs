@@ -3,11 +3,13 @@
 
 pub mod address;
 pub mod error;
+pub mod fetch;
 
 use bytes::Bytes;
 
 pub use address::{AddressClass, classify};
 pub use error::AudioError;
+pub use fetch::{AudioFetcher, FetchPolicy};
 
 /// The containers Azure Speech's short-audio REST endpoint accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
