@@ -45,7 +45,8 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/health/cache", get(health::cache))
         .route("/health/upstreams", get(health::upstreams))
-        .route("/metrics", get(health::metrics));
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi));
     let metrics = state.metrics.clone();
     api.merge(ops)
         .fallback(|| async { AppError::NotFound })

@@ -7,6 +7,7 @@ pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod readiness;
 pub mod redis_link;
 pub mod routes;

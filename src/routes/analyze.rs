@@ -7,7 +7,8 @@ use tower::ServiceExt;
 
 use super::envelope::{Meta, Success};
 use super::input;
-use crate::error::AppError;
+use crate::analysis::Analysis;
+use crate::error::{AppError, ErrorEnvelope};
 use crate::jobs::AnalyzeJob;
 use crate::middleware::request_id;
 use crate::state::AppState;
@@ -26,6 +27,23 @@ pub struct AnalyzeRequest {
     session_id: Option<String>,
 }
 
+/// Grammar-analyse a learner's text (Gemini, structured output, parsed robustly).
+#[utoipa::path(
+    post,
+    path = "/api/analyze",
+    request_body(content = AnalyzeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The analysis; `meta.parse` says how the model reply was read", body = Success<Analysis>),
+        (status = 401, description = "Missing or wrong X-API-Key", body = ErrorEnvelope),
+        (status = 413, description = "Body or audio over its limit", body = ErrorEnvelope),
+        (status = 422, description = "Malformed JSON, missing or invalid field", body = ErrorEnvelope),
+        (status = 429, description = "Per-user rate limit; see Retry-After", body = ErrorEnvelope),
+        (status = 502, description = "Gemini answered with an error retrying will not fix", body = ErrorEnvelope),
+        (status = 503, description = "Gemini unavailable or its circuit open; see Retry-After", body = ErrorEnvelope),
+        (status = 504, description = "UPSTREAM_TIMEOUT_SECONDS ran out", body = ErrorEnvelope),
+    ),
+    security((), ("api_key" = []))
+)]
 pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
     let body: AnalyzeRequest = input::json_body(request, BODY_LIMIT).await?;
     let text = input::text_field("text", body.text.as_deref(), TEXT_MAX_CHARS)?;
