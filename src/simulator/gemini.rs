@@ -266,7 +266,7 @@ fn answer(model: &str, request: &Request, damage: Option<Damage>) -> Response {
     }
     // Real replies sometimes arrive in more than one part; do so for about half the texts,
     // deterministically, so clients must concatenate.
-    let split_at = (learner_text.len() % 2 == 0).then(|| text.chars().count() / 2).filter(|&at| at > 0);
+    let split_at = learner_text.len().is_multiple_of(2).then(|| text.chars().count() / 2).filter(|&at| at > 0);
     match split_at {
         Some(at) => {
             let head = cut(&text, at);

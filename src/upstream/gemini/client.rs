@@ -86,7 +86,8 @@ impl GeminiClient {
 }
 
 fn transport_error(error: reqwest::Error) -> UpstreamError {
-    if error.is_timeout() {
+    // A connect timeout is an unreachable host (worth another try), not the call's deadline.
+    if error.is_timeout() && !error.is_connect() {
         UpstreamError::Timeout { upstream: GEMINI }
     } else {
         UpstreamError::Unreachable { upstream: GEMINI, message: error_chain(&error) }

@@ -10,7 +10,7 @@ mod wire;
 pub use client::GeminiClient;
 
 /// Where and as what the client talks to Gemini.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GeminiConfig {
     /// `https://generativelanguage.googleapis.com` in production; the simulator or a fake in tests.
     pub base_url: url::Url,
@@ -19,6 +19,19 @@ pub struct GeminiConfig {
     pub model: String,
     /// `v1beta` (what the cookbook uses) or `v1`.
     pub api_version: String,
+}
+
+impl std::fmt::Debug for GeminiConfig {
+    // The key stays out of every log line and panic message.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("GeminiConfig")
+            .field("base_url", &self.base_url.as_str())
+            .field("api_key", &"<redacted>")
+            .field("model", &self.model)
+            .field("api_version", &self.api_version)
+            .finish()
+    }
 }
 
 impl GeminiConfig {
@@ -236,6 +249,13 @@ mod tests {
             assert!(!matches!(reason, FinishReason::Unknown(_)), "{name} is documented");
             assert_eq!(reason.as_str(), name);
         }
+    }
+
+    #[test]
+    fn the_api_key_never_shows_in_debug_output() {
+        let config = GeminiConfig::new("AIzaSecret");
+        assert!(!format!("{config:?}").contains("AIzaSecret"));
+        assert!(!format!("{:?}", GeminiClient::new(config)).contains("AIzaSecret"));
     }
 
     #[test]
