@@ -50,6 +50,9 @@ pub fn learner_text_from_prompt(prompt: &str) -> Option<String> {
 
 /// `generationConfig.responseSchema`: uppercase types, every field required, `propertyOrdering`
 /// so the fields come in the contract's order (Gemini otherwise orders them alphabetically).
+/// Only the long-documented part of the subset is used (`type`, `enum`, `items`, `properties`,
+/// `required`, `propertyOrdering`): the proto parser answers an unknown schema field with a 400,
+/// so a bound like `minimum` on `confidence` is left to the prompt and the parser.
 pub fn response_schema() -> Value {
     let string = || json!({"type": "STRING"});
     json!({
@@ -88,7 +91,7 @@ pub fn response_schema() -> Value {
                 "type": "OBJECT",
                 "properties": {
                     "level": {"type": "STRING", "enum": ["A1", "A2", "B1", "B2", "C1", "C2"]},
-                    "confidence": {"type": "NUMBER", "minimum": 0, "maximum": 1},
+                    "confidence": {"type": "NUMBER"},
                     "rationale": string()
                 },
                 "required": ["level", "confidence", "rationale"],
