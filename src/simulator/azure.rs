@@ -93,15 +93,18 @@ async fn recognise(
     }
     match answer(&query, &headers, &body) {
         Ok(value) => json_response(StatusCode::OK, value),
-        Err(refusal) => refusal,
+        Err(Refusal(status, body)) => json_response(status, body),
     }
 }
 
-fn answer(query: &HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
+/// Why a request is refused: Azure's status and body.
+struct Refusal(StatusCode, Value);
+
+fn answer(query: &HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> Result<Value, Refusal> {
     let has_key = header_text(headers, "ocp-apim-subscription-key").is_some_and(|key| !key.trim().is_empty())
         || header_text(headers, "authorization").is_some_and(|auth| auth.len() > 7 && auth.starts_with("Bearer "));
     if !has_key {
-        return Err(json_response(
+        return Err(Refusal(
             StatusCode::UNAUTHORIZED,
             json!({"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}}),
         ));
@@ -213,8 +216,11 @@ fn assessment_answer(params: &AssessmentParams, hash: u64, offset: u64, duration
         .map(|(index, word)| {
             let roll = mix(hash, index as u64 + 1);
             // About one word in five is mispronounced (below Azure's threshold of 60).
-            let accuracy =
-                if roll % 5 == 0 { 30.0 + (roll >> 8) as f64 % 30.0 } else { 70.0 + (roll >> 8) as f64 % 31.0 };
+            let accuracy = if roll.is_multiple_of(5) {
+                30.0 + (roll >> 8) as f64 % 30.0
+            } else {
+                70.0 + (roll >> 8) as f64 % 31.0
+            };
             accuracies.push(accuracy);
             json!({
                 "Word": word,
@@ -294,11 +300,11 @@ fn wav_speech(body: &[u8]) -> Speech {
             data = body.get(start..).unwrap_or_default();
             break;
         }
-        if id == b"fmt " {
-            if let Some(fmt) = start.checked_add(16).and_then(|end| body.get(start..end)) {
-                byte_rate = u32::from_le_bytes([fmt[8], fmt[9], fmt[10], fmt[11]]) as u64;
-                bits_per_sample = u16::from_le_bytes([fmt[14], fmt[15]]);
-            }
+        if id == b"fmt "
+            && let Some(fmt) = start.checked_add(16).and_then(|end| body.get(start..end))
+        {
+            byte_rate = u32::from_le_bytes([fmt[8], fmt[9], fmt[10], fmt[11]]) as u64;
+            bits_per_sample = u16::from_le_bytes([fmt[14], fmt[15]]);
         }
         // Chunks are padded to an even size.
         at = start.saturating_add(size).saturating_add(size & 1);
@@ -361,8 +367,8 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-fn bad_request(message: &str) -> Response {
-    json_response(StatusCode::BAD_REQUEST, json!({"Message": message}))
+fn bad_request(message: &str) -> Refusal {
+    Refusal(StatusCode::BAD_REQUEST, json!({"Message": message}))
 }
 
 /// Azure answers `application/json; charset=utf-8` (the observed 400 in UPSTREAMS.md 1.7).

@@ -222,7 +222,9 @@ impl AzureSpeechClient {
 }
 
 fn transport_error(error: reqwest::Error) -> UpstreamError {
-    if error.is_timeout() {
+    // A connect timeout is a refused connection for our purposes: retryable, unlike the
+    // deadline-style `Timeout`.
+    if error.is_timeout() && !error.is_connect() {
         return UpstreamError::Timeout { upstream: UPSTREAM };
     }
     // reqwest's own message is generic ("error sending request"); the cause is in the chain.
