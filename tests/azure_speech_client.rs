@@ -481,6 +481,20 @@ async fn a_word_without_an_error_type_counts_as_none() {
 }
 
 #[tokio::test]
+async fn nulls_read_as_absent_fields() {
+    let body = r#"{"RecognitionStatus": "Success", "Offset": null, "Duration": null, "DisplayText": null,
+        "NBest": [{"Confidence": null, "Display": "Hi.", "Lexical": null, "AccuracyScore": 80, "PronScore": 80,
+        "ProsodyScore": null, "Words": null}]}"#;
+    let server = azure_answering(200, body).await;
+    let client = client_for(&server);
+    let transcription = client.transcribe(&transcribe_job(speech_wav())).await.expect("transcribed");
+    assert_eq!((transcription.text.as_str(), transcription.confidence, transcription.offset_ms), ("Hi.", 0.0, 0));
+    let assessment = client.assess(&assess_job("en-US", "Hi.")).await.expect("assessed");
+    assert_eq!((assessment.pronunciation_score, assessment.prosody_score), (80.0, None));
+    assert!(assessment.words.is_empty());
+}
+
+#[tokio::test]
 async fn no_speech_statuses_are_results_with_empty_text() {
     for status in [json!("NoMatch"), json!("InitialSilenceTimeout"), json!("BabbleTimeout"), json!(1)] {
         let body = json!({"RecognitionStatus": status, "Offset": 0, "Duration": 30_000_000}).to_string();

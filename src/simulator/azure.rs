@@ -654,6 +654,18 @@ mod tests {
         assert_eq!(lexical(" ... ! "), "");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_after_a_riff_header_are_measured_without_panicking(
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+        ) {
+            let mut audio = b"RIFF\0\0\0\0WAVE".to_vec();
+            audio.extend_from_slice(&tail);
+            let speech = wav_speech(&audio);
+            proptest::prop_assert!(speech.ticks <= audio.len() as u64 * TICKS_PER_SECOND);
+        }
+    }
+
     #[test]
     fn truncated_and_odd_wav_headers_never_panic() {
         for len in 0..60 {

@@ -33,8 +33,8 @@ const TICKS_PER_MS: f64 = 10_000.0;
 /// Error bodies end up in logs and error messages; an HTML error page must not flood them.
 const MAX_ERROR_MESSAGE_CHARS: usize = 300;
 
-/// Where and how to call Azure Speech.
-#[derive(Debug, Clone)]
+/// Where and how to call Azure Speech. `Debug` leaves the key out.
+#[derive(Clone)]
 pub struct AzureSpeechConfig {
     /// `https://{region}.stt.speech.microsoft.com`, or `AZURE_SPEECH_ENDPOINT`. A path on it is
     /// kept as a prefix (private endpoints, proxies).
@@ -101,6 +101,17 @@ impl AzureSpeechConfig {
     }
 }
 
+impl std::fmt::Debug for AzureSpeechConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureSpeechConfig")
+            .field("base_url", &self.base_url.as_str())
+            .field("key", &"<redacted>")
+            .field("recognition_mode", &self.recognition_mode)
+            .field("profanity", &self.profanity)
+            .finish()
+    }
+}
+
 /// Azure Speech short-audio recognition and pronunciation assessment. Cheap to clone: clones
 /// share one connection pool.
 #[derive(Debug, Clone)]
@@ -145,16 +156,16 @@ impl AzureSpeechClient {
             enable_miscue: "True",
             enable_prosody_assessment: job.language.eq_ignore_ascii_case("en-US").then_some("True"),
         };
-        let json = serde_json::to_vec(&params).map_err(|error| UpstreamError::Rejected {
-            upstream: UPSTREAM,
-            status: 0,
-            message: format!("pronunciation parameters not encodable: {error}"),
-        })?;
-        let header = HeaderValue::from_str(&STANDARD.encode(json)).map_err(|error| UpstreamError::Rejected {
-            upstream: UPSTREAM,
-            status: 0,
-            message: format!("pronunciation header not encodable: {error}"),
-        })?;
+        // Serialising strings and base64 both always succeed; the error path only keeps this
+        // free of panics. Status 0: refused before anything was sent.
+        let header = serde_json::to_vec(&params)
+            .map_err(|error| error.to_string())
+            .and_then(|json| HeaderValue::from_str(&STANDARD.encode(json)).map_err(|error| error.to_string()))
+            .map_err(|error| UpstreamError::Rejected {
+                upstream: UPSTREAM,
+                status: 0,
+                message: format!("pronunciation parameters not encodable: {error}"),
+            })?;
         let response = self.recognise(&job.audio, &job.language, Some(header)).await?;
         pronunciation(response, &job.reference_text)
     }
@@ -446,6 +457,13 @@ mod tests {
         assert!(AzureSpeechConfig { profanity: "tags".to_string(), ..base.clone() }.validate().is_err());
         let ftp = Url::parse("ftp://host/").expect("valid URL");
         assert!(AzureSpeechConfig::with_endpoint(ftp, "key".to_string()).validate().is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let client = AzureSpeechClient::new(AzureSpeechConfig::for_region("westus", "s3cr3t-key".to_string()));
+        let printed = format!("{client:?}");
+        assert!(printed.contains("westus") && !printed.contains("s3cr3t-key"), "{printed}");
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub(super) struct RecognitionResponse {
     /// Simple format, and the PA example; "present only on success".
     #[serde(default)]
     pub display_text: Option<String>,
-    #[serde(default, rename = "NBest")]
+    #[serde(default, rename = "NBest", deserialize_with = "list")]
     pub n_best: Vec<Alternative>,
 }
 
@@ -131,7 +131,7 @@ pub(super) struct Alternative {
     pub scores: Scores,
     #[serde(default)]
     pub pronunciation_assessment: Option<Scores>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     pub words: Vec<Word>,
 }
 
@@ -182,6 +182,11 @@ impl Word {
     pub fn error_type(&self) -> Option<&str> {
         self.scores.error_type.as_deref().or_else(|| self.pronunciation_assessment.as_ref()?.error_type.as_deref())
     }
+}
+
+/// A list, with `null` read as an empty one.
+fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A JSON number, or a string holding one (the docs quote `Offset`, `Duration` and `Confidence`
