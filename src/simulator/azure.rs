@@ -31,7 +31,8 @@ use sha2::{Digest, Sha256};
 use super::{Fault, Simulator};
 use crate::audio::AudioFormat;
 
-/// Above Azure's 60 s of 16 kHz 16-bit mono (~1.92 MB), under axum's 2 MB default.
+/// axum's 2 MB default is barely Azure's 60 s of 16 kHz 16-bit mono (~1.92 MB); leave room for
+/// richer WAVs so the client, not the simulator, decides what is too large.
 const MAX_AUDIO_BYTES: usize = 16 * 1024 * 1024;
 const TICKS_PER_SECOND: u64 = 10_000_000;
 /// For Ogg/Opus, whose duration needs a decoder: a typical speech Opus bitrate.
@@ -103,6 +104,8 @@ struct Refusal(StatusCode, Value);
 fn answer(query: &HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> Result<Value, Refusal> {
     let has_key = header_text(headers, "ocp-apim-subscription-key").is_some_and(|key| !key.trim().is_empty())
         || header_text(headers, "authorization").is_some_and(|auth| auth.len() > 7 && auth.starts_with("Bearer "));
+    // The short-audio table says 403 for missing credentials; APIM's gateway is commonly seen
+    // answering 401 with this body (UPSTREAMS.md 4, point 2). The client treats both as Auth.
     if !has_key {
         return Err(Refusal(
             StatusCode::UNAUTHORIZED,
