@@ -161,7 +161,7 @@ print(f"{len(objects)} objects consistent")
 PY
 
 echo "== hadolint Dockerfile"
-"$hadolint" "$root/Dockerfile"
+"$hadolint" --no-color "$root/Dockerfile"
 echo "Dockerfile: OK"
 
 echo "check-manifests: OK"

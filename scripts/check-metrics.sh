@@ -24,6 +24,7 @@ if [ ! -s "$body" ]; then
     echo "check-metrics: $url answered an empty body" >&2
     exit 1
 fi
-# promtool prints lint findings and exits 1 on any; exit 3 would be a parse error.
+# promtool prints each lint finding (e.g. a counter without _total) and exits non-zero
+# (3 with promtool 2.42) on any finding or parse error.
 promtool check metrics <"$body"
 echo "check-metrics: $url OK ($(grep -c '^# TYPE' "$body") metric families)"
