@@ -89,4 +89,45 @@ else
     exit 1
 fi
 
+echo "== runbook links and test coverage"
+# Every alert's runbook_url must land on a heading of docs/operations.md (GitHub anchors:
+# lower-cased heading text).
+"$python" - "$dir/alerts.yml" "$root/docs/operations.md" <<'PY'
+import re, sys
+import yaml
+
+rules = [r for g in yaml.safe_load(open(sys.argv[1]))["groups"] for r in g["rules"] if "alert" in r]
+anchors = {
+    re.sub(r"[^a-z0-9 _-]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+    for line in open(sys.argv[2])
+    if line.startswith("#")
+}
+broken = []
+for rule in rules:
+    url = rule.get("annotations", {}).get("runbook_url", "")
+    if not url.startswith("docs/operations.md#") or url.split("#", 1)[1] not in anchors:
+        broken.append(f"{rule['alert']}: runbook_url {url!r} has no matching heading in docs/operations.md")
+    for key in ("summary", "description"):
+        if not rule.get("annotations", {}).get(key):
+            broken.append(f"{rule['alert']}: no {key} annotation")
+    if rule.get("labels", {}).get("severity") not in ("critical", "warning", "info"):
+        broken.append(f"{rule['alert']}: severity label missing or unknown")
+# Every alert needs a test where it fires, and a test (a whole scenario, not just the pending
+# minutes before a firing) where it never does.
+tests = yaml.safe_load(open(sys.argv[1].rsplit("/", 1)[0] + "/alerts_test.yml"))["tests"]
+for rule in rules:
+    scenarios = [
+        [c for c in t.get("alert_rule_test", []) if c["alertname"] == rule["alert"]] for t in tests
+    ]
+    scenarios = [s for s in scenarios if s]
+    if not any(any(c.get("exp_alerts") for c in s) for s in scenarios):
+        broken.append(f"{rule['alert']}: no test in alerts_test.yml where it fires")
+    if not any(all(not c.get("exp_alerts") for c in s) for s in scenarios):
+        broken.append(f"{rule['alert']}: no test in alerts_test.yml where it stays quiet")
+if broken:
+    print("\n".join(f"  FAILED: {b}" for b in broken), file=sys.stderr)
+    sys.exit(1)
+print(f"{len(rules)} alerts: runbook sections exist, each has firing and quiet test cases")
+PY
+
 echo "check-prometheus: OK"
