@@ -53,8 +53,8 @@ else
     log "installing promtool (Debian package prometheus)"
     apt_install prometheus
     # Belt and braces: if a service manager started it anyway, stop it; CI wants only promtool.
-    if command -v invoke-rc.d >/dev/null 2>&1 && [ -x /etc/init.d/prometheus ]; then
-        as_root /etc/init.d/prometheus status >/dev/null 2>&1 && as_root /etc/init.d/prometheus stop || true
+    if [ -x /etc/init.d/prometheus ] && as_root /etc/init.d/prometheus status >/dev/null 2>&1; then
+        as_root /etc/init.d/prometheus stop || true
     fi
 fi
 
