@@ -20,15 +20,16 @@ use url::Url;
 
 use crate::analysis::AnalysisOutcome;
 use crate::analysis::analyzer::Analyzer;
-use crate::config::{GeminiTarget, Settings, SimulatorSettings};
+use crate::config::{AzureTarget, GeminiTarget, Settings, SimulatorSettings};
 use crate::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
 use crate::metrics::Metrics;
 use crate::middleware::ai_metrics::AiMetricsLayer;
 use crate::served::Served;
 use crate::simulator::{SimConfig, Simulator};
 use crate::speech::{Pronunciation, Transcription};
+use crate::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
 use crate::upstream::gemini::{GeminiClient, GeminiConfig};
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::UpstreamError;
 
 /// One upstream operation as a type-erased tower service.
 pub type Stack<J, R> = BoxCloneSyncService<J, Served<R>, UpstreamError>;
@@ -103,6 +104,20 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     };
     let analyzer = Analyzer::new(GeminiClient::new(gemini_config), metrics.clone());
 
+    let (azure_config, azure_target) = match (&settings.azure, &simulator_url) {
+        (AzureTarget::Cloud { base_url, key }, _) => (
+            AzureSpeechConfig::with_endpoint(base_url.clone(), key.expose().to_string()),
+            TargetInfo { kind: "cloud", base_url: base_url.to_string() },
+        ),
+        (AzureTarget::Simulator, Some(url)) => (
+            AzureSpeechConfig::with_endpoint(url.clone(), "simulator".to_string()),
+            TargetInfo { kind: "simulator", base_url: url.to_string() },
+        ),
+        (AzureTarget::Simulator, None) => unreachable!("uses_simulator() is true whenever a target is the simulator"),
+    };
+    azure_config.validate().map_err(std::io::Error::other)?;
+    let azure = AzureSpeechClient::new(azure_config);
+
     let analyze = ServiceBuilder::new().layer(AiMetricsLayer::new("analyze", "gemini", metrics.clone())).service(
         service_fn(move |job: AnalyzeJob| {
             let analyzer = analyzer.clone();
@@ -110,17 +125,26 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         }),
     );
 
-    fn failing<J: Send + 'static, R: Send + 'static>() -> Stack<J, R> {
-        BoxCloneSyncService::new(service_fn(|_job: J| async {
-            Err::<Served<R>, _>(UpstreamError::Unreachable { upstream: Upstream::AzureSpeech, message: "not wired".into() })
-        }))
-    }
+    let client = azure.clone();
+    let transcribe = ServiceBuilder::new().layer(AiMetricsLayer::new("transcribe", "azure", metrics.clone())).service(
+        service_fn(move |job: TranscribeJob| {
+            let client = client.clone();
+            async move { client.transcribe(&job).await.map(Served::fresh) }
+        }),
+    );
+    let client = azure.clone();
+    let pronounce = ServiceBuilder::new().layer(AiMetricsLayer::new("pronunciation", "azure", metrics.clone())).service(
+        service_fn(move |job: PronunciationJob| {
+            let client = client.clone();
+            async move { client.assess(&job).await.map(Served::fresh) }
+        }),
+    );
 
     Ok(Upstreams {
-        transcribe: failing(),
-        pronounce: failing(),
+        transcribe: BoxCloneSyncService::new(transcribe),
+        pronounce: BoxCloneSyncService::new(pronounce),
         analyze: BoxCloneSyncService::new(analyze),
-        azure_target: TargetInfo { kind: "simulator", base_url: String::new() },
+        azure_target,
         gemini_target,
     })
 }
