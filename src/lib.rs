@@ -1,6 +1,7 @@
 //! backend-ai: Englivo's speech and writing analysis service.
 pub mod analysis;
 pub mod audio;
+pub mod cache;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
