@@ -2,3 +2,5 @@
 //! domain-level layers stacked on every upstream call.
 
 pub mod request_id;
+pub mod cache;
+pub mod single_flight;
