@@ -45,7 +45,11 @@ impl DiskTier {
                 self.remove(key).await;
                 DiskRead::Missing
             }
-            Err(error @ (cacache::Error::IntegrityError(_) | cacache::Error::SizeMismatch(..) | cacache::Error::SerdeError(..))) => {
+            Err(
+                error @ (cacache::Error::IntegrityError(_)
+                | cacache::Error::SizeMismatch(..)
+                | cacache::Error::SerdeError(..)),
+            ) => {
                 self.remove(key).await;
                 DiskRead::Corrupt(error.to_string())
             }

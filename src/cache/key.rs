@@ -117,10 +117,7 @@ impl CacheKeyed for TranscribeJob {
     fn cache_key(&self) -> CacheKey {
         let kind = CacheKind::Transcription;
         let mut hasher = KeyHasher::new(kind);
-        hasher
-            .field(&self.audio.bytes)
-            .field(self.audio.format.as_str().as_bytes())
-            .field(self.language.as_bytes());
+        hasher.field(&self.audio.bytes).field(self.audio.format.as_str().as_bytes()).field(self.language.as_bytes());
         hasher.finish(kind)
     }
 }
@@ -191,7 +188,10 @@ mod tests {
         let a = AnalyzeJob::new("  I go to\tthe store\n", "gemini-2.5-flash").cache_key();
         let b = AnalyzeJob::new("I go to the store", "gemini-2.5-flash").cache_key();
         assert_eq!(a, b);
-        assert_eq!(analyze("I  go to the store", "m", "p1").cache_key(), analyze("I go to the store", "m", "p1").cache_key());
+        assert_eq!(
+            analyze("I  go to the store", "m", "p1").cache_key(),
+            analyze("I go to the store", "m", "p1").cache_key()
+        );
     }
 
     #[test]

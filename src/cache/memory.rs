@@ -123,7 +123,8 @@ mod tests {
     #[tokio::test]
     async fn an_already_expired_value_is_not_kept() {
         let tier = MemoryTier::new(10, 1 << 20, Duration::from_secs(60));
-        let expired = Sealed { bytes: Bytes::from_static(b"x"), expires_at: SystemTime::now() - Duration::from_secs(1) };
+        let expired =
+            Sealed { bytes: Bytes::from_static(b"x"), expires_at: SystemTime::now() - Duration::from_secs(1) };
         tier.insert("k", expired).await;
         assert!(tier.get("k").await.is_none());
     }

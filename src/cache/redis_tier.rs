@@ -21,10 +21,8 @@ impl RedisTier {
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, RedisLinkError> {
-        let found: Option<Vec<u8>> = self
-            .link
-            .run(|mut conn| async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
-            .await?;
+        let found: Option<Vec<u8>> =
+            self.link.run(|mut conn| async move { redis::cmd("GET").arg(key).query_async(&mut conn).await }).await?;
         Ok(found.map(Bytes::from))
     }
 
@@ -45,9 +43,6 @@ impl RedisTier {
 
     /// Whether Redis answers right now; refreshes the link's health as a side effect.
     pub async fn ping(&self) -> bool {
-        self.link
-            .run(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
-            .await
-            .is_ok()
+        self.link.run(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await }).await.is_ok()
     }
 }

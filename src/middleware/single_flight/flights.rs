@@ -42,7 +42,11 @@ impl Flights {
     }
 
     /// Join the call in flight for `key`, or start one with `start`.
-    pub fn join_or_start<R: Cacheable>(self: &Arc<Self>, key: &str, start: impl FnOnce() -> Call<R>) -> Participation<R> {
+    pub fn join_or_start<R: Cacheable>(
+        self: &Arc<Self>,
+        key: &str,
+        start: impl FnOnce() -> Call<R>,
+    ) -> Participation<R> {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(flight) = in_flight.get_mut(key)
             && let Some(call) = flight.call.downcast_ref::<SharedCall<R>>()
@@ -163,7 +167,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_completed_call_is_forgotten_so_the_next_job_starts_afresh() {
         let flights = flights();
-        let first = flights.join_or_start::<Transcription>("k", || Box::pin(async { Ok(Served::fresh(Transcription::default())) }));
+        let first = flights
+            .join_or_start::<Transcription>("k", || Box::pin(async { Ok(Served::fresh(Transcription::default())) }));
         assert!(first.finish().await.is_ok());
         assert_eq!(flights.len(), 0);
     }

@@ -38,12 +38,17 @@ impl Lease {
     pub async fn try_acquire(link: &RedisLink, key: String, ttl: Duration) -> Result<Option<Self>, RedisLinkError> {
         let token = uuid::Uuid::new_v4().to_string();
         let millis = ttl_millis(ttl);
+        let (key_ref, token_ref) = (&key, &token);
         let acquired: Option<String> = link
-            .run(|mut conn| {
-                let (key, token) = (key.clone(), token.clone());
-                async move {
-                    redis::cmd("SET").arg(key).arg(token).arg("NX").arg("PX").arg(millis).query_async(&mut conn).await
-                }
+            .run(|mut conn| async move {
+                redis::cmd("SET")
+                    .arg(key_ref)
+                    .arg(token_ref)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis)
+                    .query_async(&mut conn)
+                    .await
             })
             .await?;
         Ok(acquired.map(|_ok| Self { link: link.clone(), key, token, ttl }))
@@ -76,12 +81,12 @@ impl Lease {
 
     async fn renew(&self) -> Result<bool, RedisLinkError> {
         let millis = ttl_millis(self.ttl);
-        let renewed: i64 = self
-            .link
-            .run(|mut conn| async move {
-                RENEW.key(&self.key).arg(&self.token).arg(millis).invoke_async(&mut conn).await
-            })
-            .await?;
+        let renewed: i64 =
+            self.link
+                .run(|mut conn| async move {
+                    RENEW.key(&self.key).arg(&self.token).arg(millis).invoke_async(&mut conn).await
+                })
+                .await?;
         Ok(renewed == 1)
     }
 
@@ -89,9 +94,7 @@ impl Lease {
     pub async fn release(self) {
         let _ = self
             .link
-            .run(|mut conn| async move {
-                RELEASE.key(&self.key).arg(&self.token).invoke_async::<i64>(&mut conn).await
-            })
+            .run(|mut conn| async move { RELEASE.key(&self.key).arg(&self.token).invoke_async::<i64>(&mut conn).await })
             .await;
     }
 }

@@ -69,6 +69,11 @@ where
     if let Some((value, tier)) = cache.probe::<R>(&key).await {
         return Ok(Served { value, origin: Origin::Cache { tier } });
     }
+    // The probe's Redis read just failed: coordinating would only add lease timeouts to a
+    // request that is going upstream anyway.
+    if !link.is_up() {
+        return inner.oneshot(job).await;
+    }
     let config = flights.config;
     let deadline = Instant::now() + config.max_wait;
     let lease_key = lease_key(key.as_str());
@@ -87,7 +92,11 @@ where
             }
             Ok(None) => match wait_for_holder::<R>(&flights, &key, &lease_key, deadline).await {
                 Waited::Stored(value) => {
-                    cache.metrics().single_flight_shared_total.with_label_values(&[R::KIND.operation(), "remote"]).inc();
+                    cache
+                        .metrics()
+                        .single_flight_shared_total
+                        .with_label_values(&[R::KIND.operation(), "remote"])
+                        .inc();
                     return Ok(Served { value, origin: Origin::SharedRemote });
                 }
                 Waited::LeaseGone => continue,
@@ -105,7 +114,12 @@ enum Waited<R> {
     GiveUp,
 }
 
-async fn wait_for_holder<R: Cacheable>(flights: &Flights, key: &CacheKey, lease_key: &str, deadline: Instant) -> Waited<R> {
+async fn wait_for_holder<R: Cacheable>(
+    flights: &Flights,
+    key: &CacheKey,
+    lease_key: &str,
+    deadline: Instant,
+) -> Waited<R> {
     let (cache, config) = (&flights.cache, &flights.config);
     let Some(link) = cache.redis() else {
         return Waited::GiveUp;
