@@ -240,17 +240,8 @@ async fn a_stored_result_from_another_instance_is_served_as_shared_remote() {
     );
 
     let first = tokio::spawn(a.oneshot(job()));
-    // Wait until A holds the lease, so B's job certainly finds it held.
-    let lease_key = format!("{}:lease", job().cache_key().as_str());
-    let mut raw =
-        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
-    for _ in 0..200 {
-        let held: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut raw).await.expect("exists");
-        if held {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Once A holds the lease, B's job certainly finds it held.
+    wait_until_lease_is_held(&server).await;
     let second = b.oneshot(job()).await.expect("B succeeds");
 
     assert_eq!(first.await.expect("no panic").expect("A succeeds").origin, Origin::Upstream);
@@ -276,4 +267,39 @@ async fn with_redis_down_every_job_still_succeeds() {
 
     let again = stack.oneshot(job()).await.expect("succeeds");
     assert_eq!(again.value, outcome());
+}
+
+#[tokio::test]
+async fn a_lease_outlived_by_a_slow_call_is_renewed_so_no_second_instance_calls() {
+    let server = RedisServer::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (metrics_a, metrics_b) = (Metrics::new(), Metrics::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    // The call takes several lease lifetimes; only renewal keeps B waiting instead of taking over.
+    let config = SingleFlightConfig { lease: Duration::from_millis(600), ..SingleFlightConfig::default() };
+    let latency = Duration::from_millis(2000);
+    let a = instance(&redis_cache(&server, dir_a.path(), &metrics_a), config, &calls, latency);
+    let b = instance(&redis_cache(&server, dir_b.path(), &metrics_b), config, &calls, latency);
+
+    let first = tokio::spawn(a.oneshot(job()));
+    wait_until_lease_is_held(&server).await;
+    let second = b.oneshot(job()).await.expect("B succeeds");
+
+    assert_eq!(first.await.expect("no panic").expect("A succeeds").origin, Origin::Upstream);
+    assert_eq!(second.origin, Origin::SharedRemote);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+async fn wait_until_lease_is_held(server: &RedisServer) {
+    let lease_key = format!("{}:lease", job().cache_key().as_str());
+    let mut raw =
+        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    for _ in 0..500 {
+        let held: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut raw).await.expect("exists");
+        if held {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the first instance never took the lease");
 }

@@ -12,6 +12,9 @@ use super::key::Cacheable;
 
 pub(crate) const ENVELOPE_VERSION: u32 = 1;
 
+/// Ceiling for absurd configured TTLs.
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 #[derive(Serialize)]
 struct Outgoing<'a, T> {
     v: u32,
@@ -50,7 +53,8 @@ pub(crate) enum Opened<T> {
 }
 
 pub(crate) fn seal<T: Cacheable>(value: &T, ttl: Duration, now: SystemTime) -> Result<Sealed, serde_json::Error> {
-    let expires_at = now + ttl;
+    // A configured TTL beyond the clock's range means "as long as possible", not a panic.
+    let expires_at = now.checked_add(ttl).unwrap_or_else(|| now + MAX_TTL);
     let envelope = Outgoing { v: ENVELOPE_VERSION, kind: T::KIND.as_str(), expires_at_ms: unix_ms(expires_at), value };
     Ok(Sealed { bytes: Bytes::from(serde_json::to_vec(&envelope)?), expires_at })
 }
@@ -104,5 +108,12 @@ mod tests {
         assert!(matches!(open::<Transcription>(Bytes::from_static(b"\xff\x00{"), now), Opened::Invalid));
         let bare = serde_json::to_vec(&transcription()).expect("json");
         assert!(matches!(open::<Transcription>(Bytes::from(bare), now), Opened::Invalid));
+    }
+
+    #[test]
+    fn an_absurd_ttl_means_a_long_life_not_a_panic() {
+        let now = SystemTime::now();
+        let sealed = seal(&transcription(), Duration::MAX, now).expect("serialisable");
+        assert!(matches!(open::<Transcription>(sealed.bytes, now), Opened::Fresh(..)));
     }
 }

@@ -75,7 +75,8 @@ where
         return inner.oneshot(job).await;
     }
     let config = flights.config;
-    let deadline = Instant::now() + config.max_wait;
+    let now = Instant::now();
+    let deadline = now.checked_add(config.max_wait).unwrap_or(now + Duration::from_secs(86_400));
     let lease_key = lease_key(key.as_str());
     loop {
         match Lease::try_acquire(&link, lease_key.clone(), config.lease).await {
@@ -131,7 +132,7 @@ async fn wait_for_holder<R: Cacheable>(
             return Waited::GiveUp;
         }
         tokio::time::sleep(pause.min(left)).await;
-        pause = (pause * 2).min(config.poll_max).max(Duration::from_millis(1));
+        pause = pause.saturating_mul(2).min(config.poll_max).max(Duration::from_millis(1));
         if let Some((value, _tier)) = cache.probe::<R>(key).await {
             return Waited::Stored(value);
         }
