@@ -5,3 +5,5 @@ pub mod ai_metrics;
 pub mod auth;
 pub mod http_metrics;
 pub mod request_id;
+pub mod cache;
+pub mod single_flight;
