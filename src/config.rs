@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::cache::{RequestedMode, SERVICE_ACCOUNT_DIR, kubernetes_detected};
+
 pub const PORT: &str = "PORT";
 pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
 pub const CONFIG_FILE: &str = "CONFIG_FILE";
@@ -49,9 +51,6 @@ pub const SIMULATOR_HANG_RATE: &str = "SIMULATOR_HANG_RATE";
 pub const SIMULATOR_MALFORMED_RATE: &str = "SIMULATOR_MALFORMED_RATE";
 pub const KUBERNETES_SERVICE_HOST: &str = "KUBERNETES_SERVICE_HOST";
 
-/// Where Kubernetes mounts the service-account token; its presence means we run in a pod.
-pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration: {variable}: {message}")]
 pub struct ConfigError {
@@ -61,14 +60,6 @@ pub struct ConfigError {
 
 fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { variable, message: message.into() }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheModeSetting {
-    Auto,
-    RedisOnly,
-    Tiered,
-    DiskOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,8 +119,7 @@ pub struct Settings {
     /// Empty: auth off (warned at start-up; refused in Kubernetes).
     pub api_keys: Vec<Secret>,
     pub kubernetes: bool,
-    pub cache_mode: CacheModeSetting,
-    pub cache_mode_from_env: bool,
+    pub cache_mode: RequestedMode,
     pub redis_url: String,
     pub redis_timeout: Duration,
     pub disk_cache_dir: PathBuf,
@@ -164,22 +154,19 @@ impl Settings {
     /// From the process environment (and `CONFIG_FILE`), detecting Kubernetes the usual way.
     pub fn from_env() -> Result<Self, ConfigError> {
         let env: HashMap<String, String> = std::env::vars().collect();
-        Self::from_lookup(|name| env.get(name).cloned(), Path::new(SERVICE_ACCOUNT_DIR).exists())
+        Self::from_lookup(|name| env.get(name).cloned(), Path::new(SERVICE_ACCOUNT_DIR))
     }
 
-    /// From any variable source; `service_account_mounted` is the filesystem half of Kubernetes
-    /// detection, passed in so tests never depend on the machine they run on.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-        service_account_mounted: bool,
-    ) -> Result<Self, ConfigError> {
+    /// From any variable source; `service_account_dir` is where Kubernetes would mount the pod's
+    /// service account, passed in so tests never depend on the machine they run on.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, service_account_dir: &Path) -> Result<Self, ConfigError> {
         let file = match lookup(CONFIG_FILE).filter(|path| !path.trim().is_empty()) {
             Some(path) => read_config_file(&path)?,
             None => HashMap::new(),
         };
         let vars = Vars { lookup: &lookup, file };
 
-        let kubernetes = vars.get(KUBERNETES_SERVICE_HOST).is_some() || service_account_mounted;
+        let kubernetes = kubernetes_detected(&|name: &str| vars.get(name), service_account_dir);
 
         let api_keys: Vec<Secret> = vars
             .get(API_KEYS)
@@ -191,23 +178,11 @@ impl Settings {
             return Err(invalid(API_KEYS, "must list at least one key when running in Kubernetes"));
         }
 
-        let (cache_mode, cache_mode_from_env) = match vars.get(CACHE_MODE) {
-            None => (CacheModeSetting::Auto, false),
-            Some(raw) => (
-                match raw.trim().to_ascii_lowercase().as_str() {
-                    "auto" => CacheModeSetting::Auto,
-                    "redis_only" => CacheModeSetting::RedisOnly,
-                    "tiered" => CacheModeSetting::Tiered,
-                    "disk_only" => CacheModeSetting::DiskOnly,
-                    other => {
-                        return Err(invalid(
-                            CACHE_MODE,
-                            format!("must be auto, redis_only, tiered or disk_only (got {other:?})"),
-                        ));
-                    }
-                },
-                true,
-            ),
+        let cache_mode: RequestedMode = match vars.get(CACHE_MODE) {
+            None => RequestedMode::Auto,
+            Some(raw) => raw.parse().map_err(|_| {
+                invalid(CACHE_MODE, format!("must be auto, redis_only, tiered or disk_only (got {raw:?})"))
+            })?,
         };
 
         let redis_url = vars.get(REDIS_URL).unwrap_or_else(|| "redis://127.0.0.1:6379/0".to_string());
@@ -298,7 +273,6 @@ impl Settings {
             api_keys,
             kubernetes,
             cache_mode,
-            cache_mode_from_env,
             redis_url,
             redis_timeout: Duration::from_millis(vars.number(REDIS_TIMEOUT_MS, 250u64, 1)?),
             disk_cache_dir: PathBuf::from(vars.get(DISK_CACHE_DIR).unwrap_or_else(|| "./data/cache".to_string())),
@@ -435,7 +409,7 @@ mod tests {
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::from_lookup(|name| map.get(name).cloned(), false)
+        Settings::from_lookup(|name| map.get(name).cloned(), Path::new("/nonexistent/serviceaccount"))
     }
 
     #[test]
@@ -444,7 +418,7 @@ mod tests {
         assert_eq!(settings.port, 8000);
         assert_eq!(settings.azure, AzureTarget::Simulator);
         assert_eq!(settings.gemini, GeminiTarget::Simulator);
-        assert_eq!(settings.cache_mode, CacheModeSetting::Auto);
+        assert_eq!(settings.cache_mode, RequestedMode::Auto);
         assert_eq!(settings.log_format, LogFormat::Pretty);
         assert_eq!(settings.upstream_timeout, Duration::from_secs(30));
         assert_eq!(settings.ttl_analysis, Duration::from_secs(604_800));

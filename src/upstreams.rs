@@ -19,11 +19,15 @@ use tower::{ServiceBuilder, service_fn};
 use url::Url;
 
 use crate::analysis::AnalysisOutcome;
+use crate::cache::{Cache, CacheConfig, Ttls, resolve_mode};
 use crate::analysis::analyzer::Analyzer;
 use crate::config::{AzureTarget, GeminiTarget, Settings, SimulatorSettings};
 use crate::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
 use crate::metrics::Metrics;
 use crate::middleware::ai_metrics::AiMetricsLayer;
+use crate::middleware::cache::CacheLayer;
+use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
+use crate::redis_link::RedisLink;
 use crate::served::Served;
 use crate::simulator::{SimConfig, Simulator};
 use crate::speech::{Pronunciation, Transcription};
@@ -38,6 +42,7 @@ pub struct Upstreams {
     pub transcribe: Stack<TranscribeJob, Transcription>,
     pub pronounce: Stack<PronunciationJob, Pronunciation>,
     pub analyze: Stack<AnalyzeJob, AnalysisOutcome>,
+    cache: Cache,
     azure_target: TargetInfo,
     gemini_target: TargetInfo,
 }
@@ -64,7 +69,11 @@ impl Upstreams {
     }
 
     pub async fn cache_health(&self) -> Value {
-        json!({})
+        self.cache.health().await
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
     }
 }
 
@@ -118,7 +127,15 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     azure_config.validate().map_err(std::io::Error::other)?;
     let azure = AzureSpeechClient::new(azure_config);
 
-    let analyze = ServiceBuilder::new().layer(AiMetricsLayer::new("analyze", "gemini", metrics.clone())).service(
+    let cache = build_cache(settings, metrics).map_err(std::io::Error::other)?;
+    // Waiting on another instance's lease must end before the caller's own deadline could.
+    let single_flight = SingleFlightConfig { max_wait: settings.upstream_timeout, ..SingleFlightConfig::default() };
+
+    let analyze = ServiceBuilder::new()
+        .layer(SingleFlightLayer::new(cache.clone(), single_flight.clone()))
+        .layer(CacheLayer::new(cache.clone()))
+        .layer(AiMetricsLayer::new("analyze", "gemini", metrics.clone()))
+        .service(
         service_fn(move |job: AnalyzeJob| {
             let analyzer = analyzer.clone();
             async move { analyzer.analyze(&job).await.map(Served::fresh) }
@@ -126,14 +143,22 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     );
 
     let client = azure.clone();
-    let transcribe = ServiceBuilder::new().layer(AiMetricsLayer::new("transcribe", "azure", metrics.clone())).service(
+    let transcribe = ServiceBuilder::new()
+        .layer(SingleFlightLayer::new(cache.clone(), single_flight.clone()))
+        .layer(CacheLayer::new(cache.clone()))
+        .layer(AiMetricsLayer::new("transcribe", "azure", metrics.clone()))
+        .service(
         service_fn(move |job: TranscribeJob| {
             let client = client.clone();
             async move { client.transcribe(&job).await.map(Served::fresh) }
         }),
     );
     let client = azure.clone();
-    let pronounce = ServiceBuilder::new().layer(AiMetricsLayer::new("pronunciation", "azure", metrics.clone())).service(
+    let pronounce = ServiceBuilder::new()
+        .layer(SingleFlightLayer::new(cache.clone(), single_flight.clone()))
+        .layer(CacheLayer::new(cache.clone()))
+        .layer(AiMetricsLayer::new("pronunciation", "azure", metrics.clone()))
+        .service(
         service_fn(move |job: PronunciationJob| {
             let client = client.clone();
             async move { client.assess(&job).await.map(Served::fresh) }
@@ -144,9 +169,32 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         transcribe: BoxCloneSyncService::new(transcribe),
         pronounce: BoxCloneSyncService::new(pronounce),
         analyze: BoxCloneSyncService::new(analyze),
+        cache,
         azure_target,
         gemini_target,
     })
+}
+
+/// The cache in the mode `CACHE_MODE` (or Kubernetes detection) asks for.
+fn build_cache(settings: &Settings, metrics: &Metrics) -> Result<Cache, redis::RedisError> {
+    let (mode, source) = resolve_mode(settings.cache_mode, settings.kubernetes);
+    let redis = if mode.uses_redis() {
+        Some(RedisLink::new(&settings.redis_url, settings.redis_timeout, metrics.clone())?)
+    } else {
+        None
+    };
+    let config = CacheConfig {
+        ttl: Ttls {
+            transcription: settings.ttl_transcription,
+            pronunciation: settings.ttl_pronunciation,
+            analysis: settings.ttl_analysis,
+        },
+        memory_max_entries: settings.memory_cache_max_entries,
+        memory_max_bytes: settings.memory_cache_max_bytes,
+        ..CacheConfig::new(mode, source, settings.disk_cache_dir.clone())
+    };
+    tracing::info!(mode = mode.as_str(), source = source.as_str(), "cache mode");
+    Ok(Cache::new(config, redis, metrics.clone()))
 }
 
 fn simulator_base(address: SocketAddr) -> Url {
