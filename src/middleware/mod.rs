@@ -2,3 +2,6 @@
 //! domain-level layers stacked on every upstream call.
 
 pub mod request_id;
+pub mod circuit_breaker;
+pub mod rate_limit;
+pub mod retry;
