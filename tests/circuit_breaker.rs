@@ -75,7 +75,8 @@ fn server_error() -> UpstreamError {
 }
 
 fn breaker(threshold: u32, probes: u32, metrics: &Metrics) -> Breaker {
-    let config = BreakerConfig { failure_threshold: threshold, recovery_timeout: RECOVERY, half_open_max_probes: probes };
+    let config =
+        BreakerConfig { failure_threshold: threshold, recovery_timeout: RECOVERY, half_open_max_probes: probes };
     Breaker::new(Upstream::Gemini, config, metrics.clone())
 }
 

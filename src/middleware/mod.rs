@@ -1,7 +1,7 @@
 //! Tower layers: HTTP-level (request id, auth, rate limit, access log/metrics) and the
 //! domain-level layers stacked on every upstream call.
 
-pub mod request_id;
 pub mod circuit_breaker;
 pub mod rate_limit;
+pub mod request_id;
 pub mod retry;

@@ -1,5 +1,5 @@
 use axum::extract::ConnectInfo;
-use http::{HeaderMap, Extensions};
+use http::{Extensions, HeaderMap};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 
@@ -43,7 +43,7 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn key(headers: &[(&str, &[u8])], address: Option<&str>, api_keys_enabled: bool) -> String {
+    fn key(headers: &[(&'static str, &[u8])], address: Option<&str>, api_keys_enabled: bool) -> String {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             map.insert(*name, HeaderValue::from_bytes(value).expect("test header value"));
