@@ -306,3 +306,30 @@ async fn a_failure_admitted_before_the_circuit_opened_does_not_count_after_it_cl
     assert_eq!(slow.await.expect("slow call task"), Err(server_error()));
     assert_eq!(breaker.state(), BreakerState::Closed, "one stale failure must not reopen it");
 }
+
+#[tokio::test(start_paused = true)]
+async fn stacked_over_the_retry_layer_a_hung_upstream_opens_it_through_the_deadline() {
+    use backend_ai::middleware::retry::{Jitter, RetryBudget, RetryLayer, RetryPolicy};
+
+    let metrics = Metrics::new();
+    let breaker = breaker(2, 1, &metrics);
+    let fake = Fake::new();
+    fake.set(Behaviour::Hang);
+    let deadline = Duration::from_secs(30);
+    let mut service = tower::ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .layer(
+            RetryLayer::new(RetryPolicy::new(deadline), RetryBudget::default(), Upstream::Gemini, metrics.clone())
+                .with_jitter(Jitter::none()),
+        )
+        .service(fake.clone());
+
+    for _ in 0..2 {
+        assert_eq!(call(&mut service).await, Err(UpstreamError::Timeout { upstream: Upstream::Gemini }));
+    }
+    assert_eq!(breaker.state(), BreakerState::Open);
+    let started = tokio::time::Instant::now();
+    retry_after(call(&mut service).await);
+    assert_eq!(started.elapsed(), Duration::ZERO, "an open circuit answers without waiting for the deadline");
+    assert_eq!(fake.calls(), 2);
+}

@@ -126,6 +126,33 @@ async fn when_redis_dies_each_instance_limits_locally_and_no_request_fails() {
 }
 
 #[tokio::test]
+async fn when_redis_returns_the_shared_limit_is_used_again_without_a_restart() {
+    let mut server = RedisServer::start();
+    let metrics = Metrics::new();
+    let app = app(limiter(1000, Some(link(&server, &metrics)), &metrics));
+    server.kill();
+    assert_eq!(send(&app, user("ivan")).await.status(), StatusCode::OK);
+
+    server.restart();
+    let observer = link(&server, &Metrics::new());
+    let give_up = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        assert_eq!(send(&app, user("ivan")).await.status(), StatusCode::OK);
+        let stored: Option<String> = observer
+            .run(|mut connection| async move {
+                redis::cmd("GET").arg("backend-ai:v1:ratelimit:user:ivan").query_async(&mut connection).await
+            })
+            .await
+            .unwrap_or(None);
+        if stored.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < give_up, "the limiter never went back to Redis");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
 async fn without_redis_the_local_limiter_holds_the_limit() {
     let metrics = Metrics::new();
     let app = app(limiter(10, None, &metrics));

@@ -18,6 +18,9 @@ const REDIS_PREFIX: &str = "backend-ai:v1:ratelimit:";
 /// seen, and `retain_recent` drops the keys whose bucket has refilled (that is, idle for up to a
 /// minute at the default burst), so memory follows the keys active in the last minute or so.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
+/// After a Redis failure this instance decides locally for this long before asking Redis
+/// again: a Redis that hangs would otherwise add its whole op timeout to every request.
+const REDIS_COOLDOWN: Duration = Duration::from_secs(1);
 
 const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -99,6 +102,8 @@ struct Inner {
     api_keys_enabled: bool,
     /// Time of the last sweep of `local`, in ms since `epoch`.
     last_prune_ms: AtomicU64,
+    /// Until when (ms since `epoch`) Redis is not asked, after a failure.
+    redis_cooldown_until_ms: AtomicU64,
     epoch: Instant,
     metrics: Metrics,
 }
@@ -117,6 +122,7 @@ impl RateLimiter {
                 interval: quota.replenish_interval(),
                 api_keys_enabled: config.api_keys_enabled,
                 last_prune_ms: AtomicU64::new(0),
+                redis_cooldown_until_ms: AtomicU64::new(0),
                 epoch: Instant::now(),
                 metrics,
             }),
@@ -132,15 +138,19 @@ impl RateLimiter {
     pub async fn check(&self, key: &str) -> Decision {
         let local = self.check_local(key);
         let decision = match &self.inner.redis {
-            Some(redis) => match self.check_redis(redis, key).await {
-                Ok(decision) => decision,
-                // The link logs Redis going down once; per request this is routine.
-                Err(error) => {
-                    tracing::debug!(%error, "rate limit decided locally: redis unavailable");
-                    local
+            Some(redis) if self.now_ms() >= self.inner.redis_cooldown_until_ms.load(Ordering::Relaxed) => {
+                match self.check_redis(redis, key).await {
+                    Ok(decision) => decision,
+                    // The link logs Redis going down once; per request this is routine.
+                    Err(error) => {
+                        tracing::debug!(%error, "rate limit decided locally: redis unavailable");
+                        let until = self.now_ms().saturating_add(REDIS_COOLDOWN.as_millis() as u64);
+                        self.inner.redis_cooldown_until_ms.store(until, Ordering::Relaxed);
+                        local
+                    }
                 }
-            },
-            None => local,
+            }
+            _ => local,
         };
         if !decision.allowed {
             self.inner.metrics.rate_limit_rejections_total.with_label_values(&[decision.limiter.as_str()]).inc();
@@ -202,7 +212,7 @@ impl RateLimiter {
     /// Sweep rested keys out of the local map, at most once per `PRUNE_EVERY`, by whichever
     /// request finds it due (no background task to supervise).
     fn prune_if_due(&self) {
-        let now_ms = u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now_ms = self.now_ms();
         let last_ms = self.inner.last_prune_ms.load(Ordering::Relaxed);
         if now_ms.saturating_sub(last_ms) < PRUNE_EVERY.as_millis() as u64 {
             return;
@@ -211,5 +221,9 @@ impl RateLimiter {
             self.inner.local.retain_recent();
             self.inner.local.shrink_to_fit();
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
