@@ -39,11 +39,15 @@ pub enum AppError {
     Internal,
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    /// Always false.
     success: bool,
+    /// A human-readable message.
     error: String,
-    code: &'a str,
+    /// A machine code from the contract's table, e.g. `validation_error`.
+    code: &'static str,
     request_id: String,
 }
 
@@ -135,7 +139,7 @@ fn name(upstream: crate::upstream::Upstream) -> &'static str {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let body = Envelope {
+        let body = ErrorEnvelope {
             success: false,
             error: self.public_message(),
             code,

@@ -1,12 +1,20 @@
 //! backend-ai: Englivo's speech and writing analysis service.
 pub mod analysis;
+pub mod app;
 pub mod audio;
+pub mod config;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
+pub mod readiness;
 pub mod redis_link;
+pub mod routes;
 pub mod served;
 pub mod simulator;
 pub mod speech;
+pub mod state;
+pub mod telemetry;
 pub mod upstream;
+pub mod upstreams;

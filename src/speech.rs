@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `data` of `POST /api/transcribe`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transcription {
     /// Display form (punctuated, capitalised); `""` when no speech was recognised.
     pub text: String,
@@ -21,7 +21,7 @@ pub struct Transcription {
 }
 
 /// One word of a pronunciation assessment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WordScore {
     pub word: String,
     pub accuracy_score: f64,
@@ -32,7 +32,7 @@ pub struct WordScore {
 }
 
 /// `data` of `POST /api/pronunciation`. Scores are on Azure's HundredMark scale (0..100).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Pronunciation {
     pub recognized_text: String,
     pub reference_text: String,

@@ -1,6 +1,7 @@
 //! Grammar analysis of a learner's text: the contract's shape, the prompt sent to Gemini and the
 //! robust parsing of Gemini's reply.
 
+pub mod analyzer;
 pub mod model;
 pub mod parse;
 pub mod prompt;

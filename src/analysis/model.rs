@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One grammar/vocabulary problem found in the learner's text.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GrammarError {
     /// Category, e.g. `grammar`, `vocabulary`, `spelling`, `punctuation`, `word_order`.
     #[serde(rename = "type")]
@@ -20,7 +20,7 @@ pub struct GrammarError {
 }
 
 /// A practice task suggested to the learner.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecommendedTask {
     #[serde(rename = "type")]
     pub kind: String,
@@ -29,7 +29,7 @@ pub struct RecommendedTask {
 }
 
 /// CEFR level, always one of the six bands on the wire.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum CefrLevel {
     #[default]
     A1,
@@ -55,7 +55,7 @@ impl CefrLevel {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CefrAssessment {
     pub level: CefrLevel,
     /// The model's confidence in the level, 0..1, when it gave one.
@@ -64,7 +64,7 @@ pub struct CefrAssessment {
     pub rationale: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Analysis {
     pub errors: Vec<GrammarError>,
     pub feedback: String,
@@ -75,7 +75,7 @@ pub struct Analysis {
 }
 
 /// How the analysis was obtained from the model's text; `meta.parse` on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ParseQuality {
     /// Valid JSON as sent.

@@ -1,11 +1,15 @@
 //! Learner audio: recognising the two formats Azure's short-audio REST API takes, and fetching
 //! audio from a URL without letting that URL reach inside our network.
 
+pub mod address;
 pub mod error;
+pub mod fetch;
 
 use bytes::Bytes;
 
+pub use address::{AddressClass, classify};
 pub use error::AudioError;
+pub use fetch::{AudioFetcher, FetchPolicy};
 
 /// The containers Azure Speech's short-audio REST endpoint accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

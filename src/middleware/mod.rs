@@ -1,7 +1,10 @@
 //! Tower layers: HTTP-level (request id, auth, rate limit, access log/metrics) and the
 //! domain-level layers stacked on every upstream call.
 
+pub mod ai_metrics;
+pub mod auth;
 pub mod circuit_breaker;
+pub mod http_metrics;
 pub mod rate_limit;
 pub mod request_id;
 pub mod retry;

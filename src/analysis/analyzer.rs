@@ -1,0 +1,96 @@
+//! One analysis: prompt Gemini about a job's text, count what it cost, parse what it said.
+//!
+//! Errors (including content blocks) pass through untouched for the layers above; a reply that
+//! cannot be parsed is not an error but a `Fallback` outcome, which the cache never stores.
+
+use crate::analysis::{AnalysisOutcome, ParseQuality, parse_analysis, prompt};
+use crate::jobs::AnalyzeJob;
+use crate::metrics::Metrics;
+use crate::upstream::UpstreamError;
+use crate::upstream::gemini::{GeminiClient, GenerateRequest, Usage};
+
+/// Low: an assessment should not change between two identical requests more than it must.
+const TEMPERATURE: f32 = 0.2;
+/// A 5000-character text with many mistakes needs a few thousand tokens of JSON; the cap is a
+/// guard against runaway output, not a budget the usual answer comes near.
+const MAX_OUTPUT_TOKENS: u32 = 8192;
+
+#[derive(Clone)]
+pub struct Analyzer {
+    client: GeminiClient,
+    metrics: Metrics,
+}
+
+impl Analyzer {
+    pub fn new(client: GeminiClient, metrics: Metrics) -> Self {
+        Self { client, metrics }
+    }
+
+    /// The request sent for a job; exposed so its shape can be checked without a call.
+    pub fn request_for(&self, job: &AnalyzeJob) -> GenerateRequest {
+        GenerateRequest {
+            system_instruction: prompt::system_instruction().to_string(),
+            user_text: prompt::user_prompt(&job.text),
+            response_schema: Some(prompt::response_schema()),
+            temperature: TEMPERATURE,
+            max_output_tokens: MAX_OUTPUT_TOKENS,
+            thinking_budget: thinking_budget(self.client.model()),
+        }
+    }
+
+    pub async fn analyze(&self, job: &AnalyzeJob) -> Result<AnalysisOutcome, UpstreamError> {
+        if job.model != self.client.model() {
+            // The job's model is part of its cache key; answering it with another model would
+            // cache one model's analysis under the other's name.
+            tracing::warn!(job_model = %job.model, client_model = %self.client.model(), "analysis job names another model");
+        }
+        let reply = self.client.generate(&self.request_for(job)).await?;
+        tracing::debug!(
+            response_id = reply.response_id.as_deref().unwrap_or(""),
+            model_version = reply.model_version.as_deref().unwrap_or(""),
+            finish_reason = reply.finish_reason.as_str(),
+            prompt_tokens = reply.usage.prompt,
+            candidates_tokens = reply.usage.candidates,
+            thoughts_tokens = reply.usage.thoughts,
+            "gemini replied"
+        );
+        self.count_tokens(reply.usage);
+        let outcome = parse_analysis(&reply.text);
+        self.metrics.analysis_parse_total.with_label_values(&[outcome.parse.as_str()]).inc();
+        if outcome.parse == ParseQuality::Fallback {
+            self.metrics.json_parse_failures_total.with_label_values(&["gemini"]).inc();
+        }
+        Ok(outcome)
+    }
+
+    fn count_tokens(&self, usage: Usage) {
+        for (kind, count) in [
+            ("prompt", usage.prompt),
+            ("candidates", usage.candidates),
+            ("thoughts", usage.thoughts),
+            ("total", usage.total),
+        ] {
+            self.metrics.gemini_tokens_total.with_label_values(&[kind]).inc_by(count);
+        }
+    }
+}
+
+/// Thinking only adds latency and eats `maxOutputTokens` for a schema-bound assessment, so it is
+/// off where it can be: 2.5 Flash and Flash-Lite accept a 0 budget; 2.5 Pro rejects 0 and
+/// Gemini 3 is steered by `thinkingLevel`, so those keep their default.
+fn thinking_budget(model: &str) -> Option<i32> {
+    (model.starts_with("gemini-2.5-flash")).then_some(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinking_is_disabled_only_where_the_model_allows_it() {
+        assert_eq!(thinking_budget("gemini-2.5-flash"), Some(0));
+        assert_eq!(thinking_budget("gemini-2.5-flash-lite"), Some(0));
+        assert_eq!(thinking_budget("gemini-2.5-pro"), None);
+        assert_eq!(thinking_budget("gemini-3-flash"), None);
+    }
+}

@@ -1,0 +1,169 @@
+//! Building the service from settings, and running it until told to stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::audio::fetch::{AudioFetcher, FetchPolicy};
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::metrics::Metrics;
+use crate::middleware::auth::{ApiKeys, AuthLayer};
+use crate::middleware::http_metrics::HttpMetricsLayer;
+use crate::middleware::request_id;
+use crate::readiness::Readiness;
+use crate::routes::{analyze, health, speech};
+use crate::state::{AppState, Inner};
+
+/// The HTTP surface. Layer order, outermost first:
+/// 1. request id: everything inside, error bodies included, can name the request;
+/// 2. HTTP metrics + access log: sees the final status of every request, panics included;
+/// 3. panic catcher: a bug answers 500 in the envelope instead of dropping the connection;
+/// then, on `/api/*` only, auth before the rate limit so that unauthenticated floods cannot
+/// spend a real user's budget.
+pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
+    let audio_body_limit = speech::body_limit(state.settings.audio_max_bytes);
+    let api = Router::new()
+        .route("/api/transcribe", post(speech::transcribe))
+        .route("/api/pronunciation", post(speech::pronunciation))
+        .route("/api/analyze", post(analyze::analyze))
+        // Route layers run only for matched routes, so a 404 is never rate limited or refused.
+        .route_layer(api_layers.rate_limit)
+        .route_layer(AuthLayer::new(api_layers.api_keys))
+        // Multipart reads go through axum's limit; JSON bodies are bounded in `routes::input`.
+        .layer(DefaultBodyLimit::max(audio_body_limit));
+    let ops = Router::new()
+        .route("/health", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/health/cache", get(health::cache))
+        .route("/health/upstreams", get(health::upstreams))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi));
+    let metrics = state.metrics.clone();
+    api.merge(ops)
+        .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(request_id::layer))
+                .layer(HttpMetricsLayer::new(metrics))
+                .layer(CatchPanicLayer::custom(|_| AppError::Internal.into_response())),
+        )
+        .with_state(state)
+}
+
+/// The layers only `/api/*` gets.
+pub struct ApiLayers {
+    pub api_keys: ApiKeys,
+    pub rate_limit: tower::layer::util::Identity,
+}
+
+/// A built, bound, not yet running service.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: SocketAddr, source: std::io::Error },
+    #[error("cannot start the built-in simulator: {0}")]
+    Simulator(std::io::Error),
+}
+
+impl App {
+    /// Bind `BIND_ADDRESS:PORT` and build everything.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let address = SocketAddr::new(settings.bind_address, settings.port);
+        let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Build on an already-bound listener (tests bind port 0).
+    pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
+        let metrics = Metrics::new();
+        let upstreams = crate::upstreams::build(&settings, &metrics).await.map_err(StartupError::Simulator)?;
+        let fetcher = AudioFetcher::new(FetchPolicy {
+            max_bytes: settings.audio_max_bytes,
+            allow_private: settings.audio_fetch_allow_private,
+            timeout: settings.audio_fetch_timeout,
+            max_redirects: 3,
+            allowed_addresses: Vec::new(),
+        });
+        let api_layers = ApiLayers {
+            api_keys: ApiKeys::new(settings.api_keys.clone()),
+            rate_limit: tower::layer::util::Identity::new(),
+        };
+        if !api_layers.api_keys.enabled() {
+            tracing::warn!("API_KEYS is empty: /api/* accepts requests without X-API-Key");
+        }
+        let state = AppState::new(Inner { settings, metrics, readiness: Readiness::new(), upstreams, fetcher });
+        let router = router(state.clone(), api_layers);
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` completes, then: readiness 503 at once, keep serving for
+    /// `SHUTDOWN_DELAY_SECONDS` (default 0) while load balancers notice, stop accepting, let
+    /// in-flight requests finish for up to `SHUTDOWN_GRACE_SECONDS`.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self { listener, router, state } = self;
+        let grace = state.settings.shutdown_grace;
+        let delay = state.settings.shutdown_delay;
+        let started = Arc::new(tokio::sync::Notify::new());
+        let readiness = state.readiness.clone();
+        let metrics = state.metrics.clone();
+        let signal_started = started.clone();
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                readiness.shutting_down();
+                tracing::info!(
+                    delay_seconds = delay.as_secs(),
+                    grace_seconds = grace.as_secs(),
+                    "shutting down: readiness 503"
+                );
+                tokio::time::sleep(delay).await;
+                tracing::info!("listener closed; draining in-flight requests");
+                signal_started.notify_one();
+            });
+        tokio::select! {
+            result = server => {
+                tracing::info!("all requests finished; bye");
+                result
+            }
+            () = grace_expired(started, grace) => {
+                tracing::warn!(
+                    in_flight = metrics.http_requests_in_flight.get(),
+                    "shutdown grace period over; exiting with requests still in flight"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn grace_expired(started: Arc<tokio::sync::Notify>, grace: Duration) {
+    started.notified().await;
+    tokio::time::sleep(grace).await;
+}

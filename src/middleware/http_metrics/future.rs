@@ -1,0 +1,105 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::Response;
+use pin_project_lite::pin_project;
+
+use crate::error::ErrorCode;
+use crate::metrics::Metrics;
+
+/// One request being served. Recording happens when the response is ready, or in `Drop` if the
+/// client went away first (counted as 499, nginx's "client closed request"), so the in-flight
+/// gauge can never leak.
+pub struct InFlight {
+    metrics: Metrics,
+    method: String,
+    path: String,
+    request_id: String,
+    user_id: String,
+    started: Instant,
+    recorded: bool,
+}
+
+impl InFlight {
+    pub(super) fn enter(
+        metrics: Metrics,
+        method: String,
+        path: String,
+        request_id: String,
+        user_id: String,
+        started: Instant,
+    ) -> Self {
+        metrics.http_requests_in_flight.inc();
+        Self { metrics, method, path, request_id, user_id, started, recorded: false }
+    }
+
+    fn record(&mut self, status: u16, code: Option<&str>) {
+        if self.recorded {
+            return;
+        }
+        self.recorded = true;
+        self.metrics.http_requests_in_flight.dec();
+        let elapsed = self.started.elapsed();
+        let status_label = status.to_string();
+        self.metrics
+            .http_requests_total
+            .with_label_values(&[self.method.as_str(), self.path.as_str(), status_label.as_str()])
+            .inc();
+        self.metrics
+            .http_request_duration_seconds
+            .with_label_values(&[self.method.as_str(), self.path.as_str()])
+            .observe(elapsed.as_secs_f64());
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        // Probes and scrapes are frequent and uninteresting when healthy.
+        let quiet = self.path.starts_with("/health") || self.path == "/metrics";
+        if status >= 500 {
+            tracing::warn!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, user_id = %self.user_id, code, "request failed");
+        } else if quiet {
+            tracing::debug!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, "request");
+        } else {
+            tracing::info!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, user_id = %self.user_id, code, "request");
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.record(499, Some("client_closed_request"));
+    }
+}
+
+pin_project! {
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        in_flight: InFlight,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(super) fn new(inner: F, in_flight: InFlight) -> Self {
+        Self { inner, in_flight }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        match &result {
+            Ok(response) => {
+                let code = response.extensions().get::<ErrorCode>().map(|code| code.0);
+                this.in_flight.record(response.status().as_u16(), code);
+            }
+            Err(_) => this.in_flight.record(500, Some("internal_error")),
+        }
+        Poll::Ready(result)
+    }
+}

@@ -1,0 +1,11 @@
+//! Per-request accounting: `http_requests_total`, `http_request_duration_seconds`,
+//! `http_requests_in_flight` and one access-log line. Labelled by the matched route template
+//! (`/api/analyze`), never the raw URL, so a scanner probing random paths cannot explode the
+//! series count: unmatched requests share the label `unmatched`.
+
+mod future;
+mod layer;
+mod service;
+
+pub use layer::HttpMetricsLayer;
+pub use service::HttpMetrics;

@@ -1,0 +1,59 @@
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use http::Response;
+use tower::Service;
+
+use super::future::{InFlight, ResponseFuture};
+use crate::metrics::Metrics;
+use crate::middleware::request_id::RequestId;
+
+#[derive(Clone)]
+pub struct HttpMetrics<S> {
+    inner: S,
+    metrics: Metrics,
+}
+
+impl<S> HttpMetrics<S> {
+    pub(super) fn new(inner: S, metrics: Metrics) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+impl<S, B> Service<Request> for HttpMetrics<S>
+where
+    S: Service<Request, Response = Response<B>>,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let path = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|matched| matched.as_str().to_owned())
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+        let user_id = request
+            .headers()
+            .get("x-user-id")
+            .and_then(|value| value.to_str().ok())
+            .map(|value| value.chars().take(64).collect::<String>())
+            .unwrap_or_default();
+        let in_flight = InFlight::enter(
+            self.metrics.clone(),
+            request.method().as_str().to_owned(),
+            path,
+            request_id,
+            user_id,
+            Instant::now(),
+        );
+        ResponseFuture::new(self.inner.call(request), in_flight)
+    }
+}

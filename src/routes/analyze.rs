@@ -1,0 +1,60 @@
+//! `POST /api/analyze`.
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tower::ServiceExt;
+
+use super::envelope::{Meta, Success};
+use super::input;
+use crate::analysis::Analysis;
+use crate::error::{AppError, ErrorEnvelope};
+use crate::jobs::AnalyzeJob;
+use crate::middleware::request_id;
+use crate::state::AppState;
+
+/// The contract's bound on `text`, in characters.
+pub const TEXT_MAX_CHARS: usize = 5000;
+/// 5000 characters of up to 4 UTF-8 bytes, JSON escaping and the other fields fit in this.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AnalyzeRequest {
+    /// The learner's text, 1..5000 characters.
+    #[schema(example = "I go to the store yesterday.")]
+    text: Option<String>,
+    user_id: Option<String>,
+    session_id: Option<String>,
+}
+
+/// Grammar-analyse a learner's text (Gemini, structured output, parsed robustly).
+#[utoipa::path(
+    post,
+    path = "/api/analyze",
+    request_body(content = AnalyzeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The analysis; `meta.parse` says how the model reply was read", body = Success<Analysis>),
+        (status = 401, description = "Missing or wrong X-API-Key", body = ErrorEnvelope),
+        (status = 413, description = "Body or audio over its limit", body = ErrorEnvelope),
+        (status = 422, description = "Malformed JSON, missing or invalid field", body = ErrorEnvelope),
+        (status = 429, description = "Per-user rate limit; see Retry-After", body = ErrorEnvelope),
+        (status = 502, description = "Gemini answered with an error retrying will not fix", body = ErrorEnvelope),
+        (status = 503, description = "Gemini unavailable or its circuit open; see Retry-After", body = ErrorEnvelope),
+        (status = 504, description = "UPSTREAM_TIMEOUT_SECONDS ran out", body = ErrorEnvelope),
+    ),
+    security((), ("api_key" = []))
+)]
+pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let body: AnalyzeRequest = input::json_body(request, BODY_LIMIT).await?;
+    let text = input::text_field("text", body.text.as_deref(), TEXT_MAX_CHARS)?;
+    input::identifier("user_id", body.user_id.as_deref())?;
+    input::identifier("session_id", body.session_id.as_deref())?;
+    let job = AnalyzeJob::new(text, &state.settings.gemini_model);
+    let served = state.upstreams.analyze.clone().oneshot(job).await?;
+    let meta = Meta {
+        cached: served.cached(),
+        request_id: request_id::current().unwrap_or_default(),
+        parse: Some(served.value.parse),
+    };
+    Ok(Success::new(served.value.analysis, meta).into_response())
+}

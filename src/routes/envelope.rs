@@ -1,0 +1,35 @@
+//! The success envelope: `{"success": true, "data": ..., "meta": {...}}`.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::analysis::ParseQuality;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Meta {
+    pub cached: bool,
+    pub request_id: String,
+    /// Only for analyses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse: Option<ParseQuality>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Success<T> {
+    pub success: bool,
+    pub data: T,
+    pub meta: Meta,
+}
+
+impl<T: Serialize> Success<T> {
+    pub fn new(data: T, meta: Meta) -> Self {
+        Self { success: true, data, meta }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Success<T> {
+    fn into_response(self) -> Response {
+        Json(self).into_response()
+    }
+}

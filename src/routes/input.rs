@@ -1,0 +1,231 @@
+//! Reading request bodies into typed input, with every failure as a contract error: malformed
+//! JSON and wrong types are 422, oversize bodies 413, never axum's plain-text rejections.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::header::CONTENT_TYPE;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::audio::AudioError;
+use crate::error::AppError;
+
+/// The fields the audio endpoints take, from JSON or from multipart text parts.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct AudioFields {
+    /// http(s) URL of a WAV or Ogg/Opus recording (or upload it as the multipart part `audio`).
+    #[schema(example = "https://cdn.example.com/recordings/42.wav")]
+    pub audio_url: Option<String>,
+    /// BCP-47, default `en-US`.
+    pub language: Option<String>,
+    /// Required by `/api/pronunciation`: the text the learner read, 1..1000 characters.
+    pub reference_text: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+}
+
+/// Where the audio comes from.
+#[derive(Debug)]
+pub enum AudioSource {
+    Url(String),
+    Upload(Bytes),
+}
+
+#[derive(Debug)]
+pub struct AudioInput {
+    pub fields: AudioFields,
+    pub source: AudioSource,
+}
+
+enum BodyKind {
+    Json,
+    Multipart,
+}
+
+fn body_kind(request: &Request) -> Result<BodyKind, AppError> {
+    let content_type = request.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        // A missing type is read as JSON, as most HTTP clients' "send JSON" shortcuts intend.
+        "" | "application/json" => Ok(BodyKind::Json),
+        other if other.ends_with("+json") => Ok(BodyKind::Json),
+        "multipart/form-data" => Ok(BodyKind::Multipart),
+        _ => Err(AppError::Validation("Content-Type must be application/json or multipart/form-data".into())),
+    }
+}
+
+/// Read a JSON body of at most `limit` bytes into `T`.
+pub async fn json_body<T: DeserializeOwned>(request: Request, limit: usize) -> Result<T, AppError> {
+    if let BodyKind::Multipart = body_kind(&request)? {
+        return Err(AppError::Validation("this endpoint takes a JSON body".into()));
+    }
+    let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| AppError::BodyTooLarge { limit })?;
+    parse_json(&bytes)
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::Validation("request body is empty; send a JSON object".into()));
+    }
+    serde_json::from_slice(bytes).map_err(|error| AppError::Validation(format!("invalid JSON body: {error}")))
+}
+
+/// Read an audio request: JSON with `audio_url`, or multipart with an `audio` file part.
+/// `audio_limit` bounds the uploaded audio; `body_limit` the whole body.
+pub async fn audio_input(request: Request, body_limit: usize, audio_limit: usize) -> Result<AudioInput, AppError> {
+    match body_kind(&request)? {
+        BodyKind::Json => {
+            let fields: AudioFields = json_body(request, body_limit).await?;
+            let url = fields.audio_url.clone().filter(|url| !url.trim().is_empty()).ok_or_else(|| {
+                AudioError::Missing("audio_url is required (or upload an `audio` file as multipart/form-data)".into())
+            })?;
+            Ok(AudioInput { fields, source: AudioSource::Url(url.trim().to_string()) })
+        }
+        BodyKind::Multipart => {
+            let multipart = Multipart::from_request(request, &()).await.map_err(|rejection| {
+                AppError::Validation(format!("invalid multipart body: {}", rejection.body_text()))
+            })?;
+            read_multipart(multipart, body_limit, audio_limit).await
+        }
+    }
+}
+
+async fn read_multipart(
+    mut multipart: Multipart,
+    body_limit: usize,
+    audio_limit: usize,
+) -> Result<AudioInput, AppError> {
+    let mut fields = AudioFields::default();
+    let mut upload: Option<Bytes> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(error) => return Err(multipart_error(&error, body_limit)),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if name == "audio" {
+            upload = Some(read_capped(field, audio_limit, body_limit).await?);
+            continue;
+        }
+        let slot = match name.as_str() {
+            "audio_url" => &mut fields.audio_url,
+            "language" => &mut fields.language,
+            "reference_text" => &mut fields.reference_text,
+            "user_id" => &mut fields.user_id,
+            "session_id" => &mut fields.session_id,
+            // Unknown parts are ignored, as unknown JSON fields are; but they still count
+            // against the body limit while being drained.
+            _ => {
+                let _ = read_capped(field, body_limit, body_limit).await?;
+                continue;
+            }
+        };
+        let bytes = read_capped(field, 64 * 1024, body_limit).await?;
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| AppError::Validation(format!("multipart field `{name}` must be UTF-8 text")))?;
+        *slot = Some(text);
+    }
+    let source = match (upload, fields.audio_url.clone().filter(|url| !url.trim().is_empty())) {
+        (Some(bytes), _) => AudioSource::Upload(bytes),
+        (None, Some(url)) => AudioSource::Url(url.trim().to_string()),
+        (None, None) => {
+            return Err(AudioError::Missing(
+                "multipart body needs an `audio` file part (or an `audio_url` field)".into(),
+            )
+            .into());
+        }
+    };
+    Ok(AudioInput { fields, source })
+}
+
+async fn read_capped(
+    mut field: axum::extract::multipart::Field<'_>,
+    limit: usize,
+    body_limit: usize,
+) -> Result<Bytes, AppError> {
+    let mut buffer = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                if buffer.len() + chunk.len() > limit {
+                    return Err(AudioError::TooLarge { limit }.into());
+                }
+                buffer.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(Bytes::from(buffer)),
+            Err(error) => return Err(multipart_error(&error, body_limit)),
+        }
+    }
+}
+
+fn multipart_error(error: &axum::extract::multipart::MultipartError, body_limit: usize) -> AppError {
+    if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::BodyTooLarge { limit: body_limit }
+    } else {
+        AppError::Validation(format!("invalid multipart body: {}", error.body_text()))
+    }
+}
+
+/// A BCP-47 tag as Azure takes it (`en-US`, `en-GB`, `zh-Hans-CN`); the default when absent.
+pub fn language(raw: Option<&str>, default: &str) -> Result<String, AppError> {
+    let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else {
+        return Ok(default.to_string());
+    };
+    let mut subtags = raw.split('-');
+    let primary_ok =
+        subtags.next().is_some_and(|tag| (2..=3).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphabetic()));
+    let rest_ok = subtags.all(|tag| (1..=8).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if primary_ok && rest_ok && raw.len() <= 35 {
+        Ok(raw.to_string())
+    } else {
+        Err(AppError::Validation(format!("language must be a BCP-47 tag such as en-US (got {raw:?})")))
+    }
+}
+
+/// Check an optional identifier (`user_id`, `session_id`): bounded, printable.
+pub fn identifier(name: &str, value: Option<&str>) -> Result<(), AppError> {
+    match value {
+        Some(value) if value.chars().count() > 128 || value.chars().any(char::is_control) => {
+            Err(AppError::Validation(format!("{name} must be at most 128 printable characters")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Check a required text field's length in characters, after trimming.
+pub fn text_field<'a>(name: &str, value: Option<&'a str>, max_chars: usize) -> Result<&'a str, AppError> {
+    let value = value.ok_or_else(|| AppError::Validation(format!("{name} is required")))?;
+    let count = value.trim().chars().count();
+    if count == 0 {
+        return Err(AppError::Validation(format!("{name} must not be empty")));
+    }
+    if count > max_chars {
+        return Err(AppError::Validation(format!("{name} must be at most {max_chars} characters (got {count})")));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_are_bcp47_or_refused() {
+        assert_eq!(language(None, "en-US").ok().as_deref(), Some("en-US"));
+        assert_eq!(language(Some(" en-GB "), "en-US").ok().as_deref(), Some("en-GB"));
+        assert_eq!(language(Some("zh-Hans-CN"), "en-US").ok().as_deref(), Some("zh-Hans-CN"));
+        for bad in ["english", "en_US", "e", "en-US&format=simple", "en-US/../x", "🙂"] {
+            assert!(language(Some(bad), "en-US").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_fields_count_characters_not_bytes() {
+        let accented = "é".repeat(5000);
+        assert!(text_field("text", Some(&accented), 5000).is_ok());
+        assert!(text_field("text", Some(&"é".repeat(5001)), 5000).is_err());
+        assert!(text_field("text", Some("   "), 5000).is_err());
+        assert!(text_field("text", None, 5000).is_err());
+    }
+}

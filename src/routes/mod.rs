@@ -1,0 +1,7 @@
+//! Thin handlers: read and check the input, call the upstream stack, shape the envelope.
+
+pub mod analyze;
+pub mod envelope;
+pub mod health;
+pub mod input;
+pub mod speech;

@@ -1,0 +1,108 @@
+//! `POST /api/transcribe` and `POST /api/pronunciation`.
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt;
+
+use super::envelope::{Meta, Success};
+use super::input::{self, AudioFields, AudioInput, AudioSource};
+use crate::audio::{Audio, AudioError};
+use crate::error::{AppError, ErrorEnvelope};
+use crate::jobs::{PronunciationJob, TranscribeJob};
+use crate::speech::{Pronunciation, Transcription};
+use crate::middleware::request_id;
+use crate::state::AppState;
+
+/// Longest `reference_text` the contract accepts.
+const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
+
+/// Transcribe a recording (Azure Speech short-audio recognition, detailed format).
+#[utoipa::path(
+    post,
+    path = "/api/transcribe",
+    request_body(content(
+        (AudioFields = "application/json"),
+        (AudioFields = "multipart/form-data")
+    ), description = "JSON with `audio_url`, or multipart with an `audio` file part and the same fields as text parts"),
+    responses(
+        (status = 200, description = "The transcription", body = Success<Transcription>),
+        (status = 401, description = "Missing or wrong X-API-Key", body = ErrorEnvelope),
+        (status = 413, description = "Body or audio over its limit", body = ErrorEnvelope),
+        (status = 415, description = "Audio neither WAV nor Ogg/Opus", body = ErrorEnvelope),
+        (status = 422, description = "Malformed JSON, missing or invalid field, bad or forbidden audio_url", body = ErrorEnvelope),
+        (status = 429, description = "Per-user rate limit; see Retry-After", body = ErrorEnvelope),
+        (status = 502, description = "Azure Speech answered with an error retrying will not fix", body = ErrorEnvelope),
+        (status = 503, description = "Azure Speech unavailable or its circuit open; see Retry-After", body = ErrorEnvelope),
+        (status = 504, description = "UPSTREAM_TIMEOUT_SECONDS ran out", body = ErrorEnvelope),
+    ),
+    security((), ("api_key" = []))
+)]
+pub async fn transcribe(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let input = read_input(&state, request).await?;
+    let language = input::language(input.fields.language.as_deref(), &state.settings.azure_language_default)?;
+    let audio = obtain_audio(&state, input.source).await?;
+    let served = state.upstreams.transcribe.clone().oneshot(TranscribeJob { audio, language }).await?;
+    Ok(Success::new(served.value.clone(), meta(served.cached())).into_response())
+}
+
+/// Score a recording against the text the learner read (Azure pronunciation assessment).
+#[utoipa::path(
+    post,
+    path = "/api/pronunciation",
+    request_body(content(
+        (AudioFields = "application/json"),
+        (AudioFields = "multipart/form-data")
+    ), description = "As for /api/transcribe, plus the required `reference_text`"),
+    responses(
+        (status = 200, description = "The assessment", body = Success<Pronunciation>),
+        (status = 401, description = "Missing or wrong X-API-Key", body = ErrorEnvelope),
+        (status = 413, description = "Body or audio over its limit", body = ErrorEnvelope),
+        (status = 415, description = "Audio neither WAV nor Ogg/Opus", body = ErrorEnvelope),
+        (status = 422, description = "Malformed JSON, missing or invalid field, bad or forbidden audio_url", body = ErrorEnvelope),
+        (status = 429, description = "Per-user rate limit; see Retry-After", body = ErrorEnvelope),
+        (status = 502, description = "Azure Speech answered with an error retrying will not fix", body = ErrorEnvelope),
+        (status = 503, description = "Azure Speech unavailable or its circuit open; see Retry-After", body = ErrorEnvelope),
+        (status = 504, description = "UPSTREAM_TIMEOUT_SECONDS ran out", body = ErrorEnvelope),
+    ),
+    security((), ("api_key" = []))
+)]
+pub async fn pronunciation(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let input = read_input(&state, request).await?;
+    let reference_text =
+        input::text_field("reference_text", input.fields.reference_text.as_deref(), REFERENCE_TEXT_MAX_CHARS)?
+            .trim()
+            .to_string();
+    let language = input::language(input.fields.language.as_deref(), &state.settings.azure_language_default)?;
+    let audio = obtain_audio(&state, input.source).await?;
+    let served =
+        state.upstreams.pronounce.clone().oneshot(PronunciationJob { audio, language, reference_text }).await?;
+    Ok(Success::new(served.value.clone(), meta(served.cached())).into_response())
+}
+
+async fn read_input(state: &AppState, request: Request) -> Result<AudioInput, AppError> {
+    let audio_limit = state.settings.audio_max_bytes;
+    let input = input::audio_input(request, body_limit(audio_limit), audio_limit).await?;
+    input::identifier("user_id", input.fields.user_id.as_deref())?;
+    input::identifier("session_id", input.fields.session_id.as_deref())?;
+    Ok(input)
+}
+
+/// Room for multipart framing and text fields around the largest accepted audio.
+pub fn body_limit(audio_limit: usize) -> usize {
+    audio_limit.saturating_add(256 * 1024)
+}
+
+async fn obtain_audio(state: &AppState, source: AudioSource) -> Result<Audio, AppError> {
+    let bytes = match source {
+        AudioSource::Upload(bytes) => bytes,
+        AudioSource::Url(url) => state.fetcher.fetch(&url).await?,
+    };
+    if bytes.is_empty() {
+        return Err(AudioError::Missing("the audio is empty".into()).into());
+    }
+    Ok(Audio::recognise(bytes).ok_or(AudioError::Unsupported)?)
+}
+
+fn meta(cached: bool) -> Meta {
+    Meta { cached, request_id: request_id::current().unwrap_or_default(), parse: None }
+}

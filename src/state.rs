@@ -1,0 +1,38 @@
+//! What every handler can reach. Cheap to clone: one `Arc`.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::audio::fetch::AudioFetcher;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::readiness::Readiness;
+use crate::upstreams::Upstreams;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    /// Parsed once at start-up; handlers read limits and defaults from it.
+    pub settings: Settings,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+    /// The three upstream stacks and the handles that report their health.
+    pub upstreams: Upstreams,
+    /// Downloads `audio_url`s under the SSRF policy.
+    pub fetcher: AudioFetcher,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

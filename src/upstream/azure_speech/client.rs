@@ -1,0 +1,475 @@
+//! The Azure Speech short-audio REST client (UPSTREAMS.md section 1).
+//!
+//! Flow of one call:
+//! 1. build `POST {base}/speech/recognition/{mode}/cognitiveservices/v1` with `language`,
+//!    `format=detailed`, `profanity` and a fresh `X-ConnectionId`;
+//! 2. send the buffered audio as is (the retry layer above may call again with the same job);
+//! 3. classify a non-2xx status into an `UpstreamError`, never failing on the error body;
+//! 4. read a 2xx body leniently (statuses, number-or-string fields, flat or nested scores) and
+//!    turn it into the contract's `Transcription` / `Pronunciation`.
+//!
+//! There is no per-call timeout here: the retry layer owns the whole deadline and drops the
+//! future when it runs out.
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use url::Url;
+
+use super::wire::{AssessmentParams, ErrorBody, RecognitionResponse, RecognitionStatus};
+use crate::audio::Audio;
+use crate::jobs::{PronunciationJob, TranscribeJob};
+use crate::speech::{Pronunciation, Transcription, WordScore};
+use crate::upstream::{Upstream, UpstreamError};
+
+const UPSTREAM: Upstream = Upstream::AzureSpeech;
+const SUBSCRIPTION_KEY: &str = "Ocp-Apim-Subscription-Key";
+const PRONUNCIATION_ASSESSMENT: &str = "Pronunciation-Assessment";
+/// Offsets and durations are in 100-ns ticks.
+const TICKS_PER_MS: f64 = 10_000.0;
+/// Error bodies end up in logs and error messages; an HTML error page must not flood them.
+const MAX_ERROR_MESSAGE_CHARS: usize = 300;
+
+/// Where and how to call Azure Speech. `Debug` leaves the key out.
+#[derive(Clone)]
+pub struct AzureSpeechConfig {
+    /// `https://{region}.stt.speech.microsoft.com`, or `AZURE_SPEECH_ENDPOINT`. A path on it is
+    /// kept as a prefix (private endpoints, proxies).
+    pub base_url: Url,
+    /// The resource key, sent as `Ocp-Apim-Subscription-Key`.
+    pub key: String,
+    /// `conversation` (the only one the current docs list), `interactive` or `dictation`.
+    pub recognition_mode: String,
+    /// `masked`, `removed` or `raw`.
+    pub profanity: String,
+}
+
+impl AzureSpeechConfig {
+    /// The public regional host. Anything but letters and digits is dropped from `region`
+    /// (Azure region names have nothing else); check [`Self::is_valid_region`] at startup to
+    /// refuse a bad value instead.
+    pub fn for_region(region: &str, key: String) -> Self {
+        let region: String =
+            region.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
+        // Letters and digits always make a valid host label; only an empty region fails here.
+        let base_url = Url::parse(&format!("https://{region}.stt.speech.microsoft.com/"))
+            .unwrap_or_else(|_| Url::parse("https://stt.speech.microsoft.com/").expect("a constant URL parses"));
+        Self::with_endpoint(base_url, key)
+    }
+
+    pub fn with_endpoint(endpoint: Url, key: String) -> Self {
+        Self { base_url: endpoint, key, recognition_mode: "conversation".to_string(), profanity: "masked".to_string() }
+    }
+
+    pub fn is_valid_region(region: &str) -> bool {
+        !region.is_empty() && region.chars().all(|c| c.is_ascii_alphanumeric())
+    }
+
+    /// Startup check of what a request would otherwise fail on, with a reason to print.
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(self.base_url.scheme(), "http" | "https") || self.base_url.host().is_none() {
+            return Err(format!("Azure Speech endpoint {} is not an http(s) URL with a host", self.base_url));
+        }
+        if self.key.is_empty() || HeaderValue::from_str(&self.key).is_err() {
+            return Err("Azure Speech key is empty or not a valid header value".to_string());
+        }
+        if !matches!(self.recognition_mode.as_str(), "conversation" | "interactive" | "dictation") {
+            return Err(format!("unknown Azure Speech recognition mode {:?}", self.recognition_mode));
+        }
+        if !matches!(self.profanity.as_str(), "masked" | "removed" | "raw") {
+            return Err(format!("unknown Azure Speech profanity option {:?}", self.profanity));
+        }
+        Ok(())
+    }
+
+    /// `{base}/speech/recognition/{mode}/cognitiveservices/v1`, keeping any path on the base.
+    fn recognition_url(&self) -> Result<Url, UpstreamError> {
+        let mut url = self.base_url.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        url.path_segments_mut()
+            .map_err(|()| UpstreamError::Unreachable {
+                upstream: UPSTREAM,
+                message: format!("endpoint {} cannot carry a path", self.base_url),
+            })?
+            .pop_if_empty()
+            .extend(["speech", "recognition", &self.recognition_mode, "cognitiveservices", "v1"]);
+        Ok(url)
+    }
+}
+
+impl std::fmt::Debug for AzureSpeechConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureSpeechConfig")
+            .field("base_url", &self.base_url.as_str())
+            .field("key", &"<redacted>")
+            .field("recognition_mode", &self.recognition_mode)
+            .field("profanity", &self.profanity)
+            .finish()
+    }
+}
+
+/// Azure Speech short-audio recognition and pronunciation assessment. Cheap to clone: clones
+/// share one connection pool.
+#[derive(Debug, Clone)]
+pub struct AzureSpeechClient {
+    http: reqwest::Client,
+    config: std::sync::Arc<AzureSpeechConfig>,
+}
+
+impl AzureSpeechClient {
+    pub fn new(config: AzureSpeechConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(32)
+            .tcp_keepalive(Duration::from_secs(30))
+            // A redirected POST would be replayed as a bodiless GET; a redirect is an error here.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("backend-ai/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "Azure Speech HTTP client settings refused; using defaults");
+                reqwest::Client::new()
+            });
+        Self { http, config: std::sync::Arc::new(config) }
+    }
+
+    /// Recognise `job.audio` in `job.language`. No speech (`NoMatch`, `InitialSilenceTimeout`,
+    /// `BabbleTimeout`) is an `Ok` with empty text and that status.
+    pub async fn transcribe(&self, job: &TranscribeJob) -> Result<Transcription, UpstreamError> {
+        let response = self.recognise(&job.audio, &job.language, None).await?;
+        transcription(response, &job.language)
+    }
+
+    /// Assess `job.audio` against `job.reference_text` (HundredMark, phoneme granularity,
+    /// comprehensive, miscue on; prosody too for en-US, the only language that has it).
+    pub async fn assess(&self, job: &PronunciationJob) -> Result<Pronunciation, UpstreamError> {
+        let params = AssessmentParams {
+            reference_text: &job.reference_text,
+            grading_system: "HundredMark",
+            granularity: "Phoneme",
+            dimension: "Comprehensive",
+            enable_miscue: "True",
+            enable_prosody_assessment: job.language.eq_ignore_ascii_case("en-US").then_some("True"),
+        };
+        // Serialising strings and base64 both always succeed; the error path only keeps this
+        // free of panics. Status 0: refused before anything was sent.
+        let header = serde_json::to_vec(&params)
+            .map_err(|error| error.to_string())
+            .and_then(|json| HeaderValue::from_str(&STANDARD.encode(json)).map_err(|error| error.to_string()))
+            .map_err(|error| UpstreamError::Rejected {
+                upstream: UPSTREAM,
+                status: 0,
+                message: format!("pronunciation parameters not encodable: {error}"),
+            })?;
+        let response = self.recognise(&job.audio, &job.language, Some(header)).await?;
+        pronunciation(response, &job.reference_text)
+    }
+
+    async fn recognise(
+        &self,
+        audio: &Audio,
+        language: &str,
+        assessment: Option<HeaderValue>,
+    ) -> Result<RecognitionResponse, UpstreamError> {
+        let config = &self.config;
+        let mut url = config.recognition_url()?;
+        // Azure keeps only a 32-hex id without dashes; quoting it lets support find the call.
+        let connection_id = uuid::Uuid::new_v4().simple().to_string();
+        url.query_pairs_mut()
+            .append_pair("language", language)
+            .append_pair("format", "detailed")
+            .append_pair("profanity", &config.profanity)
+            .append_pair("X-ConnectionId", &connection_id);
+
+        let mut key = HeaderValue::from_str(&config.key).map_err(|_| UpstreamError::Auth {
+            upstream: UPSTREAM,
+            message: "the Azure Speech key is not a valid header value".to_string(),
+        })?;
+        key.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(SUBSCRIPTION_KEY, key);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(audio.format.content_type()));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let assessing = assessment.is_some();
+        if let Some(assessment) = assessment {
+            headers.insert(PRONUNCIATION_ASSESSMENT, assessment);
+        }
+
+        tracing::debug!(
+            connection_id,
+            mode = %config.recognition_mode,
+            language,
+            assessing,
+            audio_bytes = audio.bytes.len(),
+            "calling Azure Speech"
+        );
+        let response = self
+            .http
+            .post(url)
+            .headers(headers)
+            // `Bytes` clones share the buffer: each attempt re-sends the whole audio cheaply.
+            .body(audio.bytes.clone())
+            .send()
+            .await
+            .map_err(transport_error)?;
+
+        let status = response.status();
+        let response_headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport_error)?;
+        tracing::debug!(connection_id, status = status.as_u16(), "Azure Speech answered");
+        if !status.is_success() {
+            return Err(status_error(status, &response_headers, &body, SystemTime::now()));
+        }
+        serde_json::from_slice(&body).map_err(|error| UpstreamError::InvalidResponse {
+            upstream: UPSTREAM,
+            message: format!("not a recognition result: {error}"),
+        })
+    }
+}
+
+fn transport_error(error: reqwest::Error) -> UpstreamError {
+    // A connect timeout is a refused connection for our purposes: retryable, unlike the
+    // deadline-style `Timeout`.
+    if error.is_timeout() && !error.is_connect() {
+        return UpstreamError::Timeout { upstream: UPSTREAM };
+    }
+    // reqwest's own message is generic ("error sending request"); the cause is in the chain.
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    UpstreamError::Unreachable { upstream: UPSTREAM, message }
+}
+
+/// One decision per status class; the body only supplies the message.
+fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> UpstreamError {
+    let message = error_message(status, body);
+    match status.as_u16() {
+        401 | 403 => UpstreamError::Auth { upstream: UPSTREAM, message },
+        429 => UpstreamError::RateLimited {
+            upstream: UPSTREAM,
+            retry_after: headers
+                .get(RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| parse_retry_after(value, now)),
+            per_day: false,
+        },
+        408 | 500..=599 => UpstreamError::Server { upstream: UPSTREAM, status: status.as_u16(), message },
+        400..=499 => UpstreamError::Rejected { upstream: UPSTREAM, status: status.as_u16(), message },
+        // 1xx/3xx (redirects are not followed): nothing we can use, and not the request's fault.
+        _ => UpstreamError::InvalidResponse { upstream: UPSTREAM, message: format!("unexpected status {status}") },
+    }
+}
+
+fn error_message(status: StatusCode, body: &[u8]) -> String {
+    let from_json = serde_json::from_slice::<ErrorBody>(body).ok().and_then(ErrorBody::into_message);
+    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+    if text.is_empty() {
+        return status.canonical_reason().unwrap_or("no message").to_string();
+    }
+    match text.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 10.2.3). A date in the past means
+/// "now". Anything else is ignored: the retry layer then uses its own backoff.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse::<u64>().ok().map(Duration::from_secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn ticks_to_ms(ticks: Option<f64>) -> u64 {
+    // Float-to-int `as` saturates (negative and NaN give 0), so no input can overflow here.
+    (ticks.unwrap_or(0.0) / TICKS_PER_MS).round() as u64
+}
+
+/// The in-body `Error` status is Azure's "try again if possible": a transient server failure.
+fn reject_error_status(response: &RecognitionResponse) -> Result<(), UpstreamError> {
+    if response.recognition_status == RecognitionStatus::Error {
+        return Err(UpstreamError::Server {
+            upstream: UPSTREAM,
+            status: 200,
+            message: "RecognitionStatus Error: the service could not continue".to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// No speech: the known statuses that mean "nothing recognised" carry no result to read.
+fn no_speech(status: &RecognitionStatus) -> bool {
+    matches!(
+        status,
+        RecognitionStatus::NoMatch | RecognitionStatus::InitialSilenceTimeout | RecognitionStatus::BabbleTimeout
+    )
+}
+
+/// The alternative with the highest confidence; NBest is not sorted. Ties keep the first.
+fn best(response: &RecognitionResponse) -> Option<&super::wire::Alternative> {
+    response.n_best.iter().fold(None, |best, candidate| match best {
+        Some(best)
+            if candidate.confidence.unwrap_or(f64::NEG_INFINITY) <= best.confidence.unwrap_or(f64::NEG_INFINITY) =>
+        {
+            Some(best)
+        }
+        _ => Some(candidate),
+    })
+}
+
+fn transcription(response: RecognitionResponse, language: &str) -> Result<Transcription, UpstreamError> {
+    reject_error_status(&response)?;
+    let mut transcription = Transcription {
+        language: language.to_string(),
+        status: response.recognition_status.as_str().to_string(),
+        offset_ms: ticks_to_ms(response.offset),
+        duration_ms: ticks_to_ms(response.duration),
+        ..Transcription::default()
+    };
+    if no_speech(&response.recognition_status) {
+        return Ok(transcription);
+    }
+    match best(&response) {
+        Some(best) => {
+            transcription.text = best.display.clone().or_else(|| response.display_text.clone()).unwrap_or_default();
+            transcription.lexical = best.lexical.clone().unwrap_or_default();
+            transcription.confidence = best.confidence.unwrap_or(0.0);
+        }
+        // Simple format: no lexical form or confidence exists; the display text is the
+        // closest thing to a lexical form we have.
+        None => {
+            transcription.text = response.display_text.clone().unwrap_or_default();
+            transcription.lexical = transcription.text.clone();
+        }
+    }
+    Ok(transcription)
+}
+
+fn pronunciation(response: RecognitionResponse, reference_text: &str) -> Result<Pronunciation, UpstreamError> {
+    reject_error_status(&response)?;
+    let mut assessment = Pronunciation {
+        reference_text: reference_text.to_string(),
+        status: response.recognition_status.as_str().to_string(),
+        ..Pronunciation::default()
+    };
+    if no_speech(&response.recognition_status) {
+        return Ok(assessment);
+    }
+    // A result without scores means no assessment happened; zeros would tell the learner they
+    // scored nothing.
+    let Some(best) = best(&response).filter(|best| best.score(|s| s.pron_score.or(s.accuracy_score)).is_some()) else {
+        return Err(UpstreamError::InvalidResponse {
+            upstream: UPSTREAM,
+            message: "a pronunciation result without scores".to_string(),
+        });
+    };
+    assessment.recognized_text = best.display.clone().or_else(|| response.display_text.clone()).unwrap_or_default();
+    assessment.accuracy_score = best.score(|s| s.accuracy_score).unwrap_or(0.0);
+    assessment.fluency_score = best.score(|s| s.fluency_score).unwrap_or(0.0);
+    assessment.completeness_score = best.score(|s| s.completeness_score).unwrap_or(0.0);
+    assessment.prosody_score = best.score(|s| s.prosody_score);
+    assessment.pronunciation_score = best.score(|s| s.pron_score).unwrap_or(0.0);
+    assessment.words = best
+        .words
+        .iter()
+        .map(|word| WordScore {
+            word: word.word.clone(),
+            accuracy_score: word.accuracy().unwrap_or(0.0),
+            error_type: word.error_type().unwrap_or("None").to_string(),
+            offset_ms: ticks_to_ms(word.offset),
+            duration_ms: ticks_to_ms(word.duration),
+        })
+        .collect();
+    Ok(assessment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn retry_after_reads_delta_seconds_and_http_dates() {
+        let now = at(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn retry_after_ignores_what_it_cannot_read() {
+        let now = at(0);
+        for value in ["", "-1", "1.5", "soon", "99999999999999999999999", "Sun, 99 Nov 1994"] {
+            assert_eq!(parse_retry_after(value, now), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn the_regional_host_is_built_from_the_region_name() {
+        let config = AzureSpeechConfig::for_region("westeurope", "k".to_string());
+        assert_eq!(config.base_url.as_str(), "https://westeurope.stt.speech.microsoft.com/");
+        assert_eq!(config.recognition_mode, "conversation");
+        assert_eq!(config.profanity, "masked");
+        assert!(config.validate().is_ok());
+        let odd = AzureSpeechConfig::for_region("West Europe/../x", "k".to_string());
+        assert_eq!(odd.base_url.host_str(), Some("westeuropex.stt.speech.microsoft.com"));
+        assert!(!AzureSpeechConfig::is_valid_region("West Europe/../x"));
+        assert!(AzureSpeechConfig::is_valid_region("eastus2"));
+    }
+
+    #[test]
+    fn the_recognition_path_keeps_a_prefix_on_the_endpoint() {
+        let mut config = AzureSpeechConfig::with_endpoint(
+            Url::parse("https://proxy.example/azure/?x=1").expect("valid URL"),
+            "k".to_string(),
+        );
+        config.recognition_mode = "dictation".to_string();
+        let url = config.recognition_url().map(|url| url.to_string());
+        assert_eq!(
+            url.as_deref().ok(),
+            Some("https://proxy.example/azure/speech/recognition/dictation/cognitiveservices/v1")
+        );
+    }
+
+    #[test]
+    fn validation_names_what_is_wrong() {
+        let base = AzureSpeechConfig::for_region("westus", "key".to_string());
+        assert!(AzureSpeechConfig { key: String::new(), ..base.clone() }.validate().is_err());
+        assert!(AzureSpeechConfig { key: "bad\nkey".to_string(), ..base.clone() }.validate().is_err());
+        assert!(AzureSpeechConfig { recognition_mode: "batch".to_string(), ..base.clone() }.validate().is_err());
+        assert!(AzureSpeechConfig { profanity: "tags".to_string(), ..base.clone() }.validate().is_err());
+        let ftp = Url::parse("ftp://host/").expect("valid URL");
+        assert!(AzureSpeechConfig::with_endpoint(ftp, "key".to_string()).validate().is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let client = AzureSpeechClient::new(AzureSpeechConfig::for_region("westus", "s3cr3t-key".to_string()));
+        let printed = format!("{client:?}");
+        assert!(printed.contains("westus") && !printed.contains("s3cr3t-key"), "{printed}");
+    }
+
+    #[test]
+    fn long_error_bodies_are_cut_at_a_character_boundary() {
+        let body = "é".repeat(MAX_ERROR_MESSAGE_CHARS * 2);
+        let message = error_message(StatusCode::BAD_GATEWAY, body.as_bytes());
+        assert_eq!(message.chars().count(), MAX_ERROR_MESSAGE_CHARS + 3);
+    }
+}

@@ -1,0 +1,8 @@
+//! Azure Speech: short-audio REST recognition and pronunciation assessment
+//! (UPSTREAMS.md section 1). The wire types are private; callers see only the contract's
+//! `speech::Transcription` / `speech::Pronunciation` and `UpstreamError`.
+
+mod client;
+mod wire;
+
+pub use client::{AzureSpeechClient, AzureSpeechConfig};

@@ -1,0 +1,282 @@
+//! The HTTP half: build the request, send it once, classify whatever comes back.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::wire;
+use super::{FinishReason, GeminiConfig, GeminiReply, GenerateRequest, Usage};
+use crate::upstream::{Upstream, UpstreamError};
+
+/// Only the TCP/TLS handshake is bounded here: a whole call's deadline (retries included)
+/// belongs to the retry layer, and a second timer here would fight it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How much of a non-JSON error body goes into an error message (proxies answer with HTML).
+const BODY_EXCERPT_CHARS: usize = 200;
+
+const GEMINI: Upstream = Upstream::Gemini;
+
+#[derive(Clone)]
+pub struct GeminiClient {
+    http: reqwest::Client,
+    /// `{base}/{api_version}/models/{model}:generateContent`, built once.
+    endpoint: String,
+    model: String,
+    api_key: String,
+}
+
+impl std::fmt::Debug for GeminiClient {
+    // The key stays out of every log line.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("GeminiClient").field("endpoint", &self.endpoint).finish_non_exhaustive()
+    }
+}
+
+impl GeminiClient {
+    pub fn new(config: GeminiConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .expect("the TLS backend initialises (a build-time property, not an input)");
+        // The SDK accepts `models/x` as well as `x`; the path must carry the prefix exactly once.
+        let model = config.model.strip_prefix("models/").unwrap_or(&config.model).to_string();
+        let endpoint = format!(
+            "{}/{}/models/{}:generateContent",
+            config.base_url.as_str().trim_end_matches('/'),
+            config.api_version.trim_matches('/'),
+            model
+        );
+        Self { http, endpoint, model, api_key: config.api_key }
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    pub async fn generate(&self, request: &GenerateRequest) -> Result<GeminiReply, UpstreamError> {
+        let body = wire::GenerateContentRequest {
+            contents: [wire::Content { role: Some("user"), parts: [wire::TextPart { text: &request.user_text }] }],
+            system_instruction: wire::Content {
+                role: None,
+                parts: [wire::TextPart { text: &request.system_instruction }],
+            },
+            generation_config: wire::GenerationConfig {
+                temperature: request.temperature,
+                max_output_tokens: request.max_output_tokens,
+                response_mime_type: request.response_schema.as_ref().map(|_| "application/json"),
+                response_schema: request.response_schema.as_ref(),
+                thinking_config: request
+                    .thinking_budget
+                    .map(|thinking_budget| wire::ThinkingConfig { thinking_budget }),
+            },
+        };
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header("x-goog-api-key", &self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        if (200..300).contains(&status) { read_reply(&bytes) } else { Err(classify_error(status, &bytes)) }
+    }
+}
+
+fn transport_error(error: reqwest::Error) -> UpstreamError {
+    // A connect timeout is an unreachable host (worth another try), not the call's deadline.
+    if error.is_timeout() && !error.is_connect() {
+        UpstreamError::Timeout { upstream: GEMINI }
+    } else {
+        UpstreamError::Unreachable { upstream: GEMINI, message: error_chain(&error) }
+    }
+}
+
+/// reqwest's top-level message ("error sending request") hides the cause worth logging.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// A 2xx body: content outcomes (blocks) become errors, everything else a reply.
+fn read_reply(bytes: &[u8]) -> Result<GeminiReply, UpstreamError> {
+    let response: wire::GenerateContentResponse = serde_json::from_slice(bytes).map_err(|error| {
+        UpstreamError::InvalidResponse { upstream: GEMINI, message: format!("generateContent body: {error}") }
+    })?;
+    let usage = response.usage_metadata.map(usage).unwrap_or_default();
+    let Some(candidate) = response.candidates.and_then(|candidates| candidates.into_iter().next()) else {
+        return Err(match response.prompt_feedback.and_then(|feedback| feedback.block_reason) {
+            Some(reason) => UpstreamError::Blocked { upstream: GEMINI, reason },
+            None => UpstreamError::InvalidResponse {
+                upstream: GEMINI,
+                message: "no candidates and no block reason".to_string(),
+            },
+        });
+    };
+    let finish_reason = candidate.finish_reason.as_deref().map_or(FinishReason::Unspecified, FinishReason::parse);
+    if finish_reason.is_block() {
+        return Err(UpstreamError::Blocked { upstream: GEMINI, reason: finish_reason.as_str().to_string() });
+    }
+    let text = candidate
+        .content
+        .and_then(|content| content.parts)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|part| part.thought != Some(true))
+        .filter_map(|part| part.text)
+        .collect::<String>();
+    Ok(GeminiReply {
+        text,
+        finish_reason,
+        usage,
+        model_version: response.model_version,
+        response_id: response.response_id,
+    })
+}
+
+fn usage(metadata: wire::UsageMetadata) -> Usage {
+    Usage {
+        prompt: metadata.prompt_token_count.unwrap_or(0),
+        candidates: metadata.candidates_token_count.unwrap_or(0),
+        thoughts: metadata.thoughts_token_count.unwrap_or(0),
+        total: metadata.total_token_count.unwrap_or(0),
+    }
+}
+
+/// What a non-2xx answer means, from its status and its `google.rpc.Status` body (if the body is
+/// one: proxies and load balancers answer with HTML or nothing).
+pub(super) fn classify_error(status: u16, body: &[u8]) -> UpstreamError {
+    let parsed = serde_json::from_slice::<wire::ErrorEnvelope>(body).ok().map(|envelope| envelope.error);
+    let details = ErrorDetails::from(parsed.as_ref());
+    let message = match &parsed {
+        Some(error) => {
+            let text = error.message.as_deref().unwrap_or("");
+            match error.status.as_deref() {
+                Some(code) => format!("{code}: {text}"),
+                None => text.to_string(),
+            }
+        }
+        None => excerpt(body),
+    };
+    if details.api_key_invalid {
+        // Gemini says "bad key" with a 400, which would otherwise read as a bad request.
+        return UpstreamError::Auth { upstream: GEMINI, message };
+    }
+    match status {
+        401 | 403 => UpstreamError::Auth { upstream: GEMINI, message },
+        429 => {
+            UpstreamError::RateLimited { upstream: GEMINI, retry_after: details.retry_delay, per_day: details.per_day }
+        }
+        408 | 500..=599 => UpstreamError::Server { upstream: GEMINI, status, message },
+        400..=499 => UpstreamError::Rejected { upstream: GEMINI, status, message },
+        // 1xx/3xx: reqwest follows redirects, so one arriving here is a misconfigured endpoint.
+        0..=399 | 600.. => UpstreamError::InvalidResponse {
+            upstream: GEMINI,
+            message: format!("unexpected HTTP status {status}: {message}"),
+        },
+    }
+}
+
+/// What the typed `details` of an error say, read by `@type`.
+#[derive(Debug, Default)]
+struct ErrorDetails {
+    retry_delay: Option<Duration>,
+    per_day: bool,
+    api_key_invalid: bool,
+}
+
+impl From<Option<&wire::Status>> for ErrorDetails {
+    fn from(status: Option<&wire::Status>) -> Self {
+        let mut found = Self::default();
+        let details = status.and_then(|status| status.details.as_deref()).unwrap_or_default();
+        for detail in details {
+            let kind = detail.get("@type").and_then(Value::as_str).unwrap_or("");
+            match kind.rsplit('/').next().unwrap_or("") {
+                "google.rpc.RetryInfo" => {
+                    found.retry_delay = detail.get("retryDelay").and_then(Value::as_str).and_then(parse_duration);
+                }
+                "google.rpc.QuotaFailure" => {
+                    let violations = detail.get("violations").and_then(Value::as_array).map(Vec::as_slice);
+                    found.per_day |= violations.unwrap_or_default().iter().any(|violation| {
+                        violation.get("quotaId").and_then(Value::as_str).is_some_and(|id| id.contains("PerDay"))
+                    });
+                }
+                "google.rpc.ErrorInfo" => {
+                    found.api_key_invalid |= detail.get("reason").and_then(Value::as_str) == Some("API_KEY_INVALID");
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
+/// A protobuf `Duration` in JSON: `"58s"`, `"29.723877525s"` (up to nanoseconds).
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
+    let number = text.trim().strip_suffix('s')?;
+    let (seconds, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if seconds.is_empty() || !seconds.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    if fraction.len() > 9 || !fraction.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let seconds: u64 = seconds.parse().ok()?;
+    let nanos: u32 = if fraction.is_empty() { 0 } else { format!("{fraction:0<9}").parse().ok()? };
+    Some(Duration::new(seconds, nanos))
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(BODY_EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protobuf_durations_parse_with_and_without_a_fraction() {
+        assert_eq!(parse_duration("58s"), Some(Duration::from_secs(58)));
+        assert_eq!(parse_duration("29.723877525s"), Some(Duration::new(29, 723_877_525)));
+        assert_eq!(parse_duration("0.5s"), Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn malformed_durations_are_ignored_rather_than_guessed() {
+        for text in ["", "s", "58", "-1s", "1.s2", "1.0000000001s", "abcs", "99999999999999999999999s", "1e3s"] {
+            assert_eq!(parse_duration(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn an_unexpected_redirect_status_is_an_unreadable_answer() {
+        assert!(matches!(classify_error(302, b""), UpstreamError::InvalidResponse { .. }));
+    }
+
+    #[test]
+    fn a_huge_html_error_page_is_cut_to_a_short_message() {
+        let page = "<html>".repeat(1000);
+        let UpstreamError::Server { message, .. } = classify_error(502, page.as_bytes()) else {
+            panic!("a 502 is a server error");
+        };
+        assert!(message.chars().count() <= BODY_EXCERPT_CHARS + 1);
+    }
+
+    #[test]
+    fn a_401_counts_as_an_auth_failure_though_gemini_documents_none() {
+        assert!(matches!(classify_error(401, b"{}"), UpstreamError::Auth { .. }));
+    }
+}

@@ -1,0 +1,148 @@
+//! The contract's status table, row by row, plus the promise that no input gives a 500.
+
+use serde_json::json;
+
+use crate::helpers::{assert_error, spawn_app, wav_tone};
+
+#[tokio::test]
+async fn a_missing_or_wrong_api_key_is_401_when_keys_are_configured() {
+    let app = spawn_app(&[("API_KEYS", "key-one,key-two")]).await;
+    let body = json!({"text": "I go to the store yesterday."});
+    assert_error(app.post_json("/api/analyze", &body).await, 401, "unauthorized").await;
+    let wrong = app
+        .client
+        .post(app.url("/api/analyze"))
+        .header("X-API-Key", "key-three")
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert_error(wrong, 401, "unauthorized").await;
+    let prefix =
+        app.client.post(app.url("/api/analyze")).header("X-API-Key", "key-on").json(&body).send().await.expect("sent");
+    assert_error(prefix, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn operations_endpoints_need_no_api_key() {
+    let app = spawn_app(&[("API_KEYS", "key-one")]).await;
+    for path in ["/health", "/health/ready", "/health/cache", "/health/upstreams", "/metrics"] {
+        assert_eq!(app.get(path).await.status().as_u16(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_is_422_not_500() {
+    let app = spawn_app(&[]).await;
+    for raw in ["{", "not json", "[]", "{\"text\": 5}", "null", "", "{\"text\": \"a\",}"] {
+        let response = app
+            .client
+            .post(app.url("/api/analyze"))
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .expect("sent");
+        assert_error(response, 422, "validation_error").await;
+    }
+}
+
+#[tokio::test]
+async fn text_outside_1_to_5000_characters_is_422() {
+    let app = spawn_app(&[]).await;
+    for text in [String::new(), "   \n ".into(), "x".repeat(5001)] {
+        assert_error(app.post_json("/api/analyze", &json!({"text": text})).await, 422, "validation_error").await;
+    }
+    assert_error(app.post_json("/api/analyze", &json!({"user_id": "u"})).await, 422, "validation_error").await;
+}
+
+#[tokio::test]
+async fn an_oversized_json_body_is_413() {
+    let app = spawn_app(&[]).await;
+    let huge = json!({"text": "a".repeat(200_000)});
+    assert_error(app.post_json("/api/analyze", &huge).await, 413, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_is_422() {
+    let app = spawn_app(&[]).await;
+    let response = app
+        .client
+        .post(app.url("/api/analyze"))
+        .header("content-type", "text/plain")
+        .body("I go to the store")
+        .send()
+        .await
+        .expect("sent");
+    assert_error(response, 422, "validation_error").await;
+}
+
+#[tokio::test]
+async fn audio_endpoints_without_audio_are_422() {
+    let app = spawn_app(&[]).await;
+    assert_error(app.post_json("/api/transcribe", &json!({"language": "en-US"})).await, 422, "validation_error").await;
+    assert_error(app.post_json("/api/transcribe", &json!({"audio_url": ""})).await, 422, "validation_error").await;
+    let form = reqwest::multipart::Form::new().text("language", "en-US");
+    let response = app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent");
+    assert_error(response, 422, "validation_error").await;
+}
+
+#[tokio::test]
+async fn an_uploaded_file_that_is_not_wav_or_ogg_opus_is_415() {
+    let app = spawn_app(&[]).await;
+    let part = reqwest::multipart::Part::bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00not really an mp3".to_vec())
+        .file_name("clip.mp3");
+    let form = reqwest::multipart::Form::new().part("audio", part);
+    let response = app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent");
+    assert_error(response, 415, "unsupported_media_type").await;
+}
+
+#[tokio::test]
+async fn an_uploaded_file_over_audio_max_bytes_is_413() {
+    let app = spawn_app(&[("AUDIO_MAX_BYTES", "1000")]).await;
+    let part = reqwest::multipart::Part::bytes(wav_tone(4000)).file_name("clip.wav");
+    let form = reqwest::multipart::Form::new().part("audio", part);
+    let response = app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent");
+    assert_error(response, 413, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn pronunciation_needs_a_reference_text_of_at_most_1000_characters() {
+    let app = spawn_app(&[]).await;
+    let part = || reqwest::multipart::Part::bytes(wav_tone(1600)).file_name("clip.wav");
+    let missing = reqwest::multipart::Form::new().part("audio", part());
+    let response = app.client.post(app.url("/api/pronunciation")).multipart(missing).send().await.expect("sent");
+    assert_error(response, 422, "validation_error").await;
+    let long = reqwest::multipart::Form::new().part("audio", part()).text("reference_text", "a".repeat(1001));
+    let response = app.client.post(app.url("/api/pronunciation")).multipart(long).send().await.expect("sent");
+    assert_error(response, 422, "validation_error").await;
+}
+
+#[tokio::test]
+async fn a_bad_language_tag_is_422() {
+    let app = spawn_app(&[]).await;
+    let part = reqwest::multipart::Part::bytes(wav_tone(1600)).file_name("clip.wav");
+    let form = reqwest::multipart::Form::new().part("audio", part).text("language", "en-US&format=simple");
+    let response = app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent");
+    assert_error(response, 422, "validation_error").await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_in_the_envelope() {
+    let app = spawn_app(&[]).await;
+    assert_error(app.get("/api/nothing-here").await, 404, "not_found").await;
+    assert_error(app.get("/api/analyze").await, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn the_client_request_id_is_echoed_and_one_is_generated_otherwise() {
+    let app = spawn_app(&[]).await;
+    let echoed = app.client.get(app.url("/health")).header("X-Request-ID", "abc-123").send().await.expect("sent");
+    assert_eq!(echoed.headers()["x-request-id"], "abc-123");
+    let generated = app.get("/health").await;
+    let id = generated.headers()["x-request-id"].to_str().expect("ascii").to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    // Ids that would pollute logs are replaced, not echoed.
+    let hostile = app.client.get(app.url("/health")).header("X-Request-ID", "a b\tc").send().await.expect("sent");
+    assert_ne!(hostile.headers()["x-request-id"], "a b\tc");
+}

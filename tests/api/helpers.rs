@@ -1,0 +1,131 @@
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use backend_ai::app::App;
+use backend_ai::config::Settings;
+use backend_ai::state::AppState;
+
+#[path = "../support/redis.rs"]
+pub mod redis_support;
+
+/// One running instance of the service.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    #[allow(dead_code)]
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _disk: tempfile::TempDir,
+}
+
+/// Variables every test instance gets unless it overrides them: no shared Redis, a private
+/// disk cache, the simulator for both upstreams, logs quiet.
+fn defaults(disk: &std::path::Path) -> Vec<(String, String)> {
+    vec![
+        ("CACHE_MODE".into(), "disk_only".into()),
+        ("DISK_CACHE_DIR".into(), disk.to_string_lossy().into_owned()),
+        // A port nothing listens on: no test may reach the machine's shared Redis by accident.
+        ("REDIS_URL".into(), format!("redis://127.0.0.1:{}/0", redis_support::free_port())),
+        ("RATE_LIMIT_PER_MINUTE".into(), "0".into()),
+        ("UPSTREAM_TIMEOUT_SECONDS".into(), "5".into()),
+    ]
+}
+
+pub async fn spawn_app(vars: &[(&str, &str)]) -> TestApp {
+    let disk = tempfile::tempdir().expect("temporary disk cache");
+    let mut map: HashMap<String, String> = defaults(disk.path()).into_iter().collect();
+    for (name, value) in vars {
+        map.insert((*name).to_string(), (*value).to_string());
+    }
+    let settings = Settings::from_lookup(|name| map.get(name).cloned(), false).expect("test settings are valid");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
+    let app = App::build_with_listener(settings, listener).await.expect("the app builds");
+    let address = app.local_addr().expect("bound address");
+    let state = app.state().clone();
+    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stop.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::builder().no_proxy().build().expect("reqwest client"),
+        state,
+        shutdown: Some(shutdown),
+        server: Some(server),
+        _disk: disk,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    /// Begin graceful shutdown and wait for the server to finish.
+    #[allow(dead_code)]
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Assert the contract's error envelope and return it.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .expect("every response carries X-Request-ID");
+    let body: serde_json::Value = response.json().await.expect("error body is JSON");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["error"].as_str().is_some_and(|message| !message.is_empty()), "{body}");
+    assert_eq!(body["request_id"], request_id.as_str(), "{body}");
+    body
+}
+
+/// A short 16 kHz mono 16-bit PCM WAV with a tone (not silence).
+pub fn wav_tone(samples: usize) -> Vec<u8> {
+    let data_len = (samples * 2) as u32;
+    let mut wav = Vec::with_capacity(44 + samples * 2);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&16_000u32.to_le_bytes());
+    wav.extend_from_slice(&32_000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..samples {
+        let sample = if (i / 20) % 2 == 0 { 6000i16 } else { -6000i16 };
+        wav.extend_from_slice(&sample.to_le_bytes());
+    }
+    wav
+}

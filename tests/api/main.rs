@@ -1,0 +1,7 @@
+//! HTTP-level tests of the whole service: the real router on a real socket, upstreams faked with
+//! wiremock or served by the built-in simulator, Redis a private `redis-server`.
+
+mod helpers;
+
+mod errors;
+mod health;

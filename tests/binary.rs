@@ -1,0 +1,171 @@
+//! The real `backend-ai` binary as an operator meets it: start-up validation, the simulator
+//! fallback, and graceful shutdown on SIGTERM.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "support/redis.rs"]
+mod redis_support;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_backend-ai");
+
+fn base_command(disk: &std::path::Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CACHE_MODE", "disk_only")
+        .env("DISK_CACHE_DIR", disk)
+        .env("REDIS_URL", format!("redis://127.0.0.1:{}/0", redis_support::free_port()))
+        .env("RATE_LIMIT_PER_MINUTE", "0")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    command
+}
+
+fn run_to_exit(mut command: Command) -> (i32, String) {
+    let output = command.stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("run backend-ai");
+    let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn a_bad_value_exits_2_with_one_line_naming_the_variable() {
+    let disk = tempfile::tempdir().expect("tempdir");
+    for (name, value) in [("PORT", "eighty"), ("CACHE_MODE", "memory"), ("UPSTREAM_TIMEOUT_SECONDS", "0")] {
+        let mut command = base_command(disk.path());
+        command.env(name, value);
+        let (code, output) = run_to_exit(command);
+        assert_eq!(code, 2, "{name}={value}: {output}");
+        let lines: Vec<&str> = output.lines().filter(|line| !line.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "exactly one line: {output}");
+        assert!(lines[0].contains(name), "{output}");
+    }
+}
+
+#[test]
+fn in_kubernetes_missing_cloud_keys_stop_start_up() {
+    let disk = tempfile::tempdir().expect("tempdir");
+    let mut command = base_command(disk.path());
+    command.env("KUBERNETES_SERVICE_HOST", "10.0.0.1").env("API_KEYS", "k");
+    let (code, output) = run_to_exit(command);
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("AZURE_SPEECH_KEY"), "{output}");
+}
+
+struct Running {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(disk: &std::path::Path, extra: &[(&str, &str)]) -> Running {
+    let port = redis_support::free_port();
+    let mut command = base_command(disk);
+    command.env("PORT", port.to_string()).env("BIND_ADDRESS", "127.0.0.1");
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn backend-ai");
+    let running = Running { child, port };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "backend-ai did not listen within 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running
+}
+
+fn send_sigterm(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("run kill");
+    assert!(status.success());
+}
+
+/// Wait for exit; the bound only keeps a broken shutdown from hanging the suite.
+fn wait_exit(child: &mut Child, bound: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "backend-ai did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn without_keys_it_runs_on_the_simulator_and_says_so() {
+    let disk = tempfile::tempdir().expect("tempdir");
+    let mut running = start(disk.path(), &[]);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let upstreams: serde_json::Value = runtime.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{}/health/upstreams", running.port))
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    });
+    assert_eq!(upstreams["azure_speech"]["target"], "simulator", "{upstreams}");
+    assert_eq!(upstreams["gemini"]["target"], "simulator", "{upstreams}");
+    send_sigterm(&running.child);
+    let status = wait_exit(&mut running.child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0));
+    let mut logs = String::new();
+    if let Some(mut stdout) = running.child.stdout.take() {
+        let _ = stdout.read_to_string(&mut logs);
+    }
+    if let Some(mut stderr) = running.child.stderr.take() {
+        let _ = stderr.read_to_string(&mut logs);
+    }
+    assert!(logs.contains("simulator"), "start-up log mentions the simulator: {logs}");
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish_turns_unready_first_and_exits_0() {
+    let disk = tempfile::tempdir().expect("tempdir");
+    let mut running = start(
+        disk.path(),
+        &[("SIMULATOR_LATENCY_MS", "1500"), ("SHUTDOWN_DELAY_SECONDS", "1"), ("SHUTDOWN_GRACE_SECONDS", "20")],
+    );
+    let port = running.port;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let in_flight: Vec<_> = (0..6)
+            .map(|i| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    client
+                        .post(format!("http://127.0.0.1:{port}/api/analyze"))
+                        .json(&serde_json::json!({"text": format!("I go to the store yesterday number {i}.")}))
+                        .send()
+                        .await
+                        .map(|response| response.status().as_u16())
+                })
+            })
+            .collect();
+        // Let every request reach the (slow) upstream before the signal.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        send_sigterm(&running.child);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let ready = client
+            .get(format!("http://127.0.0.1:{port}/health/ready"))
+            .send()
+            .await
+            .expect("readiness answered during the delay");
+        assert_eq!(ready.status().as_u16(), 503, "readiness turns 503 first");
+        for request in in_flight {
+            assert_eq!(request.await.expect("join").expect("in-flight request completed"), 200);
+        }
+    });
+    let status = wait_exit(&mut running.child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+}
