@@ -316,13 +316,15 @@ async fn stacked_over_the_retry_layer_a_hung_upstream_opens_it_through_the_deadl
     let fake = Fake::new();
     fake.set(Behaviour::Hang);
     let deadline = Duration::from_secs(30);
-    let mut service = tower::ServiceBuilder::new()
+    let service = tower::ServiceBuilder::new()
         .layer(CircuitBreakerLayer::new(breaker.clone()))
         .layer(
             RetryLayer::new(RetryPolicy::new(deadline), RetryBudget::default(), Upstream::Gemini, metrics.clone())
                 .with_jitter(Jitter::none()),
         )
         .service(fake.clone());
+    // The app keeps each upstream stack type-erased like this.
+    let mut service = tower::util::BoxCloneSyncService::new(service);
 
     for _ in 0..2 {
         assert_eq!(call(&mut service).await, Err(UpstreamError::Timeout { upstream: Upstream::Gemini }));

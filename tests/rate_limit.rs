@@ -24,7 +24,7 @@ use tower::ServiceExt;
 const ADDRESS: &str = "192.0.2.10:40000";
 
 fn app(limiter: RateLimiter) -> Router {
-    Router::new().route("/api/analyze", get(|| async { "analysed" })).layer(RateLimitLayer::new(limiter))
+    Router::new().route("/api/analyze", get(|| async { "analysed" })).route_layer(RateLimitLayer::new(limiter))
 }
 
 fn limiter(per_minute: u32, redis: Option<RedisLink>, metrics: &Metrics) -> RateLimiter {
