@@ -3,6 +3,7 @@
 # package registries only (Debian, PyPI): CI has no other network. Idempotent: a tool already
 # present is left alone, so a second run costs a few hundred milliseconds.
 #
+#   redis-server          Debian `redis-server` package (the Rust tests start private ones)
 #   promtool              Debian `prometheus` package
 #   kubectl (kustomize)   kept if the image has it; else Debian `kubernetes-client`
 #   kubernetes-validate   PyPI; ships the Kubernetes JSON schemas, so it validates offline
@@ -46,6 +47,14 @@ apt_install() {
     fi
     return "$status"
 }
+
+# The Rust tests start private redis-servers on free ports (tests/support/redis.rs).
+if command -v redis-server >/dev/null 2>&1; then
+    log "redis-server present: $(redis-server --version | head -n 1)"
+else
+    log "installing redis-server (Debian package redis-server)"
+    apt_install redis-server
+fi
 
 if command -v promtool >/dev/null 2>&1; then
     log "promtool present: $(promtool --version 2>&1 | head -n 1)"

@@ -2,6 +2,7 @@
 pub mod analysis;
 pub mod app;
 pub mod audio;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod jobs;

@@ -1,0 +1,250 @@
+//! Content-addressed cache keys: what decides an answer, hashed. Audio is keyed by its bytes
+//! (never its URL: the same URL can serve different audio, and different URLs the same audio),
+//! text by its normalised form plus the model and prompt version that shape the analysis.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::analysis::model::{AnalysisOutcome, ParseQuality};
+use crate::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob, normalise_text};
+use crate::speech::{Pronunciation, Transcription};
+
+/// Bump when the meaning of a key's inputs changes; old entries then simply stop matching.
+pub const KEY_NAMESPACE: &str = "backend-ai:v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CacheKind {
+    Transcription,
+    Pronunciation,
+    Analysis,
+}
+
+impl CacheKind {
+    /// The segment in a rendered key and in the value envelope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transcription => "transcription",
+            Self::Pronunciation => "pronunciation",
+            Self::Analysis => "analysis",
+        }
+    }
+
+    /// The contract's `operation` label for metrics.
+    pub fn operation(self) -> &'static str {
+        match self {
+            Self::Transcription => "transcribe",
+            Self::Pronunciation => "pronunciation",
+            Self::Analysis => "analyze",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    kind: CacheKind,
+    digest: String,
+    rendered: String,
+}
+
+impl CacheKey {
+    /// `digest` is the hex SHA-256 of the inputs that decide the answer.
+    pub fn new(kind: CacheKind, digest: String) -> Self {
+        let rendered = format!("{KEY_NAMESPACE}:{}:{digest}", kind.as_str());
+        Self { kind, digest, rendered }
+    }
+
+    pub fn kind(&self) -> CacheKind {
+        self.kind
+    }
+
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// `backend-ai:v1:{kind}:{sha256hex}`: the Redis key and the disk index key.
+    pub fn as_str(&self) -> &str {
+        &self.rendered
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rendered)
+    }
+}
+
+/// A job that can name the cache entry for its answer.
+pub trait CacheKeyed {
+    fn cache_key(&self) -> CacheKey;
+}
+
+/// A result type the cache may hold.
+pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    const KIND: CacheKind;
+
+    /// Whether this particular value may be stored (e.g. never a fallback analysis).
+    fn is_cacheable(&self) -> bool {
+        true
+    }
+}
+
+/// Feeds fields into a hash with a length prefix each, so `("ab", "c")` and `("a", "bc")`
+/// never collide.
+struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    fn new(kind: CacheKind) -> Self {
+        let mut hasher = Self(Sha256::new());
+        hasher.field(kind.as_str().as_bytes());
+        hasher
+    }
+
+    fn field(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0.update((bytes.len() as u64).to_be_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    fn finish(self, kind: CacheKind) -> CacheKey {
+        CacheKey::new(kind, hex::encode(self.0.finalize()))
+    }
+}
+
+impl CacheKeyed for TranscribeJob {
+    fn cache_key(&self) -> CacheKey {
+        let kind = CacheKind::Transcription;
+        let mut hasher = KeyHasher::new(kind);
+        hasher.field(&self.audio.bytes).field(self.audio.format.as_str().as_bytes()).field(self.language.as_bytes());
+        hasher.finish(kind)
+    }
+}
+
+impl CacheKeyed for PronunciationJob {
+    fn cache_key(&self) -> CacheKey {
+        let kind = CacheKind::Pronunciation;
+        let mut hasher = KeyHasher::new(kind);
+        hasher
+            .field(&self.audio.bytes)
+            .field(self.audio.format.as_str().as_bytes())
+            .field(self.language.as_bytes())
+            .field(self.reference_text.as_bytes());
+        hasher.finish(kind)
+    }
+}
+
+impl CacheKeyed for AnalyzeJob {
+    fn cache_key(&self) -> CacheKey {
+        let kind = CacheKind::Analysis;
+        let mut hasher = KeyHasher::new(kind);
+        // Normalising again is idempotent and keeps a hand-built job from splitting the cache.
+        hasher
+            .field(normalise_text(&self.text).as_bytes())
+            .field(self.model.as_bytes())
+            .field(self.prompt_version.as_bytes());
+        hasher.finish(kind)
+    }
+}
+
+impl Cacheable for Transcription {
+    const KIND: CacheKind = CacheKind::Transcription;
+}
+
+impl Cacheable for Pronunciation {
+    const KIND: CacheKind = CacheKind::Pronunciation;
+}
+
+impl Cacheable for AnalysisOutcome {
+    const KIND: CacheKind = CacheKind::Analysis;
+
+    /// A fallback says "the model's reply was unreadable", not "this is the analysis": the
+    /// next request deserves a fresh try.
+    fn is_cacheable(&self) -> bool {
+        self.parse != ParseQuality::Fallback
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::audio::{Audio, AudioFormat};
+
+    fn wav(payload: &[u8]) -> Audio {
+        let mut bytes = b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec();
+        bytes.extend_from_slice(payload);
+        Audio { bytes: Bytes::from(bytes), format: AudioFormat::Wav }
+    }
+
+    fn analyze(text: &str, model: &str, prompt_version: &'static str) -> AnalyzeJob {
+        AnalyzeJob { text: text.to_string(), model: model.to_string(), prompt_version }
+    }
+
+    #[test]
+    fn texts_differing_only_in_whitespace_share_a_key() {
+        let a = AnalyzeJob::new("  I go to\tthe store\n", "gemini-2.5-flash").cache_key();
+        let b = AnalyzeJob::new("I go to the store", "gemini-2.5-flash").cache_key();
+        assert_eq!(a, b);
+        assert_eq!(
+            analyze("I  go to the store", "m", "p1").cache_key(),
+            analyze("I go to the store", "m", "p1").cache_key()
+        );
+    }
+
+    #[test]
+    fn a_different_model_or_prompt_version_or_text_is_a_different_key() {
+        let base = analyze("I go to the store", "m1", "p1").cache_key();
+        assert_ne!(base, analyze("I go to the store", "m2", "p1").cache_key());
+        assert_ne!(base, analyze("I go to the store", "m1", "p2").cache_key());
+        assert_ne!(base, analyze("I went to the store", "m1", "p1").cache_key());
+    }
+
+    #[test]
+    fn audio_is_keyed_by_its_bytes_and_language() {
+        let job = |audio: Audio, language: &str| TranscribeJob { audio, language: language.to_string() };
+        let same = job(wav(b"same"), "en-US").cache_key();
+        assert_eq!(same, job(wav(b"same"), "en-US").cache_key());
+        assert_ne!(same, job(wav(b"other"), "en-US").cache_key());
+        assert_ne!(same, job(wav(b"same"), "en-GB").cache_key());
+    }
+
+    #[test]
+    fn pronunciation_keys_depend_on_the_reference_text() {
+        let job = |reference: &str| PronunciationJob {
+            audio: wav(b"same"),
+            language: "en-US".to_string(),
+            reference_text: reference.to_string(),
+        };
+        assert_eq!(job("Hello world").cache_key(), job("Hello world").cache_key());
+        assert_ne!(job("Hello world").cache_key(), job("Hello there").cache_key());
+    }
+
+    #[test]
+    fn the_same_audio_for_transcription_and_pronunciation_never_shares_a_key() {
+        let transcribe = TranscribeJob { audio: wav(b"a"), language: "en-US".to_string() }.cache_key();
+        let pronounce =
+            PronunciationJob { audio: wav(b"a"), language: "en-US".to_string(), reference_text: String::new() }
+                .cache_key();
+        assert_ne!(transcribe.as_str(), pronounce.as_str());
+    }
+
+    #[test]
+    fn rendered_keys_are_namespaced_and_versioned() {
+        let key = analyze("x", "m", "p").cache_key();
+        let rendered = key.as_str();
+        assert!(rendered.starts_with("backend-ai:v1:analysis:"), "{rendered}");
+        assert_eq!(key.digest().len(), 64);
+        assert!(key.digest().chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn a_fallback_analysis_is_never_cacheable() {
+        let outcome = |parse| AnalysisOutcome { analysis: Default::default(), parse };
+        assert!(!outcome(ParseQuality::Fallback).is_cacheable());
+        assert!(outcome(ParseQuality::Clean).is_cacheable());
+        assert!(outcome(ParseQuality::Repaired).is_cacheable());
+    }
+}

@@ -1,0 +1,265 @@
+//! `Cache`: the tiers of the configured mode behind one get/set, with fill-up and metrics.
+//!
+//! Lookup order is memory, then Redis, then disk; a hit below fills the tiers above it. Writes
+//! go to every tier of the mode. No method returns an error: Redis or disk trouble is logged
+//! (Redis once per state change, by `RedisLink`), counted as `result="error"`, and is a miss.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::disk::{DiskRead, DiskTier};
+use super::envelope::{self, Opened, Sealed};
+use super::key::{CacheKey, CacheKind, Cacheable};
+use super::memory::MemoryTier;
+use super::mode::{CacheMode, ModeSource};
+use super::redis_tier::RedisTier;
+use crate::metrics::Metrics;
+use crate::redis_link::RedisLink;
+
+/// `CACHE_TTL_SECONDS` default: one week.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(604_800);
+
+/// Time to live per kind of result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ttls {
+    pub transcription: Duration,
+    pub pronunciation: Duration,
+    pub analysis: Duration,
+}
+
+impl Ttls {
+    pub fn uniform(ttl: Duration) -> Self {
+        Self { transcription: ttl, pronunciation: ttl, analysis: ttl }
+    }
+
+    pub fn for_kind(&self, kind: CacheKind) -> Duration {
+        match kind {
+            CacheKind::Transcription => self.transcription,
+            CacheKind::Pronunciation => self.pronunciation,
+            CacheKind::Analysis => self.analysis,
+        }
+    }
+}
+
+impl Default for Ttls {
+    fn default() -> Self {
+        Self::uniform(DEFAULT_TTL)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    pub mode: CacheMode,
+    pub mode_source: ModeSource,
+    /// `DISK_CACHE_DIR`; unused in `redis_only`.
+    pub disk_dir: PathBuf,
+    pub ttl: Ttls,
+    pub memory_max_entries: u64,
+    pub memory_max_bytes: u64,
+    /// Upper bound on a memory entry's life, whatever its own TTL.
+    pub memory_ttl: Duration,
+}
+
+impl CacheConfig {
+    /// Defaults for everything but the mode and the disk directory.
+    pub fn new(mode: CacheMode, mode_source: ModeSource, disk_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            mode,
+            mode_source,
+            disk_dir: disk_dir.into(),
+            ttl: Ttls::default(),
+            memory_max_entries: 10_000,
+            memory_max_bytes: 64 * 1024 * 1024,
+            memory_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Cheap to clone; clones share the tiers.
+#[derive(Clone)]
+pub struct Cache {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) config: CacheConfig,
+    pub(super) memory: MemoryTier,
+    /// `None` in `disk_only`, or when no Redis was configured.
+    pub(super) redis: Option<RedisTier>,
+    /// `None` in `redis_only`.
+    pub(super) disk: Option<DiskTier>,
+    pub(super) metrics: Metrics,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CountMisses {
+    Yes,
+    No,
+}
+
+pub(super) const TIER_MEMORY: &str = "memory";
+pub(super) const TIER_REDIS: &str = "redis";
+pub(super) const TIER_DISK: &str = "disk";
+
+impl Cache {
+    /// `redis` is ignored in `disk_only`: that mode promises no Redis traffic from the cache.
+    pub fn new(config: CacheConfig, redis: Option<RedisLink>, metrics: Metrics) -> Self {
+        let memory = MemoryTier::new(config.memory_max_entries, config.memory_max_bytes, config.memory_ttl);
+        let redis = redis.filter(|_| config.mode.uses_redis()).map(RedisTier::new);
+        let disk = config.mode.uses_disk().then(|| DiskTier::new(config.disk_dir.clone()));
+        Self { inner: Arc::new(Inner { config, memory, redis, disk, metrics }) }
+    }
+
+    pub fn mode(&self) -> CacheMode {
+        self.inner.config.mode
+    }
+
+    /// The Redis link the cache uses; `None` in `disk_only` or without Redis.
+    pub fn redis(&self) -> Option<&RedisLink> {
+        self.inner.redis.as_ref().map(RedisTier::link)
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The value and the tier it came from (`memory`, `redis`, `disk`), or `None` on a miss.
+    pub async fn get<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
+        self.lookup(key, CountMisses::Yes).await
+    }
+
+    /// A `get` whose misses are not counted: for re-checks and polls on behalf of a request
+    /// whose own lookup is counted elsewhere, so the hit ratio stays one lookup per request.
+    pub async fn probe<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
+        self.lookup(key, CountMisses::No).await
+    }
+
+    /// Store in every tier of the mode. Values that are not cacheable are ignored.
+    pub async fn set<T: Cacheable>(&self, key: &CacheKey, value: &T) {
+        if !value.is_cacheable() {
+            return;
+        }
+        let ttl = self.inner.config.ttl.for_kind(T::KIND);
+        let sealed = match envelope::seal(value, ttl, SystemTime::now()) {
+            Ok(sealed) => sealed,
+            Err(error) => {
+                tracing::warn!(key = %key, %error, "cache value not serialisable; not stored");
+                return;
+            }
+        };
+        self.inner.memory.insert(key.as_str(), sealed.clone()).await;
+        self.count("set", "ok", TIER_MEMORY);
+        let redis = async {
+            if let Some(redis) = &self.inner.redis {
+                self.store_redis(redis, key, &sealed, ttl).await;
+            }
+        };
+        let disk = async {
+            if let Some(disk) = &self.inner.disk {
+                self.store_disk(disk, key, &sealed).await;
+            }
+        };
+        tokio::join!(redis, disk);
+    }
+
+    async fn lookup<T: Cacheable>(&self, key: &CacheKey, count_misses: CountMisses) -> Option<(T, &'static str)> {
+        let now = SystemTime::now();
+        let miss = |tier| {
+            if count_misses == CountMisses::Yes {
+                self.count("get", "miss", tier);
+            }
+        };
+
+        if let Some(sealed) = self.inner.memory.get(key.as_str()).await {
+            match envelope::open::<T>(sealed.bytes, now) {
+                Opened::Fresh(value, _) => {
+                    self.count("get", "hit", TIER_MEMORY);
+                    return Some((value, TIER_MEMORY));
+                }
+                Opened::Expired | Opened::Invalid => self.inner.memory.remove(key.as_str()).await,
+            }
+        }
+        miss(TIER_MEMORY);
+
+        if let Some(redis) = &self.inner.redis {
+            match redis.get(key.as_str()).await {
+                Ok(Some(bytes)) => match envelope::open::<T>(bytes, now) {
+                    Opened::Fresh(value, sealed) => {
+                        self.count("get", "hit", TIER_REDIS);
+                        self.inner.memory.insert(key.as_str(), sealed).await;
+                        return Some((value, TIER_REDIS));
+                    }
+                    Opened::Expired | Opened::Invalid => {
+                        tracing::debug!(key = %key, "unreadable redis cache entry; dropping it");
+                        let _ = redis.delete(key.as_str()).await;
+                        miss(TIER_REDIS);
+                    }
+                },
+                Ok(None) => miss(TIER_REDIS),
+                Err(error) => {
+                    // Not logged here: RedisLink logs the up/down transition once.
+                    tracing::trace!(key = %key, %error, "redis cache get failed");
+                    self.count("get", "error", TIER_REDIS);
+                }
+            }
+        }
+
+        if let Some(disk) = &self.inner.disk {
+            match disk.get(key.as_str()).await {
+                DiskRead::Found(bytes) => match envelope::open::<T>(bytes, now) {
+                    Opened::Fresh(value, sealed) => {
+                        self.count("get", "hit", TIER_DISK);
+                        self.fill_from_disk(key, &sealed, now).await;
+                        return Some((value, TIER_DISK));
+                    }
+                    Opened::Expired | Opened::Invalid => {
+                        disk.remove(key.as_str()).await;
+                        miss(TIER_DISK);
+                    }
+                },
+                DiskRead::Missing => miss(TIER_DISK),
+                DiskRead::Corrupt(reason) => {
+                    tracing::warn!(key = %key, dir = %disk.dir().display(), %reason, "corrupt disk cache entry removed");
+                    miss(TIER_DISK);
+                }
+                DiskRead::Error(reason) => {
+                    tracing::warn!(key = %key, dir = %disk.dir().display(), %reason, "disk cache read failed");
+                    self.count("get", "error", TIER_DISK);
+                }
+            }
+        }
+        None
+    }
+
+    async fn fill_from_disk(&self, key: &CacheKey, sealed: &Sealed, now: SystemTime) {
+        self.inner.memory.insert(key.as_str(), sealed.clone()).await;
+        if let (Some(redis), Some(left)) = (&self.inner.redis, sealed.remaining(now)) {
+            self.store_redis(redis, key, sealed, left).await;
+        }
+    }
+
+    async fn store_redis(&self, redis: &RedisTier, key: &CacheKey, sealed: &Sealed, ttl: Duration) {
+        match redis.set(key.as_str(), &sealed.bytes, ttl).await {
+            Ok(()) => self.count("set", "ok", TIER_REDIS),
+            Err(error) => {
+                tracing::trace!(key = %key, %error, "redis cache set failed");
+                self.count("set", "error", TIER_REDIS);
+            }
+        }
+    }
+
+    async fn store_disk(&self, disk: &DiskTier, key: &CacheKey, sealed: &Sealed) {
+        match disk.set(key.as_str(), &sealed.bytes).await {
+            Ok(()) => self.count("set", "ok", TIER_DISK),
+            Err(reason) => {
+                tracing::warn!(key = %key, dir = %disk.dir().display(), %reason, "disk cache write failed");
+                self.count("set", "error", TIER_DISK);
+            }
+        }
+    }
+
+    fn count(&self, operation: &str, result: &str, tier: &str) {
+        self.inner.metrics.cache_operations_total.with_label_values(&[operation, result, tier]).inc();
+    }
+}

@@ -1,0 +1,48 @@
+//! One upstream call for many identical jobs.
+//!
+//! Within an instance, concurrent jobs with the same `CacheKey` share one future: the first
+//! caller registers it, the others await a clone of it, and every one of them drives it, so the
+//! first caller going away (its request dropped) does not cancel the others' answer. Across
+//! instances (Redis modes), the instance that wants to call the upstream first takes a Redis
+//! lease on the key; the others poll the cache until the holder has stored the answer, the
+//! lease disappears (holder died or failed: take it over), or their wait budget runs out (then
+//! call the upstream themselves). Redis trouble at any point means "call the upstream": this
+//! layer may save calls, it never fails or stalls one.
+//!
+//! It relies on the cache layer beneath it (SingleFlight -> Cache -> Breaker -> Retry ->
+//! client) to store the result before the lease is released.
+
+mod flights;
+mod layer;
+mod lease;
+mod service;
+
+use std::time::Duration;
+
+pub use layer::SingleFlightLayer;
+pub use service::SingleFlightService;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SingleFlightConfig {
+    /// Lease lifetime; renewed every third of it while the holder's call runs, so it only
+    /// lapses when the holder stops (crash, partition). Bounds how long others wait for a dead
+    /// holder.
+    pub lease: Duration,
+    /// How long a job waits on another instance's lease before calling the upstream itself.
+    /// Keep it below the request deadline.
+    pub max_wait: Duration,
+    /// First pause between cache polls while waiting; doubles up to `poll_max`.
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+}
+
+impl Default for SingleFlightConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(10),
+            max_wait: Duration::from_secs(30),
+            poll_initial: Duration::from_millis(25),
+            poll_max: Duration::from_millis(250),
+        }
+    }
+}

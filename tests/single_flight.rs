@@ -1,0 +1,305 @@
+//! Single-flight: identical concurrent jobs cost one upstream call, within one instance and
+//! across instances sharing a Redis.
+
+#[path = "support/redis.rs"]
+mod redis_support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use backend_ai::analysis::model::{Analysis, AnalysisOutcome, ParseQuality};
+use backend_ai::cache::{Cache, CacheConfig, CacheKeyed, CacheMode, ModeSource};
+use backend_ai::jobs::AnalyzeJob;
+use backend_ai::metrics::Metrics;
+use backend_ai::middleware::cache::CacheLayer;
+use backend_ai::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
+use backend_ai::redis_link::RedisLink;
+use backend_ai::served::{Origin, Served};
+use backend_ai::upstream::error::{Upstream, UpstreamError};
+use futures::future::BoxFuture;
+use redis_support::RedisServer;
+use tower::util::BoxCloneService;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+type Stack = BoxCloneService<AnalyzeJob, Served<AnalysisOutcome>, UpstreamError>;
+
+const OP_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn outcome() -> AnalysisOutcome {
+    AnalysisOutcome {
+        analysis: Analysis { feedback: "Well done.".into(), ..Default::default() },
+        parse: ParseQuality::Clean,
+    }
+}
+
+fn job() -> AnalyzeJob {
+    AnalyzeJob::new("I go to the store yesterday.", "gemini-test")
+}
+
+/// An upstream that counts its calls and takes `latency` to answer with `result`.
+fn upstream(
+    calls: &Arc<AtomicUsize>,
+    latency: Duration,
+    result: Result<AnalysisOutcome, UpstreamError>,
+) -> impl Fn(AnalyzeJob) -> BoxFuture<'static, Result<Served<AnalysisOutcome>, UpstreamError>> + Clone + Send + 'static
+{
+    let calls = calls.clone();
+    move |_job| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let result = result.clone();
+        Box::pin(async move {
+            tokio::time::sleep(latency).await;
+            result.map(Served::fresh)
+        })
+    }
+}
+
+fn instance(cache: &Cache, config: SingleFlightConfig, calls: &Arc<AtomicUsize>, latency: Duration) -> Stack {
+    ServiceBuilder::new()
+        .layer(SingleFlightLayer::new(cache.clone(), config))
+        .layer(CacheLayer::new(cache.clone()))
+        .service(service_fn(upstream(calls, latency, Ok(outcome()))))
+        .boxed_clone()
+}
+
+fn redis_cache(server: &RedisServer, dir: &Path, metrics: &Metrics) -> Cache {
+    let link = RedisLink::new(&server.url(), OP_TIMEOUT, metrics.clone()).expect("valid redis url");
+    Cache::new(CacheConfig::new(CacheMode::RedisOnly, ModeSource::Env, dir), Some(link), metrics.clone())
+}
+
+fn local_cache(dir: &Path, metrics: &Metrics) -> Cache {
+    Cache::new(CacheConfig::new(CacheMode::DiskOnly, ModeSource::Env, dir), None, metrics.clone())
+}
+
+async fn call_concurrently(stacks: &[Stack], total: usize) -> Vec<Result<Served<AnalysisOutcome>, UpstreamError>> {
+    let tasks: Vec<_> =
+        (0..total).map(|index| tokio::spawn(stacks[index % stacks.len()].clone().oneshot(job()))).collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("no task panicked"));
+    }
+    results
+}
+
+#[tokio::test(start_paused = true)]
+async fn twenty_identical_concurrent_jobs_in_one_instance_make_one_upstream_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = Metrics::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = SingleFlightLayer::new(local_cache(dir.path(), &metrics), SingleFlightConfig::default());
+    let stack: Stack = ServiceBuilder::new()
+        .layer(layer)
+        .service(service_fn(upstream(&calls, Duration::from_secs(2), Ok(outcome()))))
+        .boxed_clone();
+
+    let results = call_concurrently(&[stack], 20).await;
+
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let origins: Vec<Origin> = results.into_iter().map(|result| result.expect("every job succeeds").origin).collect();
+    assert_eq!(origins.iter().filter(|origin| **origin == Origin::Upstream).count(), 1);
+    assert_eq!(origins.iter().filter(|origin| **origin == Origin::SharedLocal).count(), 19);
+    assert_eq!(metrics.single_flight_shared_total.with_label_values(&["analyze", "local"]).get(), 19);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_get_the_same_error_as_the_one_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = Metrics::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let error = UpstreamError::Server { upstream: Upstream::Gemini, status: 503, message: "overloaded".into() };
+    let stack: Stack = ServiceBuilder::new()
+        .layer(SingleFlightLayer::new(local_cache(dir.path(), &metrics), SingleFlightConfig::default()))
+        .service(service_fn(upstream(&calls, Duration::from_secs(1), Err(error.clone()))))
+        .boxed_clone();
+
+    let results = call_concurrently(std::slice::from_ref(&stack), 5).await;
+
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(results.iter().all(|result| result.as_ref().err() == Some(&error)));
+    // The failure is not remembered: the next job tries again.
+    let _ = stack.oneshot(job()).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_still_gets_its_answer_when_the_first_caller_goes_away() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = Metrics::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stack: Stack = ServiceBuilder::new()
+        .layer(SingleFlightLayer::new(local_cache(dir.path(), &metrics), SingleFlightConfig::default()))
+        .service(service_fn(upstream(&calls, Duration::from_secs(5), Ok(outcome()))))
+        .boxed_clone();
+
+    let first = tokio::spawn(stack.clone().oneshot(job()));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let waiter = tokio::spawn(stack.clone().oneshot(job()));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    first.abort();
+
+    let served = waiter.await.expect("no panic").expect("the waiter is answered");
+    assert_eq!(served.value, outcome());
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the waiter carried on the same call");
+}
+
+#[tokio::test]
+async fn twenty_jobs_over_two_instances_sharing_redis_make_one_upstream_call() {
+    let server = RedisServer::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (metrics_a, metrics_b) = (Metrics::new(), Metrics::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let latency = Duration::from_millis(500);
+    let a = instance(&redis_cache(&server, dir_a.path(), &metrics_a), SingleFlightConfig::default(), &calls, latency);
+    let b = instance(&redis_cache(&server, dir_b.path(), &metrics_b), SingleFlightConfig::default(), &calls, latency);
+
+    let results = call_concurrently(&[a, b], 20).await;
+
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let served: Vec<_> = results.into_iter().map(|result| result.expect("every job succeeds")).collect();
+    assert!(served.iter().all(|served| served.value == outcome()));
+    assert_eq!(served.iter().filter(|served| served.origin == Origin::Upstream).count(), 1);
+}
+
+#[tokio::test]
+async fn a_job_takes_over_when_the_lease_holder_dies_without_storing() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = Metrics::new();
+    let cache = redis_cache(&server, dir.path(), &metrics);
+    // Another instance took the lease and then died: nothing renews or releases it.
+    let lease_key = format!("{}:lease", job().cache_key().as_str());
+    let mut raw =
+        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let _: () = redis::cmd("SET")
+        .arg(&lease_key)
+        .arg("dead-holder")
+        .arg("PX")
+        .arg(300)
+        .query_async(&mut raw)
+        .await
+        .expect("set lease");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stack = instance(&cache, SingleFlightConfig::default(), &calls, Duration::from_millis(10));
+
+    let served = stack.oneshot(job()).await.expect("the job succeeds");
+
+    assert_eq!(served.origin, Origin::Upstream);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let holder: Option<String> = redis::cmd("GET").arg(&lease_key).query_async(&mut raw).await.expect("get lease");
+    assert_eq!(holder, None, "the new holder released its lease");
+}
+
+#[tokio::test]
+async fn a_job_calls_upstream_itself_when_its_wait_budget_runs_out() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = Metrics::new();
+    let cache = redis_cache(&server, dir.path(), &metrics);
+    let lease_key = format!("{}:lease", job().cache_key().as_str());
+    let mut raw =
+        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let _: () = redis::cmd("SET")
+        .arg(&lease_key)
+        .arg("slow-holder")
+        .arg("PX")
+        .arg(600_000)
+        .query_async(&mut raw)
+        .await
+        .expect("set lease");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let config = SingleFlightConfig { max_wait: Duration::from_millis(300), ..SingleFlightConfig::default() };
+    let stack = instance(&cache, config, &calls, Duration::from_millis(10));
+
+    let served = stack.oneshot(job()).await.expect("the job succeeds");
+
+    assert_eq!(served.origin, Origin::Upstream);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let holder: Option<String> = redis::cmd("GET").arg(&lease_key).query_async(&mut raw).await.expect("get lease");
+    assert_eq!(holder.as_deref(), Some("slow-holder"), "someone else's lease is never touched");
+}
+
+#[tokio::test]
+async fn a_stored_result_from_another_instance_is_served_as_shared_remote() {
+    let server = RedisServer::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (metrics_a, metrics_b) = (Metrics::new(), Metrics::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let a = instance(
+        &redis_cache(&server, dir_a.path(), &metrics_a),
+        SingleFlightConfig::default(),
+        &calls,
+        Duration::from_secs(1),
+    );
+    let b = instance(
+        &redis_cache(&server, dir_b.path(), &metrics_b),
+        SingleFlightConfig::default(),
+        &calls,
+        Duration::from_secs(1),
+    );
+
+    let first = tokio::spawn(a.oneshot(job()));
+    // Once A holds the lease, B's job certainly finds it held.
+    wait_until_lease_is_held(&server).await;
+    let second = b.oneshot(job()).await.expect("B succeeds");
+
+    assert_eq!(first.await.expect("no panic").expect("A succeeds").origin, Origin::Upstream);
+    assert_eq!(second.origin, Origin::SharedRemote);
+    assert!(second.cached());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(metrics_b.single_flight_shared_total.with_label_values(&["analyze", "remote"]).get(), 1);
+}
+
+#[tokio::test]
+async fn with_redis_down_every_job_still_succeeds() {
+    let mut server = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = Metrics::new();
+    let cache = redis_cache(&server, dir.path(), &metrics);
+    server.kill();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stack = instance(&cache, SingleFlightConfig::default(), &calls, Duration::from_millis(200));
+
+    let results = call_concurrently(std::slice::from_ref(&stack), 10).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert!(calls.load(Ordering::SeqCst) >= 1);
+
+    let again = stack.oneshot(job()).await.expect("succeeds");
+    assert_eq!(again.value, outcome());
+}
+
+#[tokio::test]
+async fn a_lease_outlived_by_a_slow_call_is_renewed_so_no_second_instance_calls() {
+    let server = RedisServer::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (metrics_a, metrics_b) = (Metrics::new(), Metrics::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    // The call takes several lease lifetimes; only renewal keeps B waiting instead of taking over.
+    let config = SingleFlightConfig { lease: Duration::from_millis(600), ..SingleFlightConfig::default() };
+    let latency = Duration::from_millis(2000);
+    let a = instance(&redis_cache(&server, dir_a.path(), &metrics_a), config, &calls, latency);
+    let b = instance(&redis_cache(&server, dir_b.path(), &metrics_b), config, &calls, latency);
+
+    let first = tokio::spawn(a.oneshot(job()));
+    wait_until_lease_is_held(&server).await;
+    let second = b.oneshot(job()).await.expect("B succeeds");
+
+    assert_eq!(first.await.expect("no panic").expect("A succeeds").origin, Origin::Upstream);
+    assert_eq!(second.origin, Origin::SharedRemote);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+async fn wait_until_lease_is_held(server: &RedisServer) {
+    let lease_key = format!("{}:lease", job().cache_key().as_str());
+    let mut raw =
+        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    for _ in 0..500 {
+        let held: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut raw).await.expect("exists");
+        if held {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the first instance never took the lease");
+}
