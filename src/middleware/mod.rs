@@ -3,7 +3,10 @@
 
 pub mod ai_metrics;
 pub mod auth;
-pub mod http_metrics;
-pub mod request_id;
 pub mod cache;
+pub mod circuit_breaker;
+pub mod http_metrics;
+pub mod rate_limit;
+pub mod request_id;
+pub mod retry;
 pub mod single_flight;

@@ -1,0 +1,229 @@
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use governor::clock::Clock;
+use governor::middleware::StateInformationMiddleware;
+use governor::{DefaultKeyedRateLimiter, Quota};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::metrics::Metrics;
+use crate::redis_link::{RedisLink, RedisLinkError};
+
+/// Namespaced and versioned so a change of the stored state can move to `v2` without old
+/// instances misreading it during a rolling deploy.
+const REDIS_PREFIX: &str = "backend-ai:v1:ratelimit:";
+/// The local map is swept this often: governor's keyed state grows by one entry per key ever
+/// seen, and `retain_recent` drops the keys whose bucket has refilled (that is, idle for up to a
+/// minute at the default burst), so memory follows the keys active in the last minute or so.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+/// After a Redis failure this instance decides locally for this long before asking Redis
+/// again: a Redis that hangs would otherwise add its whole op timeout to every request.
+const REDIS_COOLDOWN: Duration = Duration::from_secs(1);
+
+const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Sustained requests per minute per key (`RATE_LIMIT_PER_MINUTE`); 0 is read as 1.
+    pub per_minute: u32,
+    /// Requests allowed back to back from a rested key; `None` means `per_minute`, so a client
+    /// may spend its whole minute at once but never more than that in any minute.
+    pub burst: Option<u32>,
+    /// Whether `X-API-Key` is checked (`API_KEYS` set), and so usable as an identity.
+    pub api_keys_enabled: bool,
+}
+
+impl RateLimitConfig {
+    pub fn new(per_minute: u32, api_keys_enabled: bool) -> Self {
+        Self { per_minute, burst: None, api_keys_enabled }
+    }
+}
+
+/// Which limiter decided: the shared one in Redis, or this instance's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limiter {
+    Redis,
+    Local,
+}
+
+impl Limiter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Redis => "redis",
+            Self::Local => "local",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Requests a rested key may make at once (`RateLimit-Limit`).
+    pub limit: u32,
+    /// Requests left right now after this one (`RateLimit-Remaining`).
+    pub remaining: u32,
+    /// For a refusal, the wait until one more request is allowed (`Retry-After`).
+    pub retry_after: Duration,
+    /// Wait until the key is fully rested again (`RateLimit-Reset`).
+    pub reset: Duration,
+    pub limiter: Limiter,
+}
+
+impl Decision {
+    /// The IETF draft `RateLimit-*` headers, in integer seconds.
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(LIMIT, HeaderValue::from(self.limit));
+        headers.insert(REMAINING, HeaderValue::from(self.remaining));
+        headers.insert(RESET, HeaderValue::from(self.reset.as_secs_f64().ceil() as u64));
+    }
+}
+
+type LocalLimiter = DefaultKeyedRateLimiter<String, StateInformationMiddleware>;
+
+/// Cheap to clone; all clones share the local buckets and the Redis link.
+#[derive(Clone)]
+pub struct RateLimiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Decides when there is no Redis or Redis failed; also fed while Redis decides, so that a
+    /// Redis outage does not hand every user a fresh burst on this instance.
+    local: LocalLimiter,
+    redis: Option<RedisLink>,
+    script: redis::Script,
+    burst: u32,
+    /// One request's cost: 60 s / per_minute.
+    interval: Duration,
+    api_keys_enabled: bool,
+    /// Time of the last sweep of `local`, in ms since `epoch`.
+    last_prune_ms: AtomicU64,
+    /// Until when (ms since `epoch`) Redis is not asked, after a failure.
+    redis_cooldown_until_ms: AtomicU64,
+    epoch: Instant,
+    metrics: Metrics,
+}
+
+impl RateLimiter {
+    pub fn new(config: RateLimitConfig, redis: Option<RedisLink>, metrics: Metrics) -> Self {
+        let per_minute = NonZeroU32::new(config.per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = config.burst.and_then(NonZeroU32::new).unwrap_or(per_minute);
+        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        Self {
+            inner: Arc::new(Inner {
+                local: governor::RateLimiter::dashmap(quota).with_middleware::<StateInformationMiddleware>(),
+                redis,
+                script: redis::Script::new(include_str!("gcra.lua")),
+                burst: burst.get(),
+                interval: quota.replenish_interval(),
+                api_keys_enabled: config.api_keys_enabled,
+                last_prune_ms: AtomicU64::new(0),
+                redis_cooldown_until_ms: AtomicU64::new(0),
+                epoch: Instant::now(),
+                metrics,
+            }),
+        }
+    }
+
+    pub fn api_keys_enabled(&self) -> bool {
+        self.inner.api_keys_enabled
+    }
+
+    /// Count one request against `key`. Never fails: without a usable Redis, this instance's
+    /// own limiter decides.
+    pub async fn check(&self, key: &str) -> Decision {
+        let local = self.check_local(key);
+        let decision = match &self.inner.redis {
+            Some(redis) if self.now_ms() >= self.inner.redis_cooldown_until_ms.load(Ordering::Relaxed) => {
+                match self.check_redis(redis, key).await {
+                    Ok(decision) => decision,
+                    // The link logs Redis going down once; per request this is routine.
+                    Err(error) => {
+                        tracing::debug!(%error, "rate limit decided locally: redis unavailable");
+                        let until = self.now_ms().saturating_add(REDIS_COOLDOWN.as_millis() as u64);
+                        self.inner.redis_cooldown_until_ms.store(until, Ordering::Relaxed);
+                        local
+                    }
+                }
+            }
+            _ => local,
+        };
+        if !decision.allowed {
+            self.inner.metrics.rate_limit_rejections_total.with_label_values(&[decision.limiter.as_str()]).inc();
+        }
+        decision
+    }
+
+    async fn check_redis(&self, redis: &RedisLink, key: &str) -> Result<Decision, RedisLinkError> {
+        let bucket = format!("{REDIS_PREFIX}{key}");
+        let interval_us = u64::try_from(self.inner.interval.as_micros()).unwrap_or(u64::MAX).max(1);
+        let script = &self.inner.script;
+        let burst = self.inner.burst;
+        let (allowed, remaining, retry_after_ms, reset_ms): (i64, i64, u64, u64) = redis
+            .run(|mut connection| async move {
+                let mut invocation = script.key(&bucket);
+                invocation.arg(interval_us).arg(burst);
+                invocation.invoke_async(&mut connection).await
+            })
+            .await?;
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit: burst,
+            remaining: u32::try_from(remaining).unwrap_or(0).min(burst),
+            retry_after: Duration::from_millis(retry_after_ms),
+            reset: Duration::from_millis(reset_ms),
+            limiter: Limiter::Redis,
+        })
+    }
+
+    fn check_local(&self, key: &str) -> Decision {
+        self.prune_if_due();
+        let inner = &self.inner;
+        match inner.local.check_key(&key.to_owned()) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity().min(inner.burst);
+                Decision {
+                    allowed: true,
+                    limit: inner.burst,
+                    remaining,
+                    retry_after: Duration::ZERO,
+                    reset: inner.interval.saturating_mul(inner.burst - remaining),
+                    limiter: Limiter::Local,
+                }
+            }
+            Err(not_until) => {
+                let retry_after = not_until.wait_time_from(inner.local.clock().now());
+                Decision {
+                    allowed: false,
+                    limit: inner.burst,
+                    remaining: 0,
+                    retry_after,
+                    reset: retry_after.saturating_add(inner.interval.saturating_mul(inner.burst - 1)),
+                    limiter: Limiter::Local,
+                }
+            }
+        }
+    }
+
+    /// Sweep rested keys out of the local map, at most once per `PRUNE_EVERY`, by whichever
+    /// request finds it due (no background task to supervise).
+    fn prune_if_due(&self) {
+        let now_ms = self.now_ms();
+        let last_ms = self.inner.last_prune_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last_ms) < PRUNE_EVERY.as_millis() as u64 {
+            return;
+        }
+        if self.inner.last_prune_ms.compare_exchange(last_ms, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            self.inner.local.retain_recent();
+            self.inner.local.shrink_to_fit();
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}

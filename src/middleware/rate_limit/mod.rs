@@ -1,0 +1,18 @@
+//! Per-user rate limit on `/api/*`: `RATE_LIMIT_PER_MINUTE` requests per user, held across
+//! instances through Redis when there is one, and by each instance alone when there is not or
+//! when Redis fails (a Redis outage never turns into refused or failed requests).
+//!
+//! Who a request counts against is in `key.rs`; the two limiters (one GCRA, in Redis or in
+//! memory) in `limiter.rs`. Refusals are the contract's 429 envelope with `Retry-After`; every
+//! answer carries the IETF draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
+//! headers so well-behaved clients can pace themselves.
+
+mod key;
+mod layer;
+mod limiter;
+mod service;
+
+pub use key::rate_limit_key;
+pub use layer::RateLimitLayer;
+pub use limiter::{Decision, Limiter, RateLimitConfig, RateLimiter};
+pub use service::RateLimit;

@@ -1,0 +1,238 @@
+//! The per-user rate limit through a small axum router, as a client sees it: which requests
+//! are refused, what a refusal looks like, and that losing Redis never fails a request. Redis
+//! tests use a private redis-server; the 60 s windows dwarf the test's own run time.
+
+#[path = "support/redis.rs"]
+mod redis_support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use backend_ai::metrics::Metrics;
+use backend_ai::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
+use backend_ai::redis_link::RedisLink;
+use http_body_util::BodyExt;
+use redis_support::RedisServer;
+use tower::ServiceExt;
+
+const ADDRESS: &str = "192.0.2.10:40000";
+
+fn app(limiter: RateLimiter) -> Router {
+    Router::new().route("/api/analyze", get(|| async { "analysed" })).route_layer(RateLimitLayer::new(limiter))
+}
+
+fn limiter(per_minute: u32, redis: Option<RedisLink>, metrics: &Metrics) -> RateLimiter {
+    RateLimiter::new(RateLimitConfig::new(per_minute, true), redis, metrics.clone())
+}
+
+fn link(server: &RedisServer, metrics: &Metrics) -> RedisLink {
+    RedisLink::new(&server.url(), Duration::from_millis(500), metrics.clone()).expect("redis url")
+}
+
+#[derive(Default, Clone, Copy)]
+struct From<'a> {
+    user: Option<&'a str>,
+    api_key: Option<&'a str>,
+    address: Option<&'a str>,
+}
+
+fn user(id: &str) -> From<'_> {
+    From { user: Some(id), address: Some(ADDRESS), ..From::default() }
+}
+
+async fn send(app: &Router, from: From<'_>) -> Response {
+    let mut request = Request::get("/api/analyze");
+    if let Some(user) = from.user {
+        request = request.header("x-user-id", user);
+    }
+    if let Some(key) = from.api_key {
+        request = request.header("x-api-key", key);
+    }
+    if let Some(address) = from.address {
+        request = request.extension(ConnectInfo(address.parse::<SocketAddr>().expect("test address")));
+    }
+    app.clone().oneshot(request.body(Body::empty()).expect("request")).await.expect("infallible router")
+}
+
+async fn statuses(app: &Router, from: From<'_>, count: usize) -> Vec<StatusCode> {
+    let mut statuses = Vec::with_capacity(count);
+    for _ in 0..count {
+        statuses.push(send(app, from).await.status());
+    }
+    statuses
+}
+
+fn refusals(statuses: &[StatusCode]) -> usize {
+    statuses.iter().filter(|status| **status == StatusCode::TOO_MANY_REQUESTS).count()
+}
+
+fn header(response: &Response, name: &str) -> u64 {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} header missing"))
+        .to_str()
+        .expect("ASCII header")
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not an integer"))
+}
+
+#[tokio::test]
+async fn two_instances_sharing_redis_hold_one_limit_per_user() {
+    let server = RedisServer::start();
+    let metrics = [Metrics::new(), Metrics::new()];
+    let apps = [
+        app(limiter(10, Some(link(&server, &metrics[0])), &metrics[0])),
+        app(limiter(10, Some(link(&server, &metrics[1])), &metrics[1])),
+    ];
+
+    let mut alice = Vec::new();
+    let mut remaining = Vec::new();
+    for round in 0..12 {
+        let response = send(&apps[round % 2], user("alice")).await;
+        alice.push(response.status());
+        remaining.push(header(&response, "ratelimit-remaining"));
+    }
+    assert_eq!(remaining, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0]);
+    assert_eq!(refusals(&alice), 2, "{alice:?}");
+    assert!(alice[..10].iter().all(|status| *status == StatusCode::OK), "{alice:?}");
+
+    for round in 0..5 {
+        assert_eq!(send(&apps[round % 2], user("bob")).await.status(), StatusCode::OK);
+    }
+    let by_redis: u64 = metrics.iter().map(|m| m.rate_limit_rejections_total.with_label_values(&["redis"]).get()).sum();
+    assert_eq!(by_redis, 2);
+}
+
+#[tokio::test]
+async fn when_redis_dies_each_instance_limits_locally_and_no_request_fails() {
+    let mut server = RedisServer::start();
+    let metrics = Metrics::new();
+    let app = app(limiter(10, Some(link(&server, &metrics)), &metrics));
+    assert_eq!(send(&app, user("warm-up")).await.status(), StatusCode::OK);
+
+    server.kill();
+    let carol = statuses(&app, user("carol"), 12).await;
+    assert_eq!(refusals(&carol), 2, "{carol:?}");
+    assert!(carol.iter().all(|status| !status.is_server_error()), "{carol:?}");
+    assert_eq!(metrics.rate_limit_rejections_total.with_label_values(&["local"]).get(), 2);
+    assert_eq!(metrics.service_health_status.with_label_values(&["redis"]).get(), 0);
+}
+
+#[tokio::test]
+async fn when_redis_returns_the_shared_limit_is_used_again_without_a_restart() {
+    let mut server = RedisServer::start();
+    let metrics = Metrics::new();
+    let app = app(limiter(1000, Some(link(&server, &metrics)), &metrics));
+    server.kill();
+    assert_eq!(send(&app, user("ivan")).await.status(), StatusCode::OK);
+
+    server.restart();
+    let observer = link(&server, &Metrics::new());
+    let give_up = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        assert_eq!(send(&app, user("ivan")).await.status(), StatusCode::OK);
+        let stored: Option<String> = observer
+            .run(|mut connection| async move {
+                redis::cmd("GET").arg("backend-ai:v1:ratelimit:user:ivan").query_async(&mut connection).await
+            })
+            .await
+            .unwrap_or(None);
+        if stored.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < give_up, "the limiter never went back to Redis");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn without_redis_the_local_limiter_holds_the_limit() {
+    let metrics = Metrics::new();
+    let app = app(limiter(10, None, &metrics));
+    let dave = statuses(&app, user("dave"), 12).await;
+    assert_eq!(refusals(&dave), 2, "{dave:?}");
+    assert_eq!(statuses(&app, user("erin"), 10).await, vec![StatusCode::OK; 10]);
+}
+
+#[tokio::test]
+async fn a_refusal_is_the_contracts_429_with_retry_after_and_ratelimit_headers() {
+    let server = RedisServer::start();
+    for redis in [None, Some(link(&server, &Metrics::new()))] {
+        let app = app(limiter(1, redis, &Metrics::new()));
+
+        let allowed = send(&app, user("frank")).await;
+        assert_eq!(allowed.status(), StatusCode::OK);
+        assert_eq!(header(&allowed, "ratelimit-limit"), 1);
+        assert_eq!(header(&allowed, "ratelimit-remaining"), 0);
+        assert!((1..=60).contains(&header(&allowed, "ratelimit-reset")));
+
+        let refused = send(&app, user("frank")).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after = header(&refused, "retry-after");
+        assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+        assert_eq!(header(&refused, "ratelimit-limit"), 1);
+        assert_eq!(header(&refused, "ratelimit-remaining"), 0);
+        assert!(header(&refused, "ratelimit-reset") >= 1);
+        let body = refused.into_body().collect().await.expect("body").to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON envelope");
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"], "Rate limit exceeded");
+        assert_eq!(body["code"], "rate_limited");
+    }
+}
+
+#[tokio::test]
+async fn a_user_id_is_one_budget_whatever_address_or_key_it_comes_with() {
+    let app = app(limiter(1, None, &Metrics::new()));
+    let first = From { user: Some("grace"), api_key: Some("key-one"), address: Some("192.0.2.1:1000") };
+    let second = From { user: Some("grace"), api_key: Some("key-two"), address: Some("192.0.2.2:2000") };
+    assert_eq!(send(&app, first).await.status(), StatusCode::OK);
+    assert_eq!(send(&app, second).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    let someone_else = From { user: Some("heidi"), ..first };
+    assert_eq!(send(&app, someone_else).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_a_user_id_the_api_key_is_the_identity_and_redis_never_sees_it_raw() {
+    let server = RedisServer::start();
+    let metrics = Metrics::new();
+    let redis = link(&server, &metrics);
+    let app = app(limiter(1, Some(redis.clone()), &metrics));
+    let key = |key, address| From { api_key: Some(key), address: Some(address), ..From::default() };
+
+    assert_eq!(send(&app, key("secret-key-one", "192.0.2.1:1000")).await.status(), StatusCode::OK);
+    assert_eq!(send(&app, key("secret-key-one", "192.0.2.2:2000")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(send(&app, key("secret-key-two", "192.0.2.1:1000")).await.status(), StatusCode::OK);
+
+    let stored: Vec<String> = redis
+        .run(|mut connection| async move {
+            redis::cmd("KEYS").arg("backend-ai:v1:ratelimit:*").query_async(&mut connection).await
+        })
+        .await
+        .expect("list rate limit keys");
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored.iter().all(|name| !name.contains("secret")), "{stored:?}");
+}
+
+#[tokio::test]
+async fn without_user_id_or_checked_key_the_client_address_is_the_identity() {
+    let unchecked = RateLimiter::new(RateLimitConfig::new(1, false), None, Metrics::new());
+    let app = app(unchecked);
+    let from = |key, address| From { api_key: key, address, ..From::default() };
+
+    assert_eq!(send(&app, from(Some("made-up-1"), Some("192.0.2.1:1000"))).await.status(), StatusCode::OK);
+    // Another port and another unchecked key: still the same client.
+    let again = send(&app, from(Some("made-up-2"), Some("192.0.2.1:1001"))).await;
+    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(send(&app, from(None, Some("192.0.2.2:1000"))).await.status(), StatusCode::OK);
+    // No address known: every such request shares one bucket rather than escaping the limit.
+    assert_eq!(send(&app, from(None, None)).await.status(), StatusCode::OK);
+    assert_eq!(send(&app, from(None, None)).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
