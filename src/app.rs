@@ -18,6 +18,7 @@ use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::middleware::auth::{ApiKeys, AuthLayer};
 use crate::middleware::http_metrics::HttpMetricsLayer;
+use crate::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
 use crate::middleware::request_id;
 use crate::readiness::Readiness;
 use crate::routes::{analyze, health, speech};
@@ -36,7 +37,7 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .route("/api/pronunciation", post(speech::pronunciation))
         .route("/api/analyze", post(analyze::analyze))
         // Route layers run only for matched routes, so a 404 is never rate limited or refused.
-        .route_layer(api_layers.rate_limit)
+        .route_layer(tower::util::option_layer(api_layers.rate_limit))
         .route_layer(AuthLayer::new(api_layers.api_keys))
         // Multipart reads go through axum's limit; JSON bodies are bounded in `routes::input`.
         .layer(DefaultBodyLimit::max(audio_body_limit));
@@ -63,7 +64,8 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
 /// The layers only `/api/*` gets.
 pub struct ApiLayers {
     pub api_keys: ApiKeys,
-    pub rate_limit: tower::layer::util::Identity,
+    /// `None` when `RATE_LIMIT_PER_MINUTE=0`.
+    pub rate_limit: Option<RateLimitLayer>,
 }
 
 /// A built, bound, not yet running service.
@@ -100,10 +102,16 @@ impl App {
             max_redirects: 3,
             allowed_addresses: Vec::new(),
         });
-        let api_layers = ApiLayers {
-            api_keys: ApiKeys::new(settings.api_keys.clone()),
-            rate_limit: tower::layer::util::Identity::new(),
-        };
+        let api_keys = ApiKeys::new(settings.api_keys.clone());
+        // In Redis modes the limit is shared by every instance through Redis; otherwise local.
+        let rate_limit = (settings.rate_limit_per_minute > 0).then(|| {
+            RateLimitLayer::new(RateLimiter::new(
+                RateLimitConfig::new(settings.rate_limit_per_minute, api_keys.enabled()),
+                upstreams.cache().redis().cloned(),
+                metrics.clone(),
+            ))
+        });
+        let api_layers = ApiLayers { api_keys, rate_limit };
         if !api_layers.api_keys.enabled() {
             tracing::warn!("API_KEYS is empty: /api/* accepts requests without X-API-Key");
         }

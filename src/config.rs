@@ -159,7 +159,10 @@ impl Settings {
 
     /// From any variable source; `service_account_dir` is where Kubernetes would mount the pod's
     /// service account, passed in so tests never depend on the machine they run on.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, service_account_dir: &Path) -> Result<Self, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        service_account_dir: &Path,
+    ) -> Result<Self, ConfigError> {
         let file = match lookup(CONFIG_FILE).filter(|path| !path.trim().is_empty()) {
             Some(path) => read_config_file(&path)?,
             None => HashMap::new(),

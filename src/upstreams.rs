@@ -7,8 +7,10 @@
 //! 2. cache: a hit answers without going further (so cached results are served even while the
 //!    upstream's breaker is open);
 //! 3. AI metrics: duration and errors of the logical operation;
-//! 4. circuit breaker: fails fast while the upstream is known to be down;
-//! 5. retry: transient failures again, with backoff, all inside `UPSTREAM_TIMEOUT_SECONDS`;
+//! 4. circuit breaker: fails fast while the upstream is known to be down; outside the retry
+//!    layer, so one logical call counts once, and a hang counts as the deadline's timeout;
+//! 5. retry: transient failures again, with backoff, all inside `UPSTREAM_TIMEOUT_SECONDS`,
+//!    under a retry budget so an outage cannot multiply the load;
 //! 6. the client: one HTTP exchange with the upstream.
 
 use std::net::SocketAddr;
@@ -19,13 +21,15 @@ use tower::{ServiceBuilder, service_fn};
 use url::Url;
 
 use crate::analysis::AnalysisOutcome;
-use crate::cache::{Cache, CacheConfig, Ttls, resolve_mode};
 use crate::analysis::analyzer::Analyzer;
+use crate::cache::{Cache, CacheConfig, Ttls, resolve_mode};
 use crate::config::{AzureTarget, GeminiTarget, Settings, SimulatorSettings};
 use crate::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
 use crate::metrics::Metrics;
 use crate::middleware::ai_metrics::AiMetricsLayer;
 use crate::middleware::cache::CacheLayer;
+use crate::middleware::circuit_breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
 use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
 use crate::redis_link::RedisLink;
 use crate::served::Served;
@@ -33,7 +37,7 @@ use crate::simulator::{SimConfig, Simulator};
 use crate::speech::{Pronunciation, Transcription};
 use crate::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
 use crate::upstream::gemini::{GeminiClient, GeminiConfig};
-use crate::upstream::UpstreamError;
+use crate::upstream::{Upstream, UpstreamError};
 
 /// One upstream operation as a type-erased tower service.
 pub type Stack<J, R> = BoxCloneSyncService<J, Served<R>, UpstreamError>;
@@ -43,6 +47,8 @@ pub struct Upstreams {
     pub pronounce: Stack<PronunciationJob, Pronunciation>,
     pub analyze: Stack<AnalyzeJob, AnalysisOutcome>,
     cache: Cache,
+    azure_breaker: Breaker,
+    gemini_breaker: Breaker,
     azure_target: TargetInfo,
     gemini_target: TargetInfo,
 }
@@ -60,10 +66,14 @@ impl Upstreams {
             "azure_speech": {
                 "target": self.azure_target.kind,
                 "base_url": self.azure_target.base_url,
+                "state": self.azure_breaker.state().as_str(),
+                "breaker": self.azure_breaker.snapshot(),
             },
             "gemini": {
                 "target": self.gemini_target.kind,
                 "base_url": self.gemini_target.base_url,
+                "state": self.gemini_breaker.state().as_str(),
+                "breaker": self.gemini_breaker.snapshot(),
             },
         })
     }
@@ -131,48 +141,70 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     // Waiting on another instance's lease must end before the caller's own deadline could.
     let single_flight = SingleFlightConfig { max_wait: settings.upstream_timeout, ..SingleFlightConfig::default() };
 
+    let gemini_breaker = Breaker::new(Upstream::Gemini, breaker_config(settings), metrics.clone());
+    let gemini_retry =
+        RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::Gemini, metrics.clone());
     let analyze = ServiceBuilder::new()
         .layer(SingleFlightLayer::new(cache.clone(), single_flight.clone()))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("analyze", "gemini", metrics.clone()))
-        .service(
-        service_fn(move |job: AnalyzeJob| {
+        .layer(CircuitBreakerLayer::new(gemini_breaker.clone()))
+        .layer(gemini_retry)
+        .service(service_fn(move |job: AnalyzeJob| {
             let analyzer = analyzer.clone();
             async move { analyzer.analyze(&job).await.map(Served::fresh) }
-        }),
-    );
+        }));
 
+    // Transcription and pronunciation assessment hit the same Azure endpoint: one breaker and
+    // one retry budget for both, so an outage seen by one protects the other.
+    let azure_breaker = Breaker::new(Upstream::AzureSpeech, breaker_config(settings), metrics.clone());
+    let azure_retry =
+        RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::AzureSpeech, metrics.clone());
     let client = azure.clone();
     let transcribe = ServiceBuilder::new()
         .layer(SingleFlightLayer::new(cache.clone(), single_flight.clone()))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("transcribe", "azure", metrics.clone()))
-        .service(
-        service_fn(move |job: TranscribeJob| {
+        .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
+        .layer(azure_retry.clone())
+        .service(service_fn(move |job: TranscribeJob| {
             let client = client.clone();
             async move { client.transcribe(&job).await.map(Served::fresh) }
-        }),
-    );
+        }));
     let client = azure.clone();
     let pronounce = ServiceBuilder::new()
         .layer(SingleFlightLayer::new(cache.clone(), single_flight.clone()))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("pronunciation", "azure", metrics.clone()))
-        .service(
-        service_fn(move |job: PronunciationJob| {
+        .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
+        .layer(azure_retry)
+        .service(service_fn(move |job: PronunciationJob| {
             let client = client.clone();
             async move { client.assess(&job).await.map(Served::fresh) }
-        }),
-    );
+        }));
 
     Ok(Upstreams {
         transcribe: BoxCloneSyncService::new(transcribe),
         pronounce: BoxCloneSyncService::new(pronounce),
         analyze: BoxCloneSyncService::new(analyze),
         cache,
+        azure_breaker,
+        gemini_breaker,
         azure_target,
         gemini_target,
     })
+}
+
+fn breaker_config(settings: &Settings) -> BreakerConfig {
+    BreakerConfig {
+        failure_threshold: settings.breaker_failure_threshold,
+        recovery_timeout: settings.breaker_recovery_timeout,
+        half_open_max_probes: settings.breaker_half_open_probes,
+    }
+}
+
+fn retry_policy(settings: &Settings) -> RetryPolicy {
+    RetryPolicy { max_attempts: settings.upstream_max_attempts, ..RetryPolicy::new(settings.upstream_timeout) }
 }
 
 /// The cache in the mode `CACHE_MODE` (or Kubernetes detection) asks for.

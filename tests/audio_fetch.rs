@@ -40,10 +40,7 @@ fn strict() -> FetchPolicy {
 }
 
 fn allowing(server: &MockServer) -> FetchPolicy {
-    FetchPolicy {
-        allowed_addresses: vec![*server.address()],
-        ..FetchPolicy::default()
-    }
+    FetchPolicy { allowed_addresses: vec![*server.address()], ..FetchPolicy::default() }
 }
 
 async fn wav_server(expected_requests: u64) -> MockServer {
@@ -76,11 +73,7 @@ impl Tripwire {
                 counter.fetch_add(1, Ordering::SeqCst);
             }
         });
-        Some(Self {
-            address,
-            connections,
-            task,
-        })
+        Some(Self { address, connections, task })
     }
 
     fn connections(&self) -> usize {
@@ -101,10 +94,7 @@ async fn a_loopback_server_is_refused_by_default_and_never_contacted() {
 
     let error = AudioFetcher::new(strict()).fetch(&url).await.unwrap_err();
 
-    assert!(
-        matches!(&error, AudioError::Forbidden(message) if message.contains("loopback")),
-        "{error:?}"
-    );
+    assert!(matches!(&error, AudioError::Forbidden(message) if message.contains("loopback")), "{error:?}");
 }
 
 #[tokio::test]
@@ -114,10 +104,7 @@ async fn localhost_is_refused_after_resolving_and_never_contacted() {
 
     let error = AudioFetcher::new(strict()).fetch(&url).await.unwrap_err();
 
-    assert_eq!(
-        error,
-        AudioError::Forbidden("localhost resolves to a loopback address".to_owned())
-    );
+    assert_eq!(error, AudioError::Forbidden("localhost resolves to a loopback address".to_owned()));
 }
 
 #[tokio::test]
@@ -127,10 +114,7 @@ async fn decimal_hex_and_octal_spellings_of_loopback_never_connect() {
     for host in ["2130706433", "0x7f.1", "0177.0.0.1", "[::ffff:127.0.0.1]"] {
         let url = format!("http://{host}:{port}/a.wav");
         let error = AudioFetcher::new(strict()).fetch(&url).await.unwrap_err();
-        assert!(
-            matches!(&error, AudioError::Forbidden(message) if message.contains("loopback")),
-            "{url}: {error:?}"
-        );
+        assert!(matches!(&error, AudioError::Forbidden(message) if message.contains("loopback")), "{url}: {error:?}");
     }
 }
 
@@ -139,10 +123,7 @@ async fn the_exact_allowed_address_is_fetched() {
     let server = wav_server(1).await;
     let url = format!("{}/a.wav", server.uri());
 
-    let bytes = AudioFetcher::new(allowing(&server))
-        .fetch(&url)
-        .await
-        .unwrap();
+    let bytes = AudioFetcher::new(allowing(&server)).fetch(&url).await.unwrap();
 
     assert_eq!(bytes.as_ref(), small_wav().as_slice());
     let audio = Audio::recognise(bytes).expect("a WAV");
@@ -152,15 +133,9 @@ async fn the_exact_allowed_address_is_fetched() {
 #[tokio::test]
 async fn allow_private_lets_a_loopback_server_be_fetched() {
     let server = wav_server(1).await;
-    let policy = FetchPolicy {
-        allow_private: true,
-        ..FetchPolicy::default()
-    };
+    let policy = FetchPolicy { allow_private: true, ..FetchPolicy::default() };
 
-    let bytes = AudioFetcher::new(policy)
-        .fetch(&format!("{}/a.wav", server.uri()))
-        .await
-        .unwrap();
+    let bytes = AudioFetcher::new(policy).fetch(&format!("{}/a.wav", server.uri())).await.unwrap();
 
     assert_eq!(bytes.as_ref(), small_wav().as_slice());
 }
@@ -168,15 +143,9 @@ async fn allow_private_lets_a_loopback_server_be_fetched() {
 #[tokio::test]
 async fn a_declared_length_over_the_cap_is_too_large() {
     let server = wav_server(1).await;
-    let policy = FetchPolicy {
-        max_bytes: 1000,
-        ..allowing(&server)
-    };
+    let policy = FetchPolicy { max_bytes: 1000, ..allowing(&server) };
 
-    let error = AudioFetcher::new(policy)
-        .fetch(&format!("{}/a.wav", server.uri()))
-        .await
-        .unwrap_err();
+    let error = AudioFetcher::new(policy).fetch(&format!("{}/a.wav", server.uri())).await.unwrap_err();
 
     assert_eq!(error, AudioError::TooLarge { limit: 1000 });
 }
@@ -197,8 +166,7 @@ async fn chunked_server(chunks: usize) -> (SocketAddr, tokio::task::JoinHandle<(
                 Ok(n) => request.extend_from_slice(&buffer[..n]),
             }
         }
-        let head =
-            b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let head = b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nTransfer-Encoding: chunked\r\n\r\n";
         if socket.write_all(head).await.is_err() {
             return;
         }
@@ -216,16 +184,9 @@ async fn chunked_server(chunks: usize) -> (SocketAddr, tokio::task::JoinHandle<(
 #[tokio::test]
 async fn a_chunked_body_over_the_cap_is_too_large() {
     let (address, task) = chunked_server(64).await;
-    let policy = FetchPolicy {
-        max_bytes: 4096,
-        allowed_addresses: vec![address],
-        ..FetchPolicy::default()
-    };
+    let policy = FetchPolicy { max_bytes: 4096, allowed_addresses: vec![address], ..FetchPolicy::default() };
 
-    let error = AudioFetcher::new(policy)
-        .fetch(&format!("http://{address}/a.wav"))
-        .await
-        .unwrap_err();
+    let error = AudioFetcher::new(policy).fetch(&format!("http://{address}/a.wav")).await.unwrap_err();
 
     assert_eq!(error, AudioError::TooLarge { limit: 4096 });
     task.abort();
@@ -234,16 +195,9 @@ async fn a_chunked_body_over_the_cap_is_too_large() {
 #[tokio::test]
 async fn a_chunked_body_under_the_cap_is_read_whole() {
     let (address, task) = chunked_server(3).await;
-    let policy = FetchPolicy {
-        max_bytes: 4096,
-        allowed_addresses: vec![address],
-        ..FetchPolicy::default()
-    };
+    let policy = FetchPolicy { max_bytes: 4096, allowed_addresses: vec![address], ..FetchPolicy::default() };
 
-    let bytes = AudioFetcher::new(policy)
-        .fetch(&format!("http://{address}/a.wav"))
-        .await
-        .unwrap();
+    let bytes = AudioFetcher::new(policy).fetch(&format!("http://{address}/a.wav")).await.unwrap();
 
     assert_eq!(bytes.len(), 3 * 1024);
     task.abort();
@@ -264,10 +218,7 @@ async fn three_redirects_are_followed() {
     redirect(&server, "/r2", "/r3").await;
     redirect(&server, "/r3", "/a.wav").await;
 
-    let bytes = AudioFetcher::new(allowing(&server))
-        .fetch(&format!("{}/r1", server.uri()))
-        .await
-        .unwrap();
+    let bytes = AudioFetcher::new(allowing(&server)).fetch(&format!("{}/r1", server.uri())).await.unwrap();
 
     assert_eq!(bytes.as_ref(), small_wav().as_slice());
 }
@@ -280,15 +231,9 @@ async fn a_fourth_redirect_is_refused_when_three_are_allowed() {
     redirect(&server, "/r3", "/r4").await;
     redirect(&server, "/r4", "/a.wav").await;
 
-    let error = AudioFetcher::new(allowing(&server))
-        .fetch(&format!("{}/r1", server.uri()))
-        .await
-        .unwrap_err();
+    let error = AudioFetcher::new(allowing(&server)).fetch(&format!("{}/r1", server.uri())).await.unwrap_err();
 
-    assert_eq!(
-        error,
-        AudioError::Fetch("audio host redirected more than 3 times".to_owned())
-    );
+    assert_eq!(error, AudioError::Fetch("audio host redirected more than 3 times".to_owned()));
 }
 
 #[tokio::test]
@@ -298,15 +243,9 @@ async fn a_redirect_to_another_loopback_port_is_forbidden_and_not_followed() {
     let target = format!("{}/a.wav", other.uri());
     redirect(&allowed, "/start", &target).await;
 
-    let error = AudioFetcher::new(allowing(&allowed))
-        .fetch(&format!("{}/start", allowed.uri()))
-        .await
-        .unwrap_err();
+    let error = AudioFetcher::new(allowing(&allowed)).fetch(&format!("{}/start", allowed.uri())).await.unwrap_err();
 
-    assert!(
-        matches!(&error, AudioError::Forbidden(message) if message.contains("loopback")),
-        "{error:?}"
-    );
+    assert!(matches!(&error, AudioError::Forbidden(message) if message.contains("loopback")), "{error:?}");
 }
 
 #[tokio::test]
@@ -315,17 +254,9 @@ async fn a_redirect_to_127_0_0_2_is_forbidden_and_nothing_connects() {
     let Some(tripwire) = Tripwire::bind("127.0.0.2").await else {
         panic!("127.0.0.2 should be bindable on Linux loopback");
     };
-    redirect(
-        &allowed,
-        "/start",
-        &format!("http://{}/a.wav", tripwire.address),
-    )
-    .await;
+    redirect(&allowed, "/start", &format!("http://{}/a.wav", tripwire.address)).await;
 
-    let error = AudioFetcher::new(allowing(&allowed))
-        .fetch(&format!("{}/start", allowed.uri()))
-        .await
-        .unwrap_err();
+    let error = AudioFetcher::new(allowing(&allowed)).fetch(&format!("{}/start", allowed.uri())).await.unwrap_err();
 
     assert!(
         matches!(&error, AudioError::Forbidden(message) if message.contains("127.0.0.2 is a loopback address")),
@@ -342,15 +273,9 @@ async fn a_redirect_to_ipv6_loopback_is_forbidden_and_nothing_connects() {
     let port = tripwire.as_ref().map_or(9, |t| t.address.port());
     redirect(&allowed, "/start", &format!("http://[::1]:{port}/a.wav")).await;
 
-    let error = AudioFetcher::new(allowing(&allowed))
-        .fetch(&format!("{}/start", allowed.uri()))
-        .await
-        .unwrap_err();
+    let error = AudioFetcher::new(allowing(&allowed)).fetch(&format!("{}/start", allowed.uri())).await.unwrap_err();
 
-    assert_eq!(
-        error,
-        AudioError::Forbidden("::1 is a loopback address".to_owned())
-    );
+    assert_eq!(error, AudioError::Forbidden("::1 is a loopback address".to_owned()));
     if let Some(tripwire) = tripwire {
         assert_eq!(tripwire.connections(), 0);
     }
@@ -361,10 +286,7 @@ async fn a_redirect_to_a_non_http_scheme_is_invalid() {
     let allowed = MockServer::start().await;
     redirect(&allowed, "/start", "file:///etc/passwd").await;
 
-    let error = AudioFetcher::new(allowing(&allowed))
-        .fetch(&format!("{}/start", allowed.uri()))
-        .await
-        .unwrap_err();
+    let error = AudioFetcher::new(allowing(&allowed)).fetch(&format!("{}/start", allowed.uri())).await.unwrap_err();
 
     assert!(matches!(error, AudioError::InvalidUrl(_)), "{error:?}");
 }
@@ -372,21 +294,11 @@ async fn a_redirect_to_a_non_http_scheme_is_invalid() {
 #[tokio::test]
 async fn a_404_is_a_fetch_error_naming_the_status() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(404))
-        .expect(1)
-        .mount(&server)
-        .await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).expect(1).mount(&server).await;
 
-    let error = AudioFetcher::new(allowing(&server))
-        .fetch(&format!("{}/missing.wav", server.uri()))
-        .await
-        .unwrap_err();
+    let error = AudioFetcher::new(allowing(&server)).fetch(&format!("{}/missing.wav", server.uri())).await.unwrap_err();
 
-    assert_eq!(
-        error,
-        AudioError::Fetch("audio host answered 404".to_owned())
-    );
+    assert_eq!(error, AudioError::Fetch("audio host answered 404".to_owned()));
 }
 
 #[tokio::test]
@@ -394,15 +306,9 @@ async fn a_closed_port_is_a_fetch_error() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
-    let policy = FetchPolicy {
-        allowed_addresses: vec![address],
-        ..FetchPolicy::default()
-    };
+    let policy = FetchPolicy { allowed_addresses: vec![address], ..FetchPolicy::default() };
 
-    let error = AudioFetcher::new(policy)
-        .fetch(&format!("http://{address}/a.wav"))
-        .await
-        .unwrap_err();
+    let error = AudioFetcher::new(policy).fetch(&format!("http://{address}/a.wav")).await.unwrap_err();
 
     assert!(matches!(error, AudioError::Fetch(_)), "{error:?}");
 }
@@ -411,22 +317,12 @@ async fn a_closed_port_is_a_fetch_error() {
 async fn a_server_that_never_answers_times_out() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_bytes(small_wav())
-                .set_delay(Duration::from_secs(30)),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(small_wav()).set_delay(Duration::from_secs(30)))
         .mount(&server)
         .await;
-    let policy = FetchPolicy {
-        timeout: Duration::from_millis(300),
-        ..allowing(&server)
-    };
+    let policy = FetchPolicy { timeout: Duration::from_millis(300), ..allowing(&server) };
 
-    let error = AudioFetcher::new(policy)
-        .fetch(&format!("{}/a.wav", server.uri()))
-        .await
-        .unwrap_err();
+    let error = AudioFetcher::new(policy).fetch(&format!("{}/a.wav", server.uri())).await.unwrap_err();
 
     assert_eq!(error, AudioError::Timeout);
 }

@@ -149,18 +149,11 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
         // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (SIIT translated), ::a.b.c.d (compatible).
-        [0, 0, 0, 0, 0, 0xffff, _, _]
-        | [0, 0, 0, 0, 0xffff, 0, _, _]
-        | [0, 0, 0, 0, 0, 0, _, _] => Some(low),
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] | [0, 0, 0, 0, 0, 0, _, _] => Some(low),
         // 64:ff9b::/96, the well-known NAT64 prefix.
         [0x0064, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
         // 2002:AABB:CCDD::/48, 6to4.
-        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
-            (hi >> 8) as u8,
-            hi as u8,
-            (lo >> 8) as u8,
-            lo as u8,
-        )),
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)),
         _ => None,
     }
 }
@@ -183,10 +176,7 @@ mod tests {
 
     #[test]
     fn loopback_in_both_families() {
-        assert_all(
-            Loopback,
-            &["127.0.0.1", "127.255.255.254", "127.1.2.3", "::1"],
-        );
+        assert_all(Loopback, &["127.0.0.1", "127.255.255.254", "127.1.2.3", "::1"]);
     }
 
     #[test]
@@ -229,10 +219,7 @@ mod tests {
 
     #[test]
     fn link_local_in_both_families() {
-        assert_all(
-            LinkLocal,
-            &["169.254.0.1", "169.254.1.1", "fe80::1", "febf::1"],
-        );
+        assert_all(LinkLocal, &["169.254.0.1", "169.254.1.1", "fe80::1", "febf::1"]);
     }
 
     #[test]
@@ -248,37 +235,17 @@ mod tests {
 
     #[test]
     fn multicast_broadcast_benchmarking_and_documentation() {
-        assert_all(
-            Multicast,
-            &["224.0.0.1", "239.255.255.250", "ff02::1", "ff05::1:3"],
-        );
+        assert_all(Multicast, &["224.0.0.1", "239.255.255.250", "ff02::1", "ff05::1:3"]);
         assert_all(Broadcast, &["255.255.255.255"]);
         assert_all(Benchmarking, &["198.18.0.1", "198.19.255.254", "2001:2::1"]);
-        assert_all(
-            Documentation,
-            &[
-                "192.0.2.1",
-                "198.51.100.7",
-                "203.0.113.9",
-                "2001:db8::1",
-                "3fff::1",
-            ],
-        );
+        assert_all(Documentation, &["192.0.2.1", "198.51.100.7", "203.0.113.9", "2001:db8::1", "3fff::1"]);
     }
 
     #[test]
     fn reserved_space_is_not_public() {
         assert_all(
             Reserved,
-            &[
-                "240.0.0.1",
-                "192.0.0.8",
-                "192.88.99.1",
-                "2001::1",
-                "100::1",
-                "64:ff9b:1::1",
-                "4000::1",
-            ],
+            &["240.0.0.1", "192.0.0.8", "192.88.99.1", "2001::1", "100::1", "64:ff9b:1::1", "4000::1"],
         );
     }
 
@@ -298,24 +265,12 @@ mod tests {
 
     #[test]
     fn embedded_public_ipv4_stays_public() {
-        assert_all(
-            Public,
-            &["::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"],
-        );
+        assert_all(Public, &["::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"]);
     }
 
     #[test]
     fn ordinary_internet_hosts_are_public() {
-        assert_all(
-            Public,
-            &[
-                "8.8.8.8",
-                "1.1.1.1",
-                "93.184.216.34",
-                "2606:4700::1111",
-                "2a00:1450:4001::200e",
-            ],
-        );
+        assert_all(Public, &["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700::1111", "2a00:1450:4001::200e"]);
         assert!(class("8.8.8.8").is_public());
         assert!(!class("127.0.0.1").is_public());
     }

@@ -87,9 +87,7 @@ impl AudioFetcher {
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve and connect on our behalf, past the resolver's check.
             .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: Arc::clone(&policy),
-            }))
+            .dns_resolver(Arc::new(GuardedResolver { policy: Arc::clone(&policy) }))
             .build()
             // Only TLS backend initialisation can fail here; it is the failure
             // `reqwest::Client::new()` panics on, and it happens once, at startup.
@@ -99,21 +97,14 @@ impl AudioFetcher {
 
     pub async fn fetch(&self, url: &str) -> Result<Bytes, AudioError> {
         let url = parse_url(url)?;
-        tokio::time::timeout(self.policy.timeout, self.follow(url))
-            .await
-            .unwrap_or(Err(AudioError::Timeout))
+        tokio::time::timeout(self.policy.timeout, self.follow(url)).await.unwrap_or(Err(AudioError::Timeout))
     }
 
     async fn follow(&self, mut url: Url) -> Result<Bytes, AudioError> {
         let mut redirects: u8 = 0;
         loop {
             vet_url(&url, &self.policy)?;
-            let response = self
-                .client
-                .get(url.clone())
-                .send()
-                .await
-                .map_err(request_error)?;
+            let response = self.client.get(url.clone()).send().await.map_err(request_error)?;
             let status = response.status();
             if is_redirect(status) {
                 if redirects >= self.policy.max_redirects {
@@ -127,10 +118,7 @@ impl AudioFetcher {
                 continue;
             }
             if !status.is_success() {
-                return Err(AudioError::Fetch(format!(
-                    "audio host answered {}",
-                    status.as_u16()
-                )));
+                return Err(AudioError::Fetch(format!("audio host answered {}", status.as_u16())));
             }
             return read_capped(response, self.policy.max_bytes).await;
         }
@@ -144,15 +132,10 @@ fn parse_url(raw: &str) -> Result<Url, AudioError> {
 /// Everything about a URL that can be decided without the network.
 pub(crate) fn vet_url(url: &Url, policy: &FetchPolicy) -> Result<(), AudioError> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(AudioError::InvalidUrl(format!(
-            "only http and https are allowed, not {}:",
-            url.scheme()
-        )));
+        return Err(AudioError::InvalidUrl(format!("only http and https are allowed, not {}:", url.scheme())));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(AudioError::InvalidUrl(
-            "credentials in the URL are not allowed".to_owned(),
-        ));
+        return Err(AudioError::InvalidUrl("credentials in the URL are not allowed".to_owned()));
     }
     let port = url.port_or_known_default().unwrap_or(80);
     let ip = match url.host() {
@@ -163,9 +146,7 @@ pub(crate) fn vet_url(url: &Url, policy: &FetchPolicy) -> Result<(), AudioError>
                 return Err(AudioError::InvalidUrl("the URL has no host".to_owned()));
             }
             if METADATA_HOSTS.contains(&name) {
-                return Err(AudioError::Forbidden(format!(
-                    "{name} is a cloud metadata endpoint"
-                )));
+                return Err(AudioError::Forbidden(format!("{name} is a cloud metadata endpoint")));
             }
             // Named hosts are vetted by GuardedResolver when the connector asks for them.
             return Ok(());
@@ -173,18 +154,11 @@ pub(crate) fn vet_url(url: &Url, policy: &FetchPolicy) -> Result<(), AudioError>
         Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
     };
-    if policy
-        .allowed_addresses
-        .contains(&SocketAddr::new(ip, port))
-    {
+    if policy.allowed_addresses.contains(&SocketAddr::new(ip, port)) {
         return Ok(());
     }
     let class = classify(ip);
-    if policy.admits(class) {
-        Ok(())
-    } else {
-        Err(AudioError::Forbidden(format!("{ip} is {class}")))
-    }
+    if policy.admits(class) { Ok(()) } else { Err(AudioError::Forbidden(format!("{ip} is {class}"))) }
 }
 
 /// A name refused because one of its addresses is not allowed.
@@ -197,20 +171,9 @@ pub(crate) struct Refusal {
 
 /// Every address must be admitted: a name with one public and one loopback address would
 /// otherwise reach loopback whenever the connector tries that one first.
-pub(crate) fn vet_resolved(
-    host: &str,
-    addresses: &[IpAddr],
-    policy: &FetchPolicy,
-) -> Result<(), Refusal> {
-    match addresses
-        .iter()
-        .map(|ip| classify(*ip))
-        .find(|class| !policy.admits(*class))
-    {
-        Some(class) => Err(Refusal {
-            host: host.to_owned(),
-            class,
-        }),
+pub(crate) fn vet_resolved(host: &str, addresses: &[IpAddr], policy: &FetchPolicy) -> Result<(), Refusal> {
+    match addresses.iter().map(|ip| classify(*ip)).find(|class| !policy.admits(*class)) {
+        Some(class) => Err(Refusal { host: host.to_owned(), class }),
         None => Ok(()),
     }
 }
@@ -227,8 +190,7 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             // Port 0 is replaced by the URL's port (or the scheme's default) by the connector.
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let ips: Vec<IpAddr> = found.iter().map(SocketAddr::ip).collect();
             vet_resolved(&host, &ips, &policy)?;
             let addrs: Addrs = Box::new(found.into_iter());
@@ -252,14 +214,10 @@ fn redirect_target(current: &Url, headers: &reqwest::header::HeaderMap) -> Resul
     let location = headers
         .get(reqwest::header::LOCATION)
         .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
-        .ok_or_else(|| {
-            AudioError::Fetch("audio host redirected without a usable Location".to_owned())
-        })?;
-    current.join(location.trim()).map_err(|_| {
-        AudioError::InvalidUrl(
-            "the audio host redirected to something that is not a URL".to_owned(),
-        )
-    })
+        .ok_or_else(|| AudioError::Fetch("audio host redirected without a usable Location".to_owned()))?;
+    current
+        .join(location.trim())
+        .map_err(|_| AudioError::InvalidUrl("the audio host redirected to something that is not a URL".to_owned()))
 }
 
 fn request_error(error: reqwest::Error) -> AudioError {
@@ -281,10 +239,7 @@ fn request_error(error: reqwest::Error) -> AudioError {
 
 /// Reads the body, never holding more than `max_bytes` plus the chunk in hand: a
 /// `Content-Length` may be absent or lie, so it only lets us refuse early.
-async fn read_capped(
-    mut response: reqwest::Response,
-    max_bytes: usize,
-) -> Result<Bytes, AudioError> {
+async fn read_capped(mut response: reqwest::Response, max_bytes: usize) -> Result<Bytes, AudioError> {
     let too_large = AudioError::TooLarge { limit: max_bytes };
     let declared = response.content_length().unwrap_or(0);
     if declared > max_bytes as u64 {
@@ -343,50 +298,23 @@ mod tests {
             ("http://[fd12::1]/", Box::new(forbidden("private"))),
             ("http://169.254.1.1/", Box::new(forbidden("link-local"))),
             ("http://[fe80::1]/", Box::new(forbidden("link-local"))),
-            (
-                "http://169.254.169.254/latest/meta-data/",
-                Box::new(forbidden("metadata")),
-            ),
+            ("http://169.254.169.254/latest/meta-data/", Box::new(forbidden("metadata"))),
             ("http://[fd00:ec2::254]/", Box::new(forbidden("metadata"))),
             ("http://100.100.100.200/", Box::new(forbidden("metadata"))),
-            (
-                "http://metadata.google.internal/computeMetadata/v1/",
-                Box::new(forbidden("metadata")),
-            ),
-            (
-                "http://METADATA.google.internal./",
-                Box::new(forbidden("metadata")),
-            ),
+            ("http://metadata.google.internal/computeMetadata/v1/", Box::new(forbidden("metadata"))),
+            ("http://METADATA.google.internal./", Box::new(forbidden("metadata"))),
             ("http://2130706433/", Box::new(forbidden("loopback"))),
             ("http://0x7f.1/", Box::new(forbidden("loopback"))),
             ("http://0177.0.0.1/", Box::new(forbidden("loopback"))),
             ("http://0x7f000001/", Box::new(forbidden("loopback"))),
             ("http://127.1/", Box::new(forbidden("loopback"))),
-            (
-                "http://[0:0:0:0:0:ffff:7f00:1]/",
-                Box::new(forbidden("loopback")),
-            ),
-            (
-                "http://\u{24dc}etadata.google.internal/",
-                Box::new(forbidden("metadata")),
-            ),
-            (
-                "http://metadata.google.internal%2e/",
-                Box::new(forbidden("metadata")),
-            ),
+            ("http://[0:0:0:0:0:ffff:7f00:1]/", Box::new(forbidden("loopback"))),
+            ("http://\u{24dc}etadata.google.internal/", Box::new(forbidden("metadata"))),
+            ("http://metadata.google.internal%2e/", Box::new(forbidden("metadata"))),
             ("http://2852039166/", Box::new(forbidden("metadata"))),
-            (
-                "http://[::ffff:127.0.0.1]/",
-                Box::new(forbidden("loopback")),
-            ),
-            (
-                "http://[::ffff:a9fe:a9fe]/",
-                Box::new(forbidden("metadata")),
-            ),
-            (
-                "http://[64:ff9b::a9fe:a9fe]/",
-                Box::new(forbidden("metadata")),
-            ),
+            ("http://[::ffff:127.0.0.1]/", Box::new(forbidden("loopback"))),
+            ("http://[::ffff:a9fe:a9fe]/", Box::new(forbidden("metadata"))),
+            ("http://[64:ff9b::a9fe:a9fe]/", Box::new(forbidden("metadata"))),
             ("http://0.0.0.0/", Box::new(forbidden("unspecified"))),
             ("http://100.64.0.1/", Box::new(forbidden("CGNAT"))),
             ("file:///etc/passwd", Box::new(invalid)),
@@ -411,53 +339,34 @@ mod tests {
 
     #[test]
     fn a_name_resolving_to_loopback_is_refused_by_the_resolver_check() {
-        let localhost: [IpAddr; 2] = [
-            "127.0.0.1".parse().expect("literal"),
-            "::1".parse().expect("literal"),
-        ];
+        let localhost: [IpAddr; 2] = ["127.0.0.1".parse().expect("literal"), "::1".parse().expect("literal")];
         let refusal = vet_resolved("localhost", &localhost, &policy()).expect_err("loopback");
-        assert_eq!(
-            refusal.to_string(),
-            "localhost resolves to a loopback address"
-        );
+        assert_eq!(refusal.to_string(), "localhost resolves to a loopback address");
     }
 
     #[test]
     fn one_non_public_address_among_public_ones_refuses_the_name() {
-        let mixed: [IpAddr; 2] = [
-            "8.8.8.8".parse().expect("literal"),
-            "10.1.2.3".parse().expect("literal"),
-        ];
+        let mixed: [IpAddr; 2] = ["8.8.8.8".parse().expect("literal"), "10.1.2.3".parse().expect("literal")];
         let refusal = vet_resolved("rebind.example", &mixed, &policy()).expect_err("private");
         assert_eq!(refusal.class, AddressClass::Private);
     }
 
     #[test]
     fn a_name_resolving_only_to_public_addresses_passes() {
-        let public: [IpAddr; 2] = [
-            "8.8.8.8".parse().expect("literal"),
-            "2606:4700::1111".parse().expect("literal"),
-        ];
+        let public: [IpAddr; 2] = ["8.8.8.8".parse().expect("literal"), "2606:4700::1111".parse().expect("literal")];
         assert_eq!(vet_resolved("audio.example", &public, &policy()), Ok(()));
     }
 
     #[test]
     fn public_urls_pass_the_pre_flight_check() {
-        for url in [
-            "https://cdn.example.com/a.wav",
-            "http://8.8.8.8/a.wav",
-            "https://[2606:4700::1111]/a.ogg",
-        ] {
+        for url in ["https://cdn.example.com/a.wav", "http://8.8.8.8/a.wav", "https://[2606:4700::1111]/a.ogg"] {
             assert_eq!(preflight(url, &policy()), Ok(()), "{url}");
         }
     }
 
     #[test]
     fn allow_private_admits_loopback_but_never_metadata() {
-        let dev = FetchPolicy {
-            allow_private: true,
-            ..policy()
-        };
+        let dev = FetchPolicy { allow_private: true, ..policy() };
         assert_eq!(preflight("http://127.0.0.1:8080/a.wav", &dev), Ok(()));
         assert_eq!(preflight("http://10.0.0.1/a.wav", &dev), Ok(()));
         assert!(preflight("http://169.254.169.254/", &dev).is_err());
@@ -468,10 +377,7 @@ mod tests {
 
     #[test]
     fn an_allowed_address_matches_ip_and_port_exactly() {
-        let sidecar = FetchPolicy {
-            allowed_addresses: vec!["127.0.0.1:9000".parse().expect("literal")],
-            ..policy()
-        };
+        let sidecar = FetchPolicy { allowed_addresses: vec!["127.0.0.1:9000".parse().expect("literal")], ..policy() };
         assert_eq!(preflight("http://127.0.0.1:9000/a.wav", &sidecar), Ok(()));
         assert!(preflight("http://127.0.0.1:9001/a.wav", &sidecar).is_err());
         assert!(preflight("http://127.0.0.2:9000/a.wav", &sidecar).is_err());
@@ -482,20 +388,11 @@ mod tests {
     fn a_relative_redirect_resolves_against_the_current_url() {
         let current = Url::parse("https://cdn.example.com/a/b.wav").expect("literal");
         let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::LOCATION,
-            "/c.wav".parse().expect("literal"),
-        );
+        headers.insert(reqwest::header::LOCATION, "/c.wav".parse().expect("literal"));
         let next = redirect_target(&current, &headers).expect("joins");
         assert_eq!(next.as_str(), "https://cdn.example.com/c.wav");
-        headers.insert(
-            reqwest::header::LOCATION,
-            "//127.0.0.1/x".parse().expect("literal"),
-        );
+        headers.insert(reqwest::header::LOCATION, "//127.0.0.1/x".parse().expect("literal"));
         let next = redirect_target(&current, &headers).expect("joins");
-        assert!(matches!(
-            vet_url(&next, &policy()),
-            Err(AudioError::Forbidden(_))
-        ));
+        assert!(matches!(vet_url(&next, &policy()), Err(AudioError::Forbidden(_))));
     }
 }

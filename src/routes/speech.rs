@@ -9,8 +9,8 @@ use super::input::{self, AudioFields, AudioInput, AudioSource};
 use crate::audio::{Audio, AudioError};
 use crate::error::{AppError, ErrorEnvelope};
 use crate::jobs::{PronunciationJob, TranscribeJob};
-use crate::speech::{Pronunciation, Transcription};
 use crate::middleware::request_id;
+use crate::speech::{Pronunciation, Transcription};
 use crate::state::AppState;
 
 /// Longest `reference_text` the contract accepts.

@@ -38,7 +38,9 @@ pub async fn spawn_app(vars: &[(&str, &str)]) -> TestApp {
     for (name, value) in vars {
         map.insert((*name).to_string(), (*value).to_string());
     }
-    let settings = Settings::from_lookup(|name| map.get(name).cloned(), std::path::Path::new("/nonexistent/serviceaccount")).expect("test settings are valid");
+    let settings =
+        Settings::from_lookup(|name| map.get(name).cloned(), std::path::Path::new("/nonexistent/serviceaccount"))
+            .expect("test settings are valid");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
     let app = App::build_with_listener(settings, listener).await.expect("the app builds");
     let address = app.local_addr().expect("bound address");

@@ -75,13 +75,26 @@ async fn no_speech_is_200_with_empty_text_and_azures_status() {
     let (azure, gemini) = (MockServer::start().await, MockServer::start().await);
     Mock::given(method("POST"))
         .and(path(AZURE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"RecognitionStatus": "InitialSilenceTimeout", "Offset": 0, "Duration": 30000000})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"RecognitionStatus": "InitialSilenceTimeout", "Offset": 0, "Duration": 30000000}),
+            ),
+        )
         .mount(&azure)
         .await;
     let app = with_fakes(&azure, &gemini, &[]).await;
-    let form = reqwest::multipart::Form::new().part("audio", reqwest::multipart::Part::bytes(wav_tone(1600)).file_name("a.wav"));
-    let body: serde_json::Value =
-        app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent").json().await.expect("json");
+    let form = reqwest::multipart::Form::new()
+        .part("audio", reqwest::multipart::Part::bytes(wav_tone(1600)).file_name("a.wav"));
+    let body: serde_json::Value = app
+        .client
+        .post(app.url("/api/transcribe"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(body["data"]["text"], "");
     assert_eq!(body["data"]["status"], "InitialSilenceTimeout");
 }
@@ -115,7 +128,11 @@ async fn audio_by_url_is_downloaded_when_private_addresses_are_allowed() {
 #[tokio::test]
 async fn a_loopback_audio_url_is_refused_with_422_and_never_fetched() {
     let (azure, gemini, files) = (MockServer::start().await, MockServer::start().await, MockServer::start().await);
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_bytes(wav_tone(1600))).expect(0).mount(&files).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(wav_tone(1600)))
+        .expect(0)
+        .mount(&files)
+        .await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&azure).await;
     let app = with_fakes(&azure, &gemini, &[]).await;
     let response = app.post_json("/api/transcribe", &json!({"audio_url": format!("{}/clip.wav", files.uri())})).await;
@@ -184,12 +201,16 @@ async fn a_blocked_prompt_is_a_clear_502_never_an_invented_analysis() {
     let (azure, gemini) = (MockServer::start().await, MockServer::start().await);
     Mock::given(method("POST"))
         .and(path(GEMINI_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
-            {"category": "HARM_CATEGORY_HARASSMENT", "probability": "MEDIUM"}]}})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
+            {"category": "HARM_CATEGORY_HARASSMENT", "probability": "MEDIUM"}]}})),
+        )
         .mount(&gemini)
         .await;
     let app = with_fakes(&azure, &gemini, &[]).await;
-    let body = assert_error(app.post_json("/api/analyze", &json!({"text": "something"})).await, 502, "upstream_error").await;
+    let body =
+        assert_error(app.post_json("/api/analyze", &json!({"text": "something"})).await, 502, "upstream_error").await;
     assert!(body["error"].as_str().is_some_and(|message| message.contains("SAFETY")), "{body}");
 }
 
