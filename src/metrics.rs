@@ -136,6 +136,48 @@ impl Metrics {
         }
     }
 
+    /// Create every label set that is known up front at zero, so each metric the contract names
+    /// is on the first scrape and `rate()` sees the first increment of a counter.
+    pub fn initialise_series(&self) {
+        const OPERATIONS: [(&str, &str, &str); 3] = [
+            ("transcribe", "azure", "azure_speech"),
+            ("pronunciation", "azure", "azure_speech"),
+            ("analyze", "gemini", "gemini"),
+        ];
+        for (operation, provider, upstream) in OPERATIONS {
+            let _ = self.ai_operation_duration_seconds.with_label_values(&[operation, provider]);
+            for kind in crate::upstream::UpstreamError::KINDS {
+                let _ = self.ai_operation_errors_total.with_label_values(&[operation, kind]);
+                let _ = self.upstream_retries_total.with_label_values(&[upstream, kind]);
+            }
+            for scope in ["local", "remote"] {
+                let _ = self.single_flight_shared_total.with_label_values(&[operation, scope]);
+            }
+        }
+        let _ = self.json_parse_failures_total.with_label_values(&["gemini"]);
+        for quality in ["clean", "repaired", "fallback"] {
+            let _ = self.analysis_parse_total.with_label_values(&[quality]);
+        }
+        for limiter in ["redis", "local"] {
+            let _ = self.rate_limit_rejections_total.with_label_values(&[limiter]);
+        }
+        for kind in ["prompt", "candidates", "thoughts", "total"] {
+            let _ = self.gemini_tokens_total.with_label_values(&[kind]);
+        }
+    }
+
+    /// Zero series for the cache tiers in use.
+    pub fn initialise_cache_tiers(&self, tiers: &[&str]) {
+        for tier in tiers {
+            for result in ["hit", "miss", "error"] {
+                let _ = self.cache_operations_total.with_label_values(&["get", result, tier]);
+            }
+            for result in ["ok", "error"] {
+                let _ = self.cache_operations_total.with_label_values(&["set", result, tier]);
+            }
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();

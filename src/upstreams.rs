@@ -89,6 +89,7 @@ impl Upstreams {
 
 /// Build the stacks; starts the built-in simulator on loopback when an upstream has no key.
 pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Upstreams> {
+    metrics.initialise_series();
     let simulator_url = if settings.uses_simulator() {
         let address = Simulator::new(simulator_config(&settings.simulator)).spawn().await?;
         tracing::warn!(
@@ -226,6 +227,14 @@ fn build_cache(settings: &Settings, metrics: &Metrics) -> Result<Cache, redis::R
         ..CacheConfig::new(mode, source, settings.disk_cache_dir.clone())
     };
     tracing::info!(mode = mode.as_str(), source = source.as_str(), "cache mode");
+    let mut tiers = vec!["memory"];
+    if mode.uses_redis() {
+        tiers.push("redis");
+    }
+    if mode.uses_disk() {
+        tiers.push("disk");
+    }
+    metrics.initialise_cache_tiers(&tiers);
     Ok(Cache::new(config, redis, metrics.clone()))
 }
 

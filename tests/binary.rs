@@ -118,13 +118,7 @@ fn without_keys_it_runs_on_the_simulator_and_says_so() {
     send_sigterm(&running.child);
     let status = wait_exit(&mut running.child, Duration::from_secs(20));
     assert_eq!(status.code(), Some(0));
-    let mut logs = String::new();
-    if let Some(mut stdout) = running.child.stdout.take() {
-        let _ = stdout.read_to_string(&mut logs);
-    }
-    if let Some(mut stderr) = running.child.stderr.take() {
-        let _ = stderr.read_to_string(&mut logs);
-    }
+    let logs = collect_output(&mut running.child);
     assert!(logs.contains("simulator"), "start-up log mentions the simulator: {logs}");
 }
 
@@ -168,4 +162,114 @@ fn sigterm_lets_in_flight_requests_finish_turns_unready_first_and_exits_0() {
     });
     let status = wait_exit(&mut running.child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+}
+
+fn collect_output(child: &mut Child) -> String {
+    let mut logs = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut logs);
+    }
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut logs);
+    }
+    logs
+}
+
+#[test]
+fn json_logs_carry_request_fields_and_never_keys_or_learner_text() {
+    let disk = tempfile::tempdir().expect("tempdir");
+    let mut running = start(disk.path(), &[("LOG_FORMAT", "json"), ("API_KEYS", "very-secret-api-key")]);
+    let port = running.port;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let response = client
+            .post(format!("http://127.0.0.1:{port}/api/analyze"))
+            .header("X-API-Key", "very-secret-api-key")
+            .header("X-User-ID", "learner-42")
+            .header("X-Request-ID", "req-json-log-1")
+            .json(&serde_json::json!({"text": "PrivateLearnerSentence about my holiday."}))
+            .send()
+            .await
+            .expect("analyze");
+        assert_eq!(response.status().as_u16(), 200);
+        let wrong = client
+            .post(format!("http://127.0.0.1:{port}/api/analyze"))
+            .header("X-API-Key", "another-secret-guess")
+            .json(&serde_json::json!({"text": "x"}))
+            .send()
+            .await
+            .expect("analyze");
+        assert_eq!(wrong.status().as_u16(), 401);
+    });
+    send_sigterm(&running.child);
+    assert_eq!(wait_exit(&mut running.child, Duration::from_secs(20)).code(), Some(0));
+    let logs = collect_output(&mut running.child);
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON line: {line}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|line| line["request_id"] == "req-json-log-1")
+        .unwrap_or_else(|| panic!("an access line for the request: {logs}"));
+    assert_eq!(access["route"], "/api/analyze");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["user_id"], "learner-42");
+    assert!(access["latency_ms"].as_f64().is_some(), "{access}");
+    for secret in ["very-secret-api-key", "another-secret-guess", "PrivateLearnerSentence"] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs: {logs}");
+    }
+}
+
+#[test]
+fn a_real_scrape_passes_promtool_and_names_every_contract_metric() {
+    let disk = tempfile::tempdir().expect("tempdir");
+    let running = start(disk.path(), &[]);
+    let port = running.port;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let scrape = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let _ = client
+            .post(format!("http://127.0.0.1:{port}/api/analyze"))
+            .json(&serde_json::json!({"text": "I go to the store yesterday."}))
+            .send()
+            .await
+            .expect("analyze");
+        client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.expect("scrape").text().await.expect("text")
+    });
+    for name in [
+        "service_health_status{service=\"azure_speech\"}",
+        "service_health_status{service=\"gemini\"}",
+        "cache_operations_total{operation=\"get\",result=\"hit\"",
+        "ai_operation_duration_seconds_bucket{operation=\"analyze\",provider=\"gemini\",le=\"0.5\"}",
+        "ai_operation_duration_seconds_bucket{operation=\"analyze\",provider=\"gemini\",le=\"60\"}",
+        "ai_operation_errors_total{error_type=\"timeout\",operation=\"transcribe\"}",
+        "json_parse_failures_total{source=\"gemini\"} 0",
+        "http_requests_total{method=\"POST\",path=\"/api/analyze\",status=\"200\"} 1",
+        "http_request_duration_seconds_bucket{method=\"POST\",path=\"/api/analyze\"",
+        "circuit_breaker_state{upstream=\"gemini\"} 0",
+    ] {
+        assert!(scrape.contains(name), "missing {name} in:\n{scrape}");
+    }
+    let mut promtool = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(_) => panic!("promtool is needed for this test: run `bash scripts/install-ci-tools.sh`"),
+    };
+    use std::io::Write;
+    promtool.stdin.take().expect("stdin").write_all(scrape.as_bytes()).expect("write scrape");
+    let output = promtool.wait_with_output().expect("promtool");
+    assert!(
+        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -95,6 +95,19 @@ impl UpstreamError {
         }
     }
 
+    /// Every value `kind()` can return, so metrics can show each series from the start.
+    pub const KINDS: [&'static str; 9] = [
+        "timeout",
+        "unreachable",
+        "rate_limited",
+        "server_error",
+        "rejected",
+        "auth",
+        "invalid_response",
+        "blocked",
+        "circuit_open",
+    ];
+
     /// Short label for `ai_operation_errors_total{error_type}`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -108,5 +121,29 @@ impl UpstreamError {
             Self::Blocked { .. } => "blocked",
             Self::CircuitOpen { .. } => "circuit_open",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_listed_for_the_metrics() {
+        let upstream = Upstream::Gemini;
+        let message = String::new();
+        let all = [
+            UpstreamError::Timeout { upstream },
+            UpstreamError::Unreachable { upstream, message: message.clone() },
+            UpstreamError::RateLimited { upstream, retry_after: None, per_day: false },
+            UpstreamError::Server { upstream, status: 503, message: message.clone() },
+            UpstreamError::Rejected { upstream, status: 400, message: message.clone() },
+            UpstreamError::Auth { upstream, message: message.clone() },
+            UpstreamError::InvalidResponse { upstream, message: message.clone() },
+            UpstreamError::Blocked { upstream, reason: message },
+            UpstreamError::CircuitOpen { upstream, retry_after: Duration::from_secs(1) },
+        ];
+        let kinds: Vec<&str> = all.iter().map(UpstreamError::kind).collect();
+        assert_eq!(kinds, UpstreamError::KINDS);
     }
 }
