@@ -1,4 +1,26 @@
 //! backend-ai: Englivo's speech and writing analysis service.
+//!
+//! A learner's recording goes to Azure Speech (transcription, pronunciation assessment) and a
+//! learner's text to Gemini (grammar analysis); the answers come back in the contract's JSON
+//! envelope. Module map, from the outside in:
+//!
+//! - [`app`]: settings -> router -> running server, with the HTTP layer order explained;
+//!   [`routes`] are thin handlers (read input, call a stack, shape the envelope);
+//!   [`error`] is the one place failures become HTTP; [`openapi`] documents it all.
+//! - [`middleware`]: tower layers. HTTP level: request id, auth, rate limit, HTTP metrics.
+//!   Domain level, stacked on every upstream call by [`upstreams`]: single-flight -> cache ->
+//!   AI metrics -> circuit breaker -> retry.
+//! - [`upstream`]: one client per upstream ([`upstream::azure_speech`], [`upstream::gemini`]),
+//!   each owning its `reqwest::Client` and private wire types; [`upstream::UpstreamError`] is
+//!   the boundary's one error type. [`simulator`] stands in for both when run without keys.
+//! - [`analysis`]: the contract's analysis, the prompt, and the parser that survives whatever
+//!   Gemini sends; [`speech`]: the contract's transcription and pronunciation results;
+//!   [`audio`]: format detection and the SSRF-safe downloader of `audio_url`s.
+//! - [`cache`]: memory, Redis and disk tiers, the Kubernetes-aware mode choice, content-addressed
+//!   keys; [`redis_link`]: the one Redis connection shared by cache, single-flight and limits.
+//! - [`config`], [`metrics`], [`telemetry`], [`readiness`], [`state`], [`jobs`], [`served`]:
+//!   typed settings, the Prometheus registry, logs, shutdown state, handler state, and the
+//!   request/result types the stacks pass around.
 pub mod analysis;
 pub mod app;
 pub mod audio;
