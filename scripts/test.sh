@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-ci-tools.sh
-cargo test --locked --all-targets
+cargo test --locked --all-targets --no-fail-fast
 bash scripts/check-prometheus.sh
 bash scripts/check-manifests.sh

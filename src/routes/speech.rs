@@ -42,7 +42,8 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     let language = input::language(input.fields.language.as_deref(), &state.settings.azure_language_default)?;
     let audio = obtain_audio(&state, input.source).await?;
     let served = state.upstreams.transcribe.clone().oneshot(TranscribeJob { audio, language }).await?;
-    Ok(Success::new(served.value.clone(), meta(served.cached())).into_response())
+    let meta = meta(served.cached());
+    Ok(Success::new(served.value, meta).into_response())
 }
 
 /// Score a recording against the text the learner read (Azure pronunciation assessment).
@@ -76,7 +77,8 @@ pub async fn pronunciation(State(state): State<AppState>, request: Request) -> R
     let audio = obtain_audio(&state, input.source).await?;
     let served =
         state.upstreams.pronounce.clone().oneshot(PronunciationJob { audio, language, reference_text }).await?;
-    Ok(Success::new(served.value.clone(), meta(served.cached())).into_response())
+    let meta = meta(served.cached());
+    Ok(Success::new(served.value, meta).into_response())
 }
 
 async fn read_input(state: &AppState, request: Request) -> Result<AudioInput, AppError> {
