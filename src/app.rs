@@ -27,8 +27,9 @@ use crate::state::{AppState, Inner};
 /// The HTTP surface. Layer order, outermost first:
 /// 1. request id: everything inside, error bodies included, can name the request;
 /// 2. HTTP metrics + access log: sees the final status of every request, panics included;
-/// 3. panic catcher: a bug answers 500 in the envelope instead of dropping the connection;
-/// then, on `/api/*` only, auth before the rate limit so that unauthenticated floods cannot
+/// 3. panic catcher: a bug answers 500 in the envelope instead of dropping the connection.
+///
+/// Then, on `/api/*` only, auth before the rate limit so that unauthenticated floods cannot
 /// spend a real user's budget.
 pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
     let audio_body_limit = speech::body_limit(state.settings.audio_max_bytes);

@@ -146,7 +146,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let gemini_retry =
         RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::Gemini, metrics.clone());
     let analyze = ServiceBuilder::new()
-        .layer(SingleFlightLayer::new(cache.clone(), single_flight.clone()))
+        .layer(SingleFlightLayer::new(cache.clone(), single_flight))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("analyze", "gemini", metrics.clone()))
         .layer(CircuitBreakerLayer::new(gemini_breaker.clone()))
@@ -163,7 +163,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::AzureSpeech, metrics.clone());
     let client = azure.clone();
     let transcribe = ServiceBuilder::new()
-        .layer(SingleFlightLayer::new(cache.clone(), single_flight.clone()))
+        .layer(SingleFlightLayer::new(cache.clone(), single_flight))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("transcribe", "azure", metrics.clone()))
         .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
@@ -174,7 +174,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         }));
     let client = azure.clone();
     let pronounce = ServiceBuilder::new()
-        .layer(SingleFlightLayer::new(cache.clone(), single_flight.clone()))
+        .layer(SingleFlightLayer::new(cache.clone(), single_flight))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("pronunciation", "azure", metrics.clone()))
         .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
