@@ -4,14 +4,16 @@
 //!
 //! 1. single-flight: identical concurrent jobs share one call (in-process, and across instances
 //!    through a Redis lease);
-//! 2. cache: a hit answers without going further (so cached results are served even while the
+//! 2. detach: the call below runs on its own task and lives to its deadline even if every
+//!    waiting client leaves, so hangs still open the breaker and late answers still get cached;
+//! 3. cache: a hit answers without going further (so cached results are served even while the
 //!    upstream's breaker is open);
-//! 3. AI metrics: duration and errors of the logical operation;
-//! 4. circuit breaker: fails fast while the upstream is known to be down; outside the retry
+//! 4. AI metrics: duration and errors of the logical operation;
+//! 5. circuit breaker: fails fast while the upstream is known to be down; outside the retry
 //!    layer, so one logical call counts once, and a hang counts as the deadline's timeout;
-//! 5. retry: transient failures again, with backoff, all inside `UPSTREAM_TIMEOUT_SECONDS`,
+//! 6. retry: transient failures again, with backoff, all inside `UPSTREAM_TIMEOUT_SECONDS`,
 //!    under a retry budget so an outage cannot multiply the load;
-//! 6. the client: one HTTP exchange with the upstream.
+//! 7. the client: one HTTP exchange with the upstream.
 
 use std::net::SocketAddr;
 
@@ -29,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::middleware::ai_metrics::AiMetricsLayer;
 use crate::middleware::cache::CacheLayer;
 use crate::middleware::circuit_breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+use crate::middleware::detach::DetachLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
 use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
 use crate::redis_link::RedisLink;
@@ -76,6 +79,13 @@ impl Upstreams {
                 "breaker": self.gemini_breaker.snapshot(),
             },
         })
+    }
+
+    /// Let each breaker notice a recovery timeout that ran out while no request came, so the
+    /// state gauges are current when scraped.
+    pub fn observe_breakers(&self) {
+        let _ = self.azure_breaker.state();
+        let _ = self.gemini_breaker.state();
     }
 
     pub async fn cache_health(&self) -> Value {
@@ -147,6 +157,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::Gemini, metrics.clone());
     let analyze = ServiceBuilder::new()
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
+        .layer(DetachLayer::new(Upstream::Gemini))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("analyze", "gemini", metrics.clone()))
         .layer(CircuitBreakerLayer::new(gemini_breaker.clone()))
@@ -164,6 +175,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let client = azure.clone();
     let transcribe = ServiceBuilder::new()
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
+        .layer(DetachLayer::new(Upstream::AzureSpeech))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("transcribe", "azure", metrics.clone()))
         .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
@@ -175,6 +187,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let client = azure.clone();
     let pronounce = ServiceBuilder::new()
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
+        .layer(DetachLayer::new(Upstream::AzureSpeech))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("pronunciation", "azure", metrics.clone()))
         .layer(CircuitBreakerLayer::new(azure_breaker.clone()))

@@ -5,6 +5,7 @@ pub mod ai_metrics;
 pub mod auth;
 pub mod cache;
 pub mod circuit_breaker;
+pub mod detach;
 pub mod http_metrics;
 pub mod rate_limit;
 pub mod request_id;

@@ -487,3 +487,32 @@ async fn requests_refused_for_a_wrong_api_key_do_not_spend_the_users_budget() {
     assert_eq!(send("key-one").await.expect("sent").status().as_u16(), 200);
     assert_rate_limited(send("key-one").await.expect("sent"), 2).await;
 }
+
+#[tokio::test]
+async fn a_hung_gemini_opens_its_breaker_even_when_clients_give_up_before_the_deadline() {
+    let (azure, gemini) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("POST"))
+        .and(path(GEMINI_PATH))
+        .respond_with(gemini_analysis().set_delay(Duration::from_secs(60)))
+        .mount(&gemini)
+        .await;
+    let app = app_with_fakes(
+        &azure,
+        &gemini,
+        &[("BREAKER_FAILURE_THRESHOLD", "2"), ("UPSTREAM_TIMEOUT_SECONDS", "1"), ("UPSTREAM_MAX_ATTEMPTS", "1")],
+    )
+    .await;
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(200)).build().expect("client");
+    for text in ["first hung text", "second hung text"] {
+        let gave_up = impatient.post(app.url("/api/analyze")).json(&json!({"text": text})).send().await;
+        assert!(gave_up.is_err(), "the client stops waiting before the service's deadline");
+    }
+    // The calls go on without their clients and time out at the deadline; poll until the
+    // breaker has counted both (bounded: a hang guard, not a timing assertion).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while upstream_state(&app, "gemini").await != "open" {
+        assert!(std::time::Instant::now() < deadline, "the breaker never opened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(calls(&gemini).await, 2);
+}
