@@ -474,6 +474,20 @@ mod tests {
         accepting.abort();
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_trial_abandoned_by_its_caller_lets_the_next_operation_try() {
+        // Bound but never accepting: the kernel completes connections, nothing ever answers.
+        let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("redis://{}/0", hung.local_addr().expect("address"));
+        let link = RedisLink::with_options(&url, quiet_options(SECOND), Metrics::new()).expect("valid url");
+        assert!(attempted_and_failed(&get(&link).await));
+        tokio::time::advance(2 * SECOND).await;
+        // The caller gives up (its request was dropped) while its trial operation is pending.
+        let abandoned = tokio::time::timeout(Duration::from_millis(1), get(&link)).await;
+        assert!(abandoned.is_err(), "the trial was still pending: {abandoned:?}");
+        assert!(attempted_and_failed(&get(&link).await), "not stuck skipping behind a trial that will never report");
+    }
+
     #[tokio::test]
     async fn the_health_probe_ends_when_the_last_link_is_dropped() {
         let metrics = Metrics::new();
