@@ -6,13 +6,23 @@
 //! state (up/down) is logged once per change rather than once per request. The underlying
 //! `ConnectionManager` is lazy and reconnects on its own, so Redis coming back is picked up
 //! without a restart.
+//!
+//! Two things keep that cheap when Redis is in trouble:
+//! - after a failure to reach Redis, operations are skipped (an immediate `BackingOff` error) for
+//!   a back-off that doubles while failures continue; once it ends a single operation tries
+//!   Redis again while the others keep skipping. A hung Redis (connects, never answers) thus
+//!   costs one op timeout per back-off period instead of one per cache step of every request;
+//! - a background PING every few seconds keeps the health gauge and `is_up` true to Redis even
+//!   on an idle instance, and ends a back-off as soon as Redis answers again.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::metrics::Metrics;
 
@@ -22,6 +32,37 @@ pub enum RedisLinkError {
     Timeout(Duration),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// Not attempted: Redis failed recently and the link is backing off.
+    #[error("redis skipped: backing off after a recent failure")]
+    BackingOff,
+}
+
+/// How the link bounds, probes and backs off. `LinkOptions::new(op_timeout)` gives the
+/// production defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkOptions {
+    /// Outer bound on one operation, connect included.
+    pub op_timeout: Duration,
+    /// Period of the background health PING; `None`: no background probe.
+    pub health_every: Option<Duration>,
+    /// First back-off after a failure; doubles up to `backoff_max` while failures continue.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+impl LinkOptions {
+    pub const DEFAULT_HEALTH_EVERY: Duration = Duration::from_secs(5);
+    pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+    pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+    pub fn new(op_timeout: Duration) -> Self {
+        Self {
+            op_timeout,
+            health_every: Some(Self::DEFAULT_HEALTH_EVERY),
+            backoff_initial: Self::DEFAULT_BACKOFF_INITIAL,
+            backoff_max: Self::DEFAULT_BACKOFF_MAX,
+        }
+    }
 }
 
 /// Cheap to clone; all clones share one connection and one health state.
@@ -40,35 +81,98 @@ struct Inner {
     failures: AtomicU64,
     url_for_logs: String,
     metrics: Metrics,
+    backoff: Mutex<Backoff>,
+    /// Dropped with the last clone of the link, which wakes the health probe so it ends at once
+    /// rather than at its next tick.
+    _stop_probe: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl RedisLink {
-    /// Does not connect: the first operation does. An unparsable URL is a configuration error.
+    /// Does not connect: the first operation (or the first health PING) does. An unparsable URL
+    /// is a configuration error.
     pub fn new(url: &str, op_timeout: Duration, metrics: Metrics) -> Result<Self, redis::RedisError> {
+        Self::with_options(url, LinkOptions::new(op_timeout), metrics)
+    }
+
+    /// Like `new`, with every knob. The health probe needs a Tokio runtime: built outside one,
+    /// the link works but has no background probe.
+    pub fn with_options(url: &str, options: LinkOptions, metrics: Metrics) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(op_timeout))
-            .set_response_timeout(Some(op_timeout))
+            .set_connection_timeout(Some(options.op_timeout))
+            .set_response_timeout(Some(options.op_timeout))
             // One quick reconnect attempt per failed operation; the next operation tries again.
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(100));
         let manager = ConnectionManager::new_lazy_with_config(client, config)?;
         metrics.service_health_status.with_label_values(&["redis"]).set(0);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                manager,
-                op_timeout,
-                up: AtomicBool::new(false),
-                failures: AtomicU64::new(0),
-                url_for_logs: redact(url),
-                metrics,
-            }),
-        })
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let probe = options.health_every.zip(runtime);
+        let (stop_probe, stopped) = match probe {
+            Some(_) => {
+                let (stop, stopped) = tokio::sync::oneshot::channel();
+                (Some(stop), Some(stopped))
+            }
+            None => (None, None),
+        };
+        let inner = Arc::new(Inner {
+            manager,
+            op_timeout: options.op_timeout,
+            up: AtomicBool::new(false),
+            failures: AtomicU64::new(0),
+            url_for_logs: redact(url),
+            metrics,
+            backoff: Mutex::new(Backoff::new(options.backoff_initial, options.backoff_max)),
+            _stop_probe: stop_probe,
+        });
+        if let (Some((every, runtime)), Some(stopped)) = (probe, stopped) {
+            runtime.spawn(health_probe(Arc::downgrade(&inner), every, stopped));
+        }
+        Ok(Self { inner })
     }
 
     /// Run one operation on a clone of the multiplexed connection, bounded by the op timeout,
-    /// and record the outcome in the link's health.
+    /// and record the outcome in the link's health. While the link backs off, fails at once
+    /// with `BackingOff` without touching Redis (counted in `failures`).
     pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisLinkError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let admission = self.inner.backoff.lock().admit(Instant::now());
+        let trial = match admission {
+            Admission::Skip => {
+                self.inner.failures.fetch_add(1, Ordering::Relaxed);
+                return Err(RedisLinkError::BackingOff);
+            }
+            Admission::Go => None,
+            Admission::Trial => Some(TrialGuard { inner: &self.inner, armed: true }),
+        };
+        let result = self.execute(op).await;
+        if let Some(mut trial) = trial {
+            // `execute` recorded the outcome, which ended the trial.
+            trial.armed = false;
+        }
+        result
+    }
+
+    /// Whether the last operation reached Redis.
+    pub fn is_up(&self) -> bool {
+        self.inner.up.load(Ordering::Relaxed)
+    }
+
+    /// Operations that failed (or were skipped while backing off) since start.
+    pub fn failures(&self) -> u64 {
+        self.inner.failures.load(Ordering::Relaxed)
+    }
+
+    /// The URL without its password, for health output and logs.
+    pub fn url_for_logs(&self) -> &str {
+        &self.inner.url_for_logs
+    }
+
+    /// One operation, whatever the back-off says.
+    async fn execute<T, F, Fut>(&self, op: F) -> Result<T, RedisLinkError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -82,38 +186,133 @@ impl RedisLink {
         result
     }
 
-    /// Whether the last operation reached Redis.
-    pub fn is_up(&self) -> bool {
-        self.inner.up.load(Ordering::Relaxed)
-    }
-
-    /// Operations that failed since start.
-    pub fn failures(&self) -> u64 {
-        self.inner.failures.load(Ordering::Relaxed)
-    }
-
-    /// The URL without its password, for health output and logs.
-    pub fn url_for_logs(&self) -> &str {
-        &self.inner.url_for_logs
+    /// The health PING: probes Redis even while backing off, so a recovery ends the back-off.
+    async fn probe(&self) {
+        let _ = self.execute(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await }).await;
     }
 
     fn observe(&self, error: Option<&RedisLinkError>) {
-        let now_up = error.is_none();
-        if !now_up {
+        if error.is_some() {
             self.inner.failures.fetch_add(1, Ordering::Relaxed);
         }
-        let was_up = self.inner.up.swap(now_up, Ordering::Relaxed);
-        if was_up != now_up {
-            self.inner.metrics.service_health_status.with_label_values(&["redis"]).set(i64::from(now_up));
+        // A command Redis refused (wrong type, out of memory, script error) still proves it is
+        // reachable: that neither marks the link down nor starts a back-off.
+        let reached = error.is_none_or(|error| !is_link_failure(error));
+        self.inner.backoff.lock().record(reached, Instant::now());
+        let was_up = self.inner.up.swap(reached, Ordering::Relaxed);
+        if was_up != reached {
+            self.inner.metrics.service_health_status.with_label_values(&["redis"]).set(i64::from(reached));
             match error {
-                None => tracing::info!(redis = %self.inner.url_for_logs, "redis reachable"),
-                Some(error) => tracing::warn!(
+                Some(error) if !reached => tracing::warn!(
                     redis = %self.inner.url_for_logs,
                     %error,
                     "redis unreachable; serving from other tiers and local limits until it returns"
                 ),
+                _ => tracing::info!(redis = %self.inner.url_for_logs, "redis reachable"),
             }
         }
+    }
+}
+
+/// Whether an error says Redis could not be reached or did not answer in time, as opposed to
+/// Redis answering with an error.
+fn is_link_failure(error: &RedisLinkError) -> bool {
+    match error {
+        RedisLinkError::Timeout(_) | RedisLinkError::BackingOff => true,
+        RedisLinkError::Redis(error) => {
+            let answered = matches!(
+                error.kind(),
+                redis::ErrorKind::Server(_) | redis::ErrorKind::Extension | redis::ErrorKind::UnexpectedReturnType
+            ) && matches!(error.retry_method(), redis::RetryMethod::NoRetry);
+            !answered
+        }
+    }
+}
+
+/// Pings every `every` until the link is gone. Holds the link only while a PING runs, so the
+/// link's lifetime stays its users'.
+async fn health_probe(link: Weak<Inner>, every: Duration, mut stopped: tokio::sync::oneshot::Receiver<()>) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            _ = ticks.tick() => {}
+        }
+        let Some(inner) = link.upgrade() else { return };
+        RedisLink { inner }.probe().await;
+    }
+}
+
+/// Ends a trial that was cancelled before it could report, so the next operation tries instead.
+struct TrialGuard<'a> {
+    inner: &'a Inner,
+    armed: bool,
+}
+
+impl Drop for TrialGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.inner.backoff.lock().trial = false;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// Use Redis.
+    Go,
+    /// Use Redis as the one try after a back-off; the others skip until it reports.
+    Trial,
+    /// Backing off: do not touch Redis.
+    Skip,
+}
+
+/// The back-off state: pure, driven by the instants it is given.
+#[derive(Debug)]
+struct Backoff {
+    initial: Duration,
+    max: Duration,
+    /// Operations are skipped until then; `None` when Redis answered last.
+    until: Option<Instant>,
+    /// The length of the next back-off.
+    next: Duration,
+    /// A trial operation is in flight.
+    trial: bool,
+}
+
+impl Backoff {
+    fn new(initial: Duration, max: Duration) -> Self {
+        Self { initial, max: max.max(initial), until: None, next: initial, trial: false }
+    }
+
+    fn admit(&mut self, now: Instant) -> Admission {
+        match self.until {
+            None => Admission::Go,
+            Some(until) if now < until => Admission::Skip,
+            Some(_) if self.trial => Admission::Skip,
+            Some(_) => {
+                self.trial = true;
+                Admission::Trial
+            }
+        }
+    }
+
+    /// `reached`: Redis answered. A failure while a back-off is already running (operations
+    /// that were in flight when Redis went away) neither extends nor escalates it: one outage,
+    /// one step.
+    fn record(&mut self, reached: bool, now: Instant) {
+        self.trial = false;
+        if reached {
+            self.until = None;
+            self.next = self.initial;
+            return;
+        }
+        if self.until.is_some_and(|until| now < until) {
+            return;
+        }
+        self.until = Some(now.checked_add(self.next).unwrap_or(now));
+        self.next = self.next.saturating_mul(2).min(self.max);
     }
 }
 
@@ -124,5 +323,187 @@ fn redact(url: &str) -> String {
             parsed.to_string()
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn backoff() -> Backoff {
+        Backoff::new(SECOND, 10 * SECOND)
+    }
+
+    #[test]
+    fn after_a_failure_operations_are_skipped_until_the_back_off_ends() {
+        let start = Instant::now();
+        let mut backoff = backoff();
+        assert_eq!(backoff.admit(start), Admission::Go);
+        backoff.record(false, start);
+        assert_eq!(backoff.admit(start), Admission::Skip);
+        assert_eq!(backoff.admit(start + SECOND / 2), Admission::Skip);
+        assert_eq!(backoff.admit(start + SECOND), Admission::Trial);
+    }
+
+    #[test]
+    fn while_failures_continue_the_back_off_doubles_up_to_its_maximum() {
+        let mut backoff = backoff();
+        let mut now = Instant::now();
+        let mut lengths = Vec::new();
+        backoff.record(false, now);
+        for _ in 0..6 {
+            let until = backoff.until.expect("backing off");
+            lengths.push((until - now).as_secs());
+            now = until;
+            assert_eq!(backoff.admit(now), Admission::Trial);
+            backoff.record(false, now);
+        }
+        assert_eq!(lengths, [1, 2, 4, 8, 10, 10]);
+    }
+
+    #[test]
+    fn one_success_ends_the_back_off_and_resets_its_length() {
+        let start = Instant::now();
+        let mut backoff = backoff();
+        backoff.record(false, start);
+        backoff.record(false, start + SECOND);
+        backoff.record(true, start + 2 * SECOND);
+        assert_eq!(backoff.admit(start + 2 * SECOND), Admission::Go);
+        backoff.record(false, start + 3 * SECOND);
+        assert_eq!(backoff.until, Some(start + 4 * SECOND), "back to the initial second");
+    }
+
+    #[test]
+    fn failures_of_operations_in_flight_when_redis_went_away_count_as_one() {
+        let start = Instant::now();
+        let mut backoff = backoff();
+        for late in 0..20 {
+            backoff.record(false, start + Duration::from_millis(late));
+        }
+        assert_eq!(backoff.until, Some(start + SECOND));
+        assert_eq!(backoff.next, 2 * SECOND);
+    }
+
+    #[test]
+    fn after_a_back_off_one_operation_tries_while_the_others_keep_skipping() {
+        let start = Instant::now();
+        let mut backoff = backoff();
+        backoff.record(false, start);
+        let later = start + 2 * SECOND;
+        assert_eq!(backoff.admit(later), Admission::Trial);
+        assert_eq!(backoff.admit(later), Admission::Skip);
+        backoff.record(true, later);
+        assert_eq!(backoff.admit(later), Admission::Go);
+    }
+
+    #[test]
+    fn redis_answering_with_an_error_is_not_a_link_failure() {
+        let refused =
+            redis::RedisError::from((redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError), "WRONGTYPE"));
+        assert!(!is_link_failure(&RedisLinkError::Redis(refused)));
+        let io = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(is_link_failure(&RedisLinkError::Redis(io)));
+        assert!(is_link_failure(&RedisLinkError::Timeout(SECOND)));
+    }
+
+    /// A port that refuses connections: bound, then closed.
+    fn closed_port_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        drop(listener);
+        format!("redis://127.0.0.1:{port}/0")
+    }
+
+    fn quiet_options(op_timeout: Duration) -> LinkOptions {
+        LinkOptions { health_every: None, ..LinkOptions::new(op_timeout) }
+    }
+
+    async fn get(link: &RedisLink) -> Result<Option<String>, RedisLinkError> {
+        link.run(|mut conn| async move { redis::cmd("GET").arg("k").query_async(&mut conn).await }).await
+    }
+
+    /// The operation went to Redis (and failed, there being no Redis), rather than being skipped.
+    fn attempted_and_failed(result: &Result<Option<String>, RedisLinkError>) -> bool {
+        matches!(result, Err(RedisLinkError::Timeout(_) | RedisLinkError::Redis(_)))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_redis_is_tried_again_only_when_each_back_off_ends() {
+        let metrics = Metrics::new();
+        let link = RedisLink::with_options(&closed_port_url(), quiet_options(SECOND / 4), metrics).expect("valid url");
+        assert!(attempted_and_failed(&get(&link).await), "the first operation tries");
+        let failed_at = Instant::now();
+        assert!(matches!(get(&link).await, Err(RedisLinkError::BackingOff)));
+        assert!(!link.is_up());
+
+        tokio::time::advance((failed_at + SECOND).saturating_duration_since(Instant::now())).await;
+        assert!(attempted_and_failed(&get(&link).await), "tried again after 1 s");
+        let failed_again_at = Instant::now();
+        tokio::time::advance(SECOND).await;
+        assert!(matches!(get(&link).await, Err(RedisLinkError::BackingOff)), "the second back-off is 2 s");
+        tokio::time::advance((failed_again_at + 2 * SECOND).saturating_duration_since(Instant::now())).await;
+        assert!(attempted_and_failed(&get(&link).await), "tried again after 2 s");
+        assert_eq!(link.failures(), 5, "skipped operations count as failures");
+    }
+
+    #[tokio::test]
+    async fn a_hung_redis_costs_one_timeout_then_operations_skip_it() {
+        // Accepts connections and never answers, as a wedged Redis or a black-holing proxy does.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("redis://{}/0", listener.local_addr().expect("address"));
+        let accepting = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let metrics = Metrics::new();
+        let link =
+            RedisLink::with_options(&url, quiet_options(Duration::from_millis(200)), metrics.clone()).expect("url");
+
+        let first = get(&link).await;
+        assert!(attempted_and_failed(&first), "the first operation waits for Redis and fails: {first:?}");
+        for _ in 0..50 {
+            assert!(matches!(get(&link).await, Err(RedisLinkError::BackingOff)), "skipped, not attempted");
+        }
+        assert!(!link.is_up());
+        assert_eq!(link.failures(), 51);
+        assert_eq!(metrics.service_health_status.with_label_values(&["redis"]).get(), 0);
+        accepting.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trial_abandoned_by_its_caller_lets_the_next_operation_try() {
+        // Bound but never accepting: the kernel completes connections, nothing ever answers.
+        let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("redis://{}/0", hung.local_addr().expect("address"));
+        let link = RedisLink::with_options(&url, quiet_options(SECOND), Metrics::new()).expect("valid url");
+        assert!(attempted_and_failed(&get(&link).await));
+        tokio::time::advance(2 * SECOND).await;
+        // The caller gives up (its request was dropped) while its trial operation is pending.
+        let abandoned = tokio::time::timeout(Duration::from_millis(1), get(&link)).await;
+        assert!(abandoned.is_err(), "the trial was still pending: {abandoned:?}");
+        assert!(attempted_and_failed(&get(&link).await), "not stuck skipping behind a trial that will never report");
+    }
+
+    #[tokio::test]
+    async fn the_health_probe_ends_when_the_last_link_is_dropped() {
+        let metrics = Metrics::new();
+        let options = LinkOptions { health_every: Some(Duration::from_millis(20)), ..LinkOptions::new(SECOND) };
+        let link = RedisLink::with_options(&closed_port_url(), options, metrics).expect("url");
+        let clone = link.clone();
+        let runtime = tokio::runtime::Handle::current();
+        assert!(runtime.metrics().num_alive_tasks() >= 1, "the probe runs");
+        drop(link);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(runtime.metrics().num_alive_tasks() >= 1, "a clone still uses the link");
+        drop(clone);
+        let give_up = std::time::Instant::now() + Duration::from_secs(30);
+        while runtime.metrics().num_alive_tasks() > 0 {
+            assert!(std::time::Instant::now() < give_up, "the probe outlived its link");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }

@@ -33,8 +33,17 @@ fn defaults(disk: &std::path::Path) -> Vec<(String, String)> {
 }
 
 pub async fn spawn_app(vars: &[(&str, &str)]) -> TestApp {
+    spawn_app_unsetting(vars, &[]).await
+}
+
+/// `spawn_app`, with the default variables named in `unset` removed (to see what the service
+/// does when they are absent).
+pub async fn spawn_app_unsetting(vars: &[(&str, &str)], unset: &[&str]) -> TestApp {
     let disk = tempfile::tempdir().expect("temporary disk cache");
     let mut map: HashMap<String, String> = defaults(disk.path()).into_iter().collect();
+    for name in unset {
+        map.remove(*name);
+    }
     for (name, value) in vars {
         map.insert((*name).to_string(), (*value).to_string());
     }
@@ -57,6 +66,31 @@ pub async fn spawn_app(vars: &[(&str, &str)]) -> TestApp {
         server: Some(server),
         _disk: disk,
     }
+}
+
+/// Azure Speech and Gemini faked with wiremock on loopback.
+pub struct FakeClouds {
+    pub azure: wiremock::MockServer,
+    pub gemini: wiremock::MockServer,
+}
+
+impl FakeClouds {
+    pub async fn start() -> Self {
+        Self { azure: wiremock::MockServer::start().await, gemini: wiremock::MockServer::start().await }
+    }
+}
+
+/// An instance whose Azure and Gemini calls go to `fakes`, with `vars` on top.
+pub async fn spawn_app_with_fakes(fakes: &FakeClouds, vars: &[(&str, &str)]) -> TestApp {
+    let (azure, gemini) = (fakes.azure.uri(), fakes.gemini.uri());
+    let mut all = vec![
+        ("AZURE_SPEECH_KEY", "azure-test-key"),
+        ("AZURE_SPEECH_ENDPOINT", azure.as_str()),
+        ("GEMINI_API_KEY", "gemini-test-key"),
+        ("GEMINI_BASE_URL", gemini.as_str()),
+    ];
+    all.extend_from_slice(vars);
+    spawn_app(&all).await
 }
 
 impl TestApp {

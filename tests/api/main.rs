@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod cache;
 mod errors;
 mod health;
 mod resilience;
