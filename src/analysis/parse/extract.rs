@@ -16,12 +16,6 @@
 /// further would only build a huge closing suffix.
 const MAX_DEPTH: usize = 64;
 
-pub(super) struct Scanned {
-    /// The object, with inner quotes escaped and, when truncated, closed.
-    pub text: String,
-    pub truncated: bool,
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Expect {
     Key,
@@ -42,6 +36,14 @@ impl Frame {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Edit {
+    /// Put a backslash before the quote here.
+    Escape,
+    /// Leave out the (one-byte) closer here.
+    Drop,
+}
+
 enum Mode {
     Code,
     Bare { key: bool },
@@ -50,10 +52,11 @@ enum Mode {
     BlockComment,
 }
 
-/// `text[start..]` must begin with `{`. `None` when it is not worth repairing (too deep).
-pub(super) fn first_object(text: &str, start: usize) -> Option<Scanned> {
+/// The object starting at `text[start..]` (which must begin with `{`), inner quotes escaped and,
+/// when cut short, closed. `None` when it is not worth repairing (too deep).
+pub(super) fn first_object(text: &str, start: usize) -> Option<String> {
     let mut stack: Vec<Frame> = Vec::new();
-    let mut escapes: Vec<usize> = Vec::new();
+    let mut edits: Vec<(usize, Edit)> = Vec::new();
     let mut mode = Mode::Code;
     let mut chars = text[start..]
         .char_indices()
@@ -85,11 +88,16 @@ pub(super) fn first_object(text: &str, start: usize) -> Option<Scanned> {
                     chars.next();
                 } else if c == close {
                     let after = i + c.len_utf8();
-                    if close == '”' || closes_string(text, after) {
+                    let apostrophe = close == '\''
+                        && text[..i]
+                            .chars()
+                            .next_back()
+                            .is_some_and(char::is_alphanumeric);
+                    if close == '”' || closes_string(text, after, apostrophe) {
                         mode = Mode::Code;
                         end_token(&mut stack, key, after);
                     } else {
-                        escapes.push(i);
+                        edits.push((i, Edit::Escape));
                     }
                 }
             }
@@ -106,13 +114,15 @@ pub(super) fn first_object(text: &str, start: usize) -> Option<Scanned> {
                             expect: Expect::Key,
                         });
                     }
+                    '}' | ']' if stack.last().is_some_and(|top| top.is_array != (c == ']')) => {
+                        // `{"type":]"x"`: a stray closer would end the object early; a missing
+                        // one is added at the end like for a truncated reply.
+                        edits.push((i, Edit::Drop));
+                    }
                     '}' | ']' => {
                         stack.pop();
                         if stack.is_empty() {
-                            return Some(Scanned {
-                                text: with_escapes(text, start, i + 1, &escapes),
-                                truncated: false,
-                            });
+                            return Some(with_edits(text, start, i + 1, &edits));
                         }
                         end_token(&mut stack, false, i + 1);
                     }
@@ -140,7 +150,7 @@ pub(super) fn first_object(text: &str, start: usize) -> Option<Scanned> {
             }
         }
     }
-    Some(close_truncated(text, start, &stack, &escapes))
+    Some(close_truncated(text, start, &stack, &edits))
 }
 
 /// A key, or a value that completes the current element/member.
@@ -154,12 +164,9 @@ fn end_token(stack: &mut [Frame], key: bool, end: usize) {
     }
 }
 
-fn close_truncated(text: &str, start: usize, stack: &[Frame], escapes: &[usize]) -> Scanned {
+fn close_truncated(text: &str, start: usize, stack: &[Frame], edits: &[(usize, Edit)]) -> String {
     let Some(innermost) = stack.len().checked_sub(1) else {
-        return Scanned {
-            text: String::new(),
-            truncated: true,
-        };
+        return String::new();
     };
     // The outermost array below the root decides the cut: everything inside its unfinished
     // element goes. Without one, the innermost container keeps its complete members.
@@ -168,23 +175,26 @@ fn close_truncated(text: &str, start: usize, stack: &[Frame], escapes: &[usize])
         .skip(1)
         .position(|f| f.is_array)
         .map_or(innermost, |p| p + 1);
-    let mut out = with_escapes(text, start, stack[cut_frame].last_complete, escapes);
+    let mut out = with_edits(text, start, stack[cut_frame].last_complete, edits);
     for frame in stack[..=cut_frame].iter().rev() {
         out.push(if frame.is_array { ']' } else { '}' });
     }
-    Scanned {
-        text: out,
-        truncated: true,
-    }
+    out
 }
 
-fn with_escapes(text: &str, start: usize, end: usize, escapes: &[usize]) -> String {
-    let mut out = String::with_capacity(end - start + escapes.len() + 8);
+fn with_edits(text: &str, start: usize, end: usize, edits: &[(usize, Edit)]) -> String {
+    let mut out = String::with_capacity(end - start + edits.len() + 8);
     let mut from = start;
-    for &at in escapes.iter().take_while(|&&at| at < end) {
+    for &(at, edit) in edits.iter().take_while(|(at, _)| *at < end) {
         out.push_str(&text[from..at]);
-        out.push('\\');
-        from = at;
+        match edit {
+            Edit::Escape => {
+                out.push('\\');
+                from = at;
+            }
+            // Only ASCII closers are dropped.
+            Edit::Drop => from = at + 1,
+        }
     }
     out.push_str(&text[from..end]);
     out
@@ -199,12 +209,16 @@ fn starts_comment(text: &str, i: usize) -> bool {
 }
 
 /// Whether a quote ending at `after` closes its string: what follows must look like structure.
-fn closes_string(text: &str, after: usize) -> bool {
+/// At the end of a cut-off text, a `'` right after a letter is taken as an apostrophe
+/// (`'You'` cut from `'You're`): dropping a complete value is safer than keeping half of one.
+fn closes_string(text: &str, after: usize, apostrophe_like: bool) -> bool {
     let rest = &text[after..];
     let trimmed = rest.trim_start();
     let skipped_newline = rest[..rest.len() - trimmed.len()].contains('\n');
     match trimmed.chars().next() {
-        None | Some('}' | ']' | ':' | '#') => true,
+        None => !apostrophe_like,
+        // `{` and `[` right after a quote: a key missing its colon, not prose.
+        Some('}' | ']' | ':' | '#' | '{' | '[') => true,
         Some('/') => starts_comment(trimmed, 0),
         Some(',') => starts_value_or_key(&trimmed[1..]),
         // Back-to-back strings only when a newline separates them (a missing comma in
@@ -239,18 +253,16 @@ fn starts_value_or_key(rest: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn scan(text: &str) -> (String, bool) {
+    fn scan(text: &str) -> String {
         let start = text.find('{').expect("test input has an object");
-        let s = first_object(text, start).expect("not too deep");
-        (s.text, s.truncated)
+        first_object(text, start).expect("not too deep")
     }
 
     #[test]
     fn the_first_balanced_object_ends_where_its_braces_balance_ignoring_strings_and_comments() {
         let text = r#"Sure: {"a": "}{", /* } */ "b": [1, {"c": 2}] # }
         } and then {"x": 1}"#;
-        let (body, truncated) = scan(text);
-        assert!(!truncated);
+        let body = scan(text);
         assert!(body.starts_with(r#"{"a": "}{""#));
         assert!(body.ends_with('}'));
         assert!(!body.contains("\"x\""));
@@ -258,7 +270,7 @@ mod tests {
 
     #[test]
     fn inner_quotes_that_are_not_followed_by_structure_are_escaped() {
-        let (body, _) = scan(r#"{"e": "Use "went", not "go".", "b": 1}"#);
+        let body = scan(r#"{"e": "Use "went", not "go".", "b": 1}"#);
         assert_eq!(body, r#"{"e": "Use \"went\", not \"go\".", "b": 1}"#);
         let v: serde_json::Value = serde_json::from_str(&body).expect("valid after escaping");
         assert_eq!(v["e"], "Use \"went\", not \"go\".");
@@ -266,27 +278,32 @@ mod tests {
 
     #[test]
     fn apostrophes_inside_single_quoted_strings_are_escaped() {
-        let (body, _) = scan("{'f': 'don't stop', 'g': 'x'}");
+        let body = scan("{'f': 'don't stop', 'g': 'x'}");
         assert_eq!(body, r"{'f': 'don\'t stop', 'g': 'x'}");
     }
 
     #[test]
     fn truncation_keeps_complete_members_and_drops_the_partial_one() {
-        let (body, truncated) = scan(r#"{"a": "done", "b": "half"#);
-        assert!(truncated);
+        let body = scan(r#"{"a": "done", "b": "half"#);
         assert_eq!(body, r#"{"a": "done"}"#);
     }
 
     #[test]
     fn truncation_inside_an_array_element_drops_the_whole_element() {
-        let (body, _) = scan(r#"{"errors": [{"t": "x"}, {"t": "y", "c": "par"#);
+        let body = scan(r#"{"errors": [{"t": "x"}, {"t": "y", "c": "par"#);
         assert_eq!(body, r#"{"errors": [{"t": "x"}]}"#);
     }
 
     #[test]
     fn truncation_inside_a_nested_object_keeps_its_complete_members() {
-        let (body, _) = scan(r#"{"f": "x", "cefr": {"level": "B1", "confidence": 0.8"#);
+        let body = scan(r#"{"f": "x", "cefr": {"level": "B1", "confidence": 0.8"#);
         assert_eq!(body, r#"{"f": "x", "cefr": {"level": "B1"}}"#);
+    }
+
+    #[test]
+    fn a_stray_closer_that_does_not_match_is_left_out() {
+        let body = scan(r#"{"t": [{"type":]"x"}], "b": 1}"#);
+        assert_eq!(body, r#"{"t": [{"type":"x"}], "b": 1}"#);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 use jsonrepair_rs::jsonrepair;
 use serde_json::Value;
 
+use super::extract::first_object;
+
 /// Longest reply we try to repair. A full analysis is 1–4 KB and Gemini's output token limit
 /// keeps real replies far below this; anything longer is cut here (on a char boundary) and then
 /// handled as truncated, so repair work stays bounded whatever arrives.
@@ -41,6 +43,61 @@ pub(super) fn lenient_value(text: &str) -> Option<Value> {
     }
     let repaired = jsonrepair(text).ok()?;
     serde_json::from_str(&repaired).ok()
+}
+
+/// How often an extracted object is cut back before giving up on it.
+const MAX_SALVAGES: usize = 4;
+
+/// [`lenient_value`] for an extracted object. When jsonrepair-rs gives up (a stray `\\` that
+/// swallows a closing quote, `"level"::"B2"`), the char at the spot it names is dropped; if that
+/// is not enough, everything before the spot is kept and closed like a truncated reply, and if
+/// that still fails, the cut moves back one `,` at a time.
+/// One bad spot then costs the member it is in, not the whole analysis.
+pub(super) fn lenient_object(object: &str) -> Option<Value> {
+    let mut candidate = object.to_owned();
+    let mut limit = object.len();
+    for attempt in 0..MAX_SALVAGES {
+        if let Ok(value) = serde_json::from_str(&candidate) {
+            return Some(value);
+        }
+        let failed_at = match jsonrepair(&candidate) {
+            Ok(repaired) => return serde_json::from_str(&repaired).ok(),
+            Err(error) => error.position,
+        };
+        limit = if attempt == 0 {
+            // The position counts chars, not bytes.
+            let at = object
+                .char_indices()
+                .nth(failed_at)
+                .map_or(object.len(), |(at, _)| at);
+            // It names either the stray char or the one it made unexpected right after it.
+            let before = object[..at].char_indices().next_back().map(|(i, _)| i);
+            if let Some(value) = [Some(at), before]
+                .into_iter()
+                .flatten()
+                .find_map(|stray| without_char_at(object, stray))
+            {
+                return Some(value);
+            }
+            at
+        } else {
+            let before_last_char = object[..limit].char_indices().next_back()?.0;
+            object[..before_last_char].rfind(',')?
+        };
+        candidate = first_object(&object[..limit], 0)?;
+    }
+    None
+}
+
+/// A single stray character (`{"errors"{:[`) is usually at or just before where jsonrepair-rs
+/// stops.
+fn without_char_at(object: &str, at: usize) -> Option<Value> {
+    let stray_len = object[at..].chars().next()?.len_utf8();
+    let mut without = String::with_capacity(object.len());
+    without.push_str(&object[..at]);
+    without.push_str(&object[at + stray_len..]);
+    // The stray char may have shifted where the object balances: delimit it again.
+    lenient_value(&first_object(&without, 0)?)
 }
 
 /// The inside of a leading markdown fence (closed or not), for replies that are not objects.
