@@ -725,3 +725,25 @@ fn deeply_nested_input_falls_back_instead_of_overflowing_the_stack() {
         assert_eq!(parse_analysis(&text).parse, ParseQuality::Fallback);
     }
 }
+
+#[test]
+fn raw_control_characters_in_strings_are_kept_as_written() {
+    let outcome = parse_analysis(
+        "{\"feedback\": \"Well done\u{7}!\nKeep going.\", \"strengths\": [\"a\u{1}b\"]}",
+    );
+    assert_eq!(outcome.parse, ParseQuality::Repaired);
+    assert_eq!(outcome.analysis.feedback, "Well done\u{7}!\nKeep going.");
+    assert_eq!(outcome.analysis.strengths, vec!["a\u{1}b"]);
+}
+
+#[test]
+fn a_reply_wrapped_in_prose_with_a_decoy_object_first_still_finds_the_analysis() {
+    let original = samples::typical();
+    let text = format!(
+        "Using config {{\"model\": \"x\"}} I found:\n{}",
+        samples::reply(&original)
+    );
+    let outcome = parse_analysis(&text);
+    assert_eq!(outcome.parse, ParseQuality::Repaired);
+    assert_eq!(outcome.analysis, original);
+}

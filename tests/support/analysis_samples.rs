@@ -60,6 +60,18 @@ pub fn typical() -> Analysis {
                 "However, I",
                 "Put a comma after linking words like 'however'.",
             ),
+            error(
+                "grammar",
+                "If I will have time",
+                "If I have time",
+                "After \"if\" in the first conditional, use the present simple, not \"will\".",
+            ),
+            error(
+                "word_order",
+                "I always am late",
+                "I am always late",
+                "Frequency adverbs go after \"be\".",
+            ),
         ],
         feedback: "Your text is easy to follow and your ideas are clear.\nFocus on verb tenses: \
                    most mistakes are in the past simple. You're making good progress!"
@@ -84,6 +96,11 @@ pub fn typical() -> Analysis {
                 "writing",
                 "Diary entry",
                 "Write 120 words about yesterday; check every verb's tense.",
+            ),
+            task(
+                "reading",
+                "Short story",
+                "Read a graded B1 story and underline every past simple verb.",
             ),
         ],
         cefr_assessment: CefrAssessment {

@@ -42,6 +42,8 @@ enum Edit {
     Escape,
     /// Leave out the (one-byte) closer here.
     Drop,
+    /// Write this raw (one-byte) control char as a `\u00XX` escape.
+    Control(char),
 }
 
 enum Mode {
@@ -86,6 +88,10 @@ pub(super) fn first_object(text: &str, start: usize) -> Option<String> {
             Mode::Str { close, key } => {
                 if c == '\\' {
                     chars.next();
+                } else if u32::from(c) < 0x20 {
+                    // jsonrepair-rs escapes raw newlines and tabs but rejects other control
+                    // chars; escaped here, the object often needs no repair at all.
+                    edits.push((i, Edit::Control(c)));
                 } else if c == close {
                     let after = i + c.len_utf8();
                     let apostrophe = close == '\''
@@ -192,8 +198,12 @@ fn with_edits(text: &str, start: usize, end: usize, edits: &[(usize, Edit)]) -> 
                 out.push('\\');
                 from = at;
             }
-            // Only ASCII closers are dropped.
+            // Only one-byte (ASCII) chars are dropped or replaced.
             Edit::Drop => from = at + 1,
+            Edit::Control(c) => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+                from = at + 1;
+            }
         }
     }
     out.push_str(&text[from..end]);
@@ -298,6 +308,12 @@ mod tests {
     fn truncation_inside_a_nested_object_keeps_its_complete_members() {
         let body = scan(r#"{"f": "x", "cefr": {"level": "B1", "confidence": 0.8"#);
         assert_eq!(body, r#"{"f": "x", "cefr": {"level": "B1"}}"#);
+    }
+
+    #[test]
+    fn raw_control_chars_inside_strings_are_escaped() {
+        let body = scan("{\"a\": \"x\u{1}y\nz\"}");
+        assert_eq!(body, r#"{"a": "x\u0001y\u000az"}"#);
     }
 
     #[test]
