@@ -6,6 +6,7 @@ mod samples;
 
 use std::hint::black_box;
 
+use backend_ai::analysis::parse::MAX_INPUT_BYTES;
 use backend_ai::analysis::{ParseQuality, parse_analysis};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -65,6 +66,27 @@ fn lenient(analysis: &backend_ai::analysis::Analysis) -> String {
     out
 }
 
+/// Near the byte cap and built to defeat every step: each `{` opens an object that never
+/// balances and that jsonrepair-rs rejects, so every candidate and salvage runs in full.
+fn hostile() -> String {
+    let filler = "1 2 \"x\u{1}\" :: , ";
+    let block = format!(
+        "{{\"errors\"::{}",
+        filler.repeat(MAX_INPUT_BYTES / 10 / filler.len())
+    );
+    block.repeat(10)
+}
+
+fn bench_worst_case(c: &mut Criterion) {
+    let text = hostile();
+    let mut group = c.benchmark_group("parse_analysis worst case");
+    group.sample_size(10);
+    group.bench_function(format!("hostile ({} B)", text.len()), |b| {
+        b.iter(|| parse_analysis(black_box(&text)))
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse_analysis");
     for (name, text) in replies() {
@@ -86,5 +108,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_worst_case);
 criterion_main!(benches);

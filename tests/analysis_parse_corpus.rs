@@ -355,7 +355,7 @@ impl Corpus {
             self.fail(
                 kind,
                 format!("cut at {cut}: {}", problems.join("; ")),
-                &text[text.len().saturating_sub(120)..],
+                &text[tail_start(text, 120)..],
             );
         }
     }
@@ -377,6 +377,11 @@ fn check_field<T: PartialEq + std::fmt::Debug>(
     if !ok {
         problems.push(format!("{name} {got:?}"));
     }
+}
+
+/// Byte offset of the last `chars` chars, for showing where a cut landed.
+fn tail_start(text: &str, chars: usize) -> usize {
+    text.char_indices().rev().nth(chars).map_or(0, |(at, _)| at)
 }
 
 fn quality_if_strict_else_repaired(text: &str) -> ParseQuality {

@@ -11,7 +11,8 @@
 //!    object (fences and prose around it and any second object are left out; strings, escapes
 //!    and comments respected; inner quotes escaped; truncated text cut back to its last complete
 //!    value and closed), then strict JSON or jsonrepair-rs on that object; where jsonrepair-rs
-//!    gives up, what precedes that spot is kept and closed the same way.
+//!    gives up, a stray char at that spot is dropped, or what precedes it is kept and closed
+//!    the same way as a truncation.
 //! 5. jsonrepair-rs on the whole text, for anything extraction could not delimit.
 //! 6. Normalisation ([`normalise`]) into the contract shape: a value with none of the analysis
 //!    fields counts as nothing recovered, so the result is the [`fallback_analysis`].
@@ -100,7 +101,7 @@ fn recover(text: &str, layers: usize) -> Option<Analysis> {
         .match_indices('{')
         .take(MAX_CANDIDATES)
         .filter_map(|(start, _)| extract::first_object(text, start))
-        .find_map(|object| lenient_object(&object).and_then(|v| from_value(&v, layers)));
+        .find_map(|object| lenient_object(&object, |v| from_value(v, layers)));
     from_objects.or_else(|| lenient_value(text).and_then(|v| from_value(&v, layers)))
 }
 

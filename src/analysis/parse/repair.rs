@@ -52,16 +52,21 @@ const MAX_SALVAGES: usize = 4;
 /// swallows a closing quote, `"level"::"B2"`), the char at the spot it names is dropped; if that
 /// is not enough, everything before the spot is kept and closed like a truncated reply, and if
 /// that still fails, the cut moves back one `,` at a time.
-/// One bad spot then costs the member it is in, not the whole analysis.
-pub(super) fn lenient_object(object: &str) -> Option<Value> {
+/// One bad spot then costs the member it is in, not the whole analysis. `convert` judges each
+/// attempt, so a guess that parses but holds no analysis does not stop the next one.
+pub(super) fn lenient_object<T>(object: &str, convert: impl Fn(&Value) -> Option<T>) -> Option<T> {
     let mut candidate = object.to_owned();
     let mut limit = object.len();
     for attempt in 0..MAX_SALVAGES {
         if let Ok(value) = serde_json::from_str(&candidate) {
-            return Some(value);
+            return convert(&value);
         }
         let failed_at = match jsonrepair(&candidate) {
-            Ok(repaired) => return serde_json::from_str(&repaired).ok(),
+            Ok(repaired) => {
+                return serde_json::from_str(&repaired)
+                    .ok()
+                    .and_then(|v| convert(&v));
+            }
             Err(error) => error.position,
         };
         limit = if attempt == 0 {
@@ -75,7 +80,7 @@ pub(super) fn lenient_object(object: &str) -> Option<Value> {
             if let Some(value) = [Some(at), before]
                 .into_iter()
                 .flatten()
-                .find_map(|stray| without_char_at(object, stray))
+                .find_map(|stray| without_char_at(object, stray).and_then(|v| convert(&v)))
             {
                 return Some(value);
             }
