@@ -102,7 +102,9 @@ impl AppError {
     fn public_message(&self) -> String {
         match self {
             Self::Upstream(error) => match error {
-                UpstreamError::Timeout { upstream } => format!("{} did not answer in time", name(*upstream)),
+                UpstreamError::Timeout { upstream } => {
+                    format!("{} did not answer in time", name(*upstream))
+                }
                 UpstreamError::Unreachable { upstream, .. }
                 | UpstreamError::Server { upstream, .. }
                 | UpstreamError::RateLimited { upstream, .. } => {

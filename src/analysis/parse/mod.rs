@@ -1,11 +1,104 @@
 //! Turning Gemini's reply text into the contract's analysis, whatever state the text is in.
+//!
+//! Flow (each step runs only when the previous one recovered nothing):
+//! 1. Cap the text at [`MAX_INPUT_BYTES`] and drop a BOM; empty text is a fallback.
+//! 2. Strict JSON (`serde_json`). `Clean` only if the object deserialises straight into the
+//!    contract's [`Analysis`] and normalising it changes nothing (exact field names, types and
+//!    ranges); anything that needed an alias, a coercion, a clamp or the BOM is `Repaired`.
+//! 3. Double-encoded reply (a JSON string holding the object, maybe fenced): decode, then parse
+//!    the inside again from step 2's lenient counterpart, at most [`MAX_ENCODING_LAYERS`] deep.
+//! 4. Extraction: from each of the first [`MAX_CANDIDATES`] `{` in the text, the first balanced
+//!    object (fences and prose around it and any second object are left out; strings, escapes
+//!    and comments respected; inner quotes escaped; truncated text cut back to its last complete
+//!    value and closed), then strict JSON or jsonrepair-rs on that object; where jsonrepair-rs
+//!    gives up, a stray char at that spot is dropped, or what precedes it is kept and closed
+//!    the same way as a truncation.
+//! 5. jsonrepair-rs on the whole text, for anything extraction could not delimit.
+//! 6. Normalisation ([`normalise`]) into the contract shape: a value with none of the analysis
+//!    fields counts as nothing recovered, so the result is the [`fallback_analysis`].
 
+mod extract;
+mod level;
+mod normalise;
+mod repair;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use self::normalise::normalise;
+use self::repair::{cap, lenient_object, lenient_value, strip_bom, unfenced};
 use super::{Analysis, AnalysisOutcome, ParseQuality};
 
-/// Never fails and never panics: unusable text gives a default analysis marked `Fallback`.
+pub use self::repair::MAX_INPUT_BYTES;
+
+/// Text the learner sees when nothing could be recovered from the model's reply.
+pub const FALLBACK_FEEDBACK: &str =
+    "Sorry, detailed feedback is not available right now. Please try again in a moment.";
+
+/// How many `{` positions are tried as the start of the analysis: prose like `{name}` before the
+/// real object is common, an unbounded search on hostile text is not worth its cost.
+const MAX_CANDIDATES: usize = 8;
+
+/// `"{\"errors\": ...}"` is one layer; more than two is not a reply, it is a loop.
+const MAX_ENCODING_LAYERS: usize = 2;
+
+/// Never fails and never panics: unusable text gives [`fallback_analysis`] marked `Fallback`.
 pub fn parse_analysis(text: &str) -> AnalysisOutcome {
-    match serde_json::from_str::<Analysis>(text) {
-        Ok(analysis) => AnalysisOutcome { analysis, parse: ParseQuality::Clean },
-        Err(_) => AnalysisOutcome { analysis: Analysis::default(), parse: ParseQuality::Fallback },
+    let (capped, was_cut) = cap(text);
+    let (text, had_bom) = strip_bom(capped);
+    if text.trim().is_empty() {
+        return fallback();
+    }
+    if let Ok(value) = serde_json::from_str::<Value>(text)
+        && let Some(analysis) = from_value(&value, MAX_ENCODING_LAYERS)
+    {
+        let exact = !had_bom && !was_cut && is_exact(&value, &analysis);
+        let parse = if exact { ParseQuality::Clean } else { ParseQuality::Repaired };
+        return AnalysisOutcome { analysis, parse };
+    }
+    match recover(text, MAX_ENCODING_LAYERS) {
+        Some(analysis) => AnalysisOutcome { analysis, parse: ParseQuality::Repaired },
+        None => fallback(),
+    }
+}
+
+/// The analysis served when nothing was recovered: every field present (the frontend reads
+/// them unchecked), no errors, the CEFR level at its default A1 with no confidence, and
+/// [`FALLBACK_FEEDBACK`].
+pub fn fallback_analysis() -> Analysis {
+    Analysis { feedback: FALLBACK_FEEDBACK.to_owned(), ..Analysis::default() }
+}
+
+fn fallback() -> AnalysisOutcome {
+    AnalysisOutcome { analysis: fallback_analysis(), parse: ParseQuality::Fallback }
+}
+
+fn is_exact(value: &Value, analysis: &Analysis) -> bool {
+    Analysis::deserialize(value).is_ok_and(|typed| typed == *analysis)
+}
+
+fn recover(text: &str, layers: usize) -> Option<Analysis> {
+    let inner = unfenced(text);
+    if inner.starts_with('"')
+        && let Some(analysis) = lenient_value(inner).and_then(|v| from_value(&v, layers))
+    {
+        return Some(analysis);
+    }
+    let from_objects = text
+        .match_indices('{')
+        .take(MAX_CANDIDATES)
+        .filter_map(|(start, _)| extract::first_object(text, start))
+        .find_map(|object| lenient_object(&object, |v| from_value(v, layers)));
+    from_objects.or_else(|| lenient_value(text).and_then(|v| from_value(&v, layers)))
+}
+
+/// An object as the analysis; a string as a double-encoded reply; an array (two objects back to
+/// back, NDJSON) by its first element that is an analysis.
+fn from_value(value: &Value, layers: usize) -> Option<Analysis> {
+    match value {
+        Value::Object(_) => normalise(value),
+        Value::String(inner) => recover(inner, layers.checked_sub(1)?),
+        Value::Array(items) => items.iter().filter(|v| v.is_object()).find_map(normalise),
+        _ => None,
     }
 }
