@@ -57,9 +57,7 @@ impl AppError {
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Audio(error) => match error {
                 AudioError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-                AudioError::Unsupported => {
-                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-                }
+                AudioError::Unsupported => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
                 AudioError::InvalidUrl(_)
                 | AudioError::Forbidden(_)
                 | AudioError::Fetch(_)
@@ -71,9 +69,7 @@ impl AppError {
                 UpstreamError::Unreachable { .. }
                 | UpstreamError::RateLimited { .. }
                 | UpstreamError::Server { .. }
-                | UpstreamError::CircuitOpen { .. } => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")
-                }
+                | UpstreamError::CircuitOpen { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
                 UpstreamError::Rejected { .. }
                 | UpstreamError::Auth { .. }
                 | UpstreamError::InvalidResponse { .. }
@@ -102,26 +98,16 @@ impl AppError {
     fn public_message(&self) -> String {
         match self {
             Self::Upstream(error) => match error {
-                UpstreamError::Timeout { upstream } => {
-                    format!("{} did not answer in time", name(*upstream))
-                }
+                UpstreamError::Timeout { upstream } => format!("{} did not answer in time", name(*upstream)),
                 UpstreamError::Unreachable { upstream, .. }
                 | UpstreamError::Server { upstream, .. }
                 | UpstreamError::RateLimited { upstream, .. } => {
-                    format!(
-                        "{} is temporarily unavailable; try again shortly",
-                        name(*upstream)
-                    )
+                    format!("{} is temporarily unavailable; try again shortly", name(*upstream))
                 }
                 UpstreamError::CircuitOpen { upstream, .. } => {
-                    format!(
-                        "{} is failing; requests are paused until it recovers",
-                        name(*upstream)
-                    )
+                    format!("{} is failing; requests are paused until it recovers", name(*upstream))
                 }
-                UpstreamError::Rejected {
-                    upstream, status, ..
-                } => {
+                UpstreamError::Rejected { upstream, status, .. } => {
                     format!("{} rejected the request (HTTP {status})", name(*upstream))
                 }
                 UpstreamError::Auth { upstream, .. } => {
@@ -131,10 +117,7 @@ impl AppError {
                     format!("{} sent a response that could not be read", name(*upstream))
                 }
                 UpstreamError::Blocked { upstream, reason } => {
-                    format!(
-                        "{} declined to process this content ({reason})",
-                        name(*upstream)
-                    )
+                    format!("{} declined to process this content ({reason})", name(*upstream))
                 }
             },
             other => other.to_string(),
@@ -162,9 +145,7 @@ impl IntoResponse for AppError {
         if let Some(wait) = self.retry_after() {
             // Integer seconds, at least 1: a 0 would invite an immediate retry storm.
             let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         // Handlers and layers log with context; this marks the response for the access log.
         response.extensions_mut().insert(ErrorCode(code));

@@ -52,13 +52,7 @@ mod tests {
 
     #[test]
     fn texts_differing_only_in_whitespace_normalise_alike() {
-        assert_eq!(
-            AnalyzeJob::new("  I go\tto the\n\nstore  ", "m").text,
-            "I go to the store"
-        );
-        assert_eq!(
-            AnalyzeJob::new("I go to the store", "m").text,
-            "I go to the store"
-        );
+        assert_eq!(AnalyzeJob::new("  I go\tto the\n\nstore  ", "m").text, "I go to the store");
+        assert_eq!(AnalyzeJob::new("I go to the store", "m").text, "I go to the store");
     }
 }

@@ -3,17 +3,15 @@
 //! block are the contract's (`API.md`); the rest are ours and documented in the README.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Buckets the contract fixes for `ai_operation_duration_seconds`.
 pub const AI_DURATION_BUCKETS: &[f64] = &[0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 /// HTTP latency buckets: the service itself answers in micro- to milliseconds when cached and
 /// in seconds when an upstream is involved, so the range spans both.
-pub const HTTP_DURATION_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
+pub const HTTP_DURATION_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -56,27 +54,17 @@ impl Metrics {
         macro_rules! register {
             ($metric:expr) => {{
                 let metric = $metric.expect("metric definition is valid");
-                registry
-                    .register(Box::new(metric.clone()))
-                    .expect("metric names are unique");
+                registry.register(Box::new(metric.clone())).expect("metric names are unique");
                 metric
             }};
         }
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            IntCounterVec::new(Opts::new(name, help), labels)
-        };
+        let counter = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels);
         let histogram = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
-            HistogramVec::new(
-                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-                labels,
-            )
+            HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
         };
         Self {
             service_health_status: register!(IntGaugeVec::new(
-                Opts::new(
-                    "service_health_status",
-                    "1 when the dependency is usable, 0 when not"
-                ),
+                Opts::new("service_health_status", "1 when the dependency is usable, 0 when not"),
                 &["service"]
             )),
             cache_operations_total: register!(counter(
@@ -112,10 +100,7 @@ impl Metrics {
                 HTTP_DURATION_BUCKETS
             )),
             circuit_breaker_state: register!(IntGaugeVec::new(
-                Opts::new(
-                    "circuit_breaker_state",
-                    "Circuit breaker state: 0 closed, 1 half-open, 2 open"
-                ),
+                Opts::new("circuit_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open"),
                 &["upstream"]
             )),
             rate_limit_rejections_total: register!(counter(

@@ -44,11 +44,7 @@ struct Inner {
 
 impl RedisLink {
     /// Does not connect: the first operation does. An unparsable URL is a configuration error.
-    pub fn new(
-        url: &str,
-        op_timeout: Duration,
-        metrics: Metrics,
-    ) -> Result<Self, redis::RedisError> {
+    pub fn new(url: &str, op_timeout: Duration, metrics: Metrics) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(op_timeout))
@@ -57,10 +53,7 @@ impl RedisLink {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(100));
         let manager = ConnectionManager::new_lazy_with_config(client, config)?;
-        metrics
-            .service_health_status
-            .with_label_values(&["redis"])
-            .set(0);
+        metrics.service_health_status.with_label_values(&["redis"]).set(0);
         Ok(Self {
             inner: Arc::new(Inner {
                 manager,
@@ -80,13 +73,11 @@ impl RedisLink {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let result =
-            match tokio::time::timeout(self.inner.op_timeout, op(self.inner.manager.clone())).await
-            {
-                Ok(Ok(value)) => Ok(value),
-                Ok(Err(error)) => Err(RedisLinkError::Redis(error)),
-                Err(_) => Err(RedisLinkError::Timeout(self.inner.op_timeout)),
-            };
+        let result = match tokio::time::timeout(self.inner.op_timeout, op(self.inner.manager.clone())).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(RedisLinkError::Redis(error)),
+            Err(_) => Err(RedisLinkError::Timeout(self.inner.op_timeout)),
+        };
         self.observe(result.as_ref().err());
         result
     }
@@ -113,11 +104,7 @@ impl RedisLink {
         }
         let was_up = self.inner.up.swap(now_up, Ordering::Relaxed);
         if was_up != now_up {
-            self.inner
-                .metrics
-                .service_health_status
-                .with_label_values(&["redis"])
-                .set(i64::from(now_up));
+            self.inner.metrics.service_health_status.with_label_values(&["redis"]).set(i64::from(now_up));
             match error {
                 None => tracing::info!(redis = %self.inner.url_for_logs, "redis reachable"),
                 Some(error) => tracing::warn!(

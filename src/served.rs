@@ -21,10 +21,7 @@ pub struct Served<T> {
 
 impl<T> Served<T> {
     pub fn fresh(value: T) -> Self {
-        Self {
-            value,
-            origin: Origin::Upstream,
-        }
+        Self { value, origin: Origin::Upstream }
     }
 
     /// `meta.cached`: true when no upstream call was made for this request's own sake and the
@@ -34,9 +31,6 @@ impl<T> Served<T> {
     }
 
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Served<U> {
-        Served {
-            value: f(self.value),
-            origin: self.origin,
-        }
+        Served { value: f(self.value), origin: self.origin }
     }
 }

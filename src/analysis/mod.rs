@@ -5,8 +5,5 @@ pub mod model;
 pub mod parse;
 pub mod prompt;
 
-pub use model::{
-    Analysis, AnalysisOutcome, CefrAssessment, CefrLevel, GrammarError, ParseQuality,
-    RecommendedTask,
-};
+pub use model::{Analysis, AnalysisOutcome, CefrAssessment, CefrLevel, GrammarError, ParseQuality, RecommendedTask};
 pub use parse::parse_analysis;

@@ -93,10 +93,7 @@ mod tests {
         vorbis.push(30);
         vorbis.extend_from_slice(b"\x01vorbis\x00\x00\x00\x00\x02\x44\xac\x00\x00");
         assert_eq!(AudioFormat::detect(&vorbis), None);
-        assert_eq!(
-            AudioFormat::detect(b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb"),
-            None
-        );
+        assert_eq!(AudioFormat::detect(b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb"), None);
         assert_eq!(AudioFormat::detect(b"hello world, not audio"), None);
         assert_eq!(AudioFormat::detect(b""), None);
     }

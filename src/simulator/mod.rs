@@ -54,24 +54,16 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(config: SimConfig) -> Self {
-        Self {
-            config: Arc::new(RwLock::new(config)),
-        }
+        Self { config: Arc::new(RwLock::new(config)) }
     }
 
     pub fn config(&self) -> SimConfig {
         // A poisoned lock only means a writer panicked mid-assignment of plain data.
-        self.config
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.config.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     pub fn set_config(&self, config: SimConfig) {
-        *self
-            .config
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = config;
+        *self.config.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = config;
     }
 
     /// Wait the configured latency, then draw a fault (or none). A hang is served here: the
@@ -103,9 +95,7 @@ impl Simulator {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
     }
 
     /// Start on an ephemeral loopback port in the background; returns its address. Used by the
@@ -139,10 +129,7 @@ async fn get_faults(State(simulator): State<Simulator>) -> Json<SimConfig> {
     Json(simulator.config())
 }
 
-async fn put_faults(
-    State(simulator): State<Simulator>,
-    Json(config): Json<SimConfig>,
-) -> Json<SimConfig> {
+async fn put_faults(State(simulator): State<Simulator>, Json(config): Json<SimConfig>) -> Json<SimConfig> {
     simulator.set_config(config.clone());
     Json(config)
 }

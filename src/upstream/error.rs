@@ -30,25 +30,13 @@ pub enum UpstreamError {
     /// 429 from the upstream. `retry_after` from `Retry-After` (Azure) or `RetryInfo` (Gemini);
     /// `per_day` when Gemini's `QuotaFailure` names a per-day quota: retrying is pointless.
     #[error("{upstream:?} rate limited us")]
-    RateLimited {
-        upstream: Upstream,
-        retry_after: Option<Duration>,
-        per_day: bool,
-    },
+    RateLimited { upstream: Upstream, retry_after: Option<Duration>, per_day: bool },
     /// 5xx (and Azure's in-body `RecognitionStatus: Error`): transient by nature.
     #[error("{upstream:?} failed with {status}: {message}")]
-    Server {
-        upstream: Upstream,
-        status: u16,
-        message: String,
-    },
+    Server { upstream: Upstream, status: u16, message: String },
     /// A 4xx that the same request would get again (bad language, bad audio, wrong model...).
     #[error("{upstream:?} rejected the request with {status}: {message}")]
-    Rejected {
-        upstream: Upstream,
-        status: u16,
-        message: String,
-    },
+    Rejected { upstream: Upstream, status: u16, message: String },
     /// Our credentials are wrong or missing (Azure 401/403, Gemini 400 `API_KEY_INVALID`, 403).
     #[error("{upstream:?} refused our credentials: {message}")]
     Auth { upstream: Upstream, message: String },
@@ -61,10 +49,7 @@ pub enum UpstreamError {
     Blocked { upstream: Upstream, reason: String },
     /// Our circuit breaker for this upstream is open: no call was made.
     #[error("{upstream:?} circuit open")]
-    CircuitOpen {
-        upstream: Upstream,
-        retry_after: Duration,
-    },
+    CircuitOpen { upstream: Upstream, retry_after: Duration },
 }
 
 impl UpstreamError {
@@ -86,10 +71,7 @@ impl UpstreamError {
     /// mistakes and content decisions do not: the upstream answered sanely.
     pub fn is_upstream_failure(&self) -> bool {
         match self {
-            Self::Timeout { .. }
-            | Self::Unreachable { .. }
-            | Self::RateLimited { .. }
-            | Self::Server { .. } => true,
+            Self::Timeout { .. } | Self::Unreachable { .. } | Self::RateLimited { .. } | Self::Server { .. } => true,
             Self::Rejected { .. }
             | Self::Auth { .. }
             | Self::InvalidResponse { .. }
@@ -102,11 +84,7 @@ impl UpstreamError {
     pub fn retry(&self) -> Option<Option<Duration>> {
         match self {
             Self::Unreachable { .. } | Self::Server { .. } => Some(None),
-            Self::RateLimited {
-                per_day: false,
-                retry_after,
-                ..
-            } => Some(*retry_after),
+            Self::RateLimited { per_day: false, retry_after, .. } => Some(*retry_after),
             Self::RateLimited { per_day: true, .. }
             | Self::Timeout { .. }
             | Self::Rejected { .. }
