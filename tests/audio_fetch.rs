@@ -12,27 +12,15 @@ use std::time::Duration;
 use backend_ai::audio::{Audio, AudioError, AudioFetcher, AudioFormat, FetchPolicy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+#[path = "support/audio.rs"]
+mod audio_support;
+
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// 50 ms of 16 kHz mono 16-bit silence.
 fn small_wav() -> Vec<u8> {
-    let samples = 800u32; // 50 ms of 16 kHz mono 16-bit silence
-    let data_len = samples * 2;
-    let mut wav = Vec::new();
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&16_000u32.to_le_bytes());
-    wav.extend_from_slice(&32_000u32.to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    wav.resize(wav.len() + data_len as usize, 0);
-    wav
+    audio_support::wav_silence(800)
 }
 
 fn strict() -> FetchPolicy {

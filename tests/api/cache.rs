@@ -13,10 +13,10 @@ use wiremock::matchers::{body_bytes, body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::redis_support::RedisServer;
-use crate::helpers::{FakeClouds, TestApp, spawn_app, spawn_app_unsetting, spawn_app_with_fakes, wav_tone};
+use crate::helpers::{
+    AZURE_PATH, FakeClouds, GEMINI_PATH, TestApp, spawn_app, spawn_app_unsetting, spawn_app_with_fakes, wav_tone,
+};
 
-const AZURE_PATH: &str = "/speech/recognition/conversation/cognitiveservices/v1";
-const GEMINI_PATH: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
 /// Hang guard for one request or one wait; never reached when things work.
 const HANG_GUARD: Duration = Duration::from_secs(60);
 

@@ -8,6 +8,10 @@ use backend_ai::state::AppState;
 #[path = "../support/redis.rs"]
 pub mod redis_support;
 
+#[path = "../support/audio.rs"]
+mod audio_support;
+pub use audio_support::wav_tone;
+
 /// One running instance of the service.
 pub struct TestApp {
     pub address: SocketAddr,
@@ -82,7 +86,20 @@ impl FakeClouds {
 
 /// An instance whose Azure and Gemini calls go to `fakes`, with `vars` on top.
 pub async fn spawn_app_with_fakes(fakes: &FakeClouds, vars: &[(&str, &str)]) -> TestApp {
-    let (azure, gemini) = (fakes.azure.uri(), fakes.gemini.uri());
+    spawn_app_against(&fakes.azure, &fakes.gemini, vars).await
+}
+
+/// The Azure short-audio recognition path and the Gemini `generateContent` path the fakes serve.
+pub const AZURE_PATH: &str = "/speech/recognition/conversation/cognitiveservices/v1";
+pub const GEMINI_PATH: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
+
+/// An instance whose Azure and Gemini are the given fakes, with test keys.
+pub async fn spawn_app_against(
+    azure: &wiremock::MockServer,
+    gemini: &wiremock::MockServer,
+    vars: &[(&str, &str)],
+) -> TestApp {
+    let (azure, gemini) = (azure.uri(), gemini.uri());
     let mut all = vec![
         ("AZURE_SPEECH_KEY", "azure-test-key"),
         ("AZURE_SPEECH_ENDPOINT", azure.as_str()),
@@ -141,27 +158,4 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     assert!(body["error"].as_str().is_some_and(|message| !message.is_empty()), "{body}");
     assert_eq!(body["request_id"], request_id.as_str(), "{body}");
     body
-}
-
-/// A short 16 kHz mono 16-bit PCM WAV with a tone (not silence).
-pub fn wav_tone(samples: usize) -> Vec<u8> {
-    let data_len = (samples * 2) as u32;
-    let mut wav = Vec::with_capacity(44 + samples * 2);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&16_000u32.to_le_bytes());
-    wav.extend_from_slice(&32_000u32.to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..samples {
-        let sample = if (i / 20) % 2 == 0 { 6000i16 } else { -6000i16 };
-        wav.extend_from_slice(&sample.to_le_bytes());
-    }
-    wav
 }

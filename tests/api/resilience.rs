@@ -11,23 +11,7 @@ use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::redis_support::RedisServer;
-use crate::helpers::{TestApp, assert_error, spawn_app, wav_tone};
-
-const AZURE_PATH: &str = "/speech/recognition/conversation/cognitiveservices/v1";
-const GEMINI_PATH: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
-
-async fn app_with_fakes(azure: &MockServer, gemini: &MockServer, extra: &[(&str, &str)]) -> TestApp {
-    let azure_uri = azure.uri();
-    let gemini_uri = gemini.uri();
-    let mut vars = vec![
-        ("AZURE_SPEECH_KEY", "azure-test-key"),
-        ("AZURE_SPEECH_ENDPOINT", azure_uri.as_str()),
-        ("GEMINI_API_KEY", "gemini-test-key"),
-        ("GEMINI_BASE_URL", gemini_uri.as_str()),
-    ];
-    vars.extend_from_slice(extra);
-    spawn_app(&vars).await
-}
+use crate::helpers::{AZURE_PATH, GEMINI_PATH, TestApp, assert_error, spawn_app_against, wav_tone};
 
 /// A `generateContent` 200 whose text is a clean analysis (so it is cacheable).
 fn gemini_analysis() -> ResponseTemplate {
@@ -134,7 +118,7 @@ async fn three_gemini_failures_open_its_breaker_which_then_fails_fast_without_ca
         .mount(&gemini)
         .await;
     Mock::given(method("POST")).and(path(AZURE_PATH)).respond_with(azure_success()).expect(1).mount(&azure).await;
-    let app = app_with_fakes(
+    let app = spawn_app_against(
         &azure,
         &gemini,
         &[
@@ -190,7 +174,7 @@ async fn after_the_recovery_timeout_a_probe_reaches_gemini_and_a_healthy_answer_
         .expect(3)
         .mount(&gemini)
         .await;
-    let app = app_with_fakes(
+    let app = spawn_app_against(
         &azure,
         &gemini,
         &[
@@ -232,7 +216,7 @@ async fn transcription_failures_open_the_azure_breaker_that_pronunciation_shares
         .await;
     Mock::given(method("POST")).and(path(GEMINI_PATH)).respond_with(gemini_analysis()).expect(1).mount(&gemini).await;
     let app =
-        app_with_fakes(&azure, &gemini, &[("BREAKER_FAILURE_THRESHOLD", "2"), ("UPSTREAM_MAX_ATTEMPTS", "1")]).await;
+        spawn_app_against(&azure, &gemini, &[("BREAKER_FAILURE_THRESHOLD", "2"), ("UPSTREAM_MAX_ATTEMPTS", "1")]).await;
     assert_error(transcribe(&app).await, 503, "upstream_unavailable").await;
     assert_error(transcribe(&app).await, 503, "upstream_unavailable").await;
     assert_eq!(upstream_state(&app, "azure_speech").await, "open");
@@ -263,7 +247,7 @@ async fn a_gemini_429_with_a_one_second_retry_info_is_retried_and_the_learner_ge
         .mount(&gemini)
         .await;
     Mock::given(method("POST")).and(path(GEMINI_PATH)).respond_with(gemini_analysis()).expect(1).mount(&gemini).await;
-    let app = app_with_fakes(&azure, &gemini, &[]).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
     let response = analyze(&app, "I go to the store yesterday.").await;
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.expect("json");
@@ -284,7 +268,7 @@ async fn an_azure_429_with_retry_after_one_is_retried_and_the_transcript_comes_b
         .mount(&azure)
         .await;
     Mock::given(method("POST")).and(path(AZURE_PATH)).respond_with(azure_success()).expect(1).mount(&azure).await;
-    let app = app_with_fakes(&azure, &gemini, &[]).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
     let response = transcribe(&app).await;
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.expect("json");
@@ -313,7 +297,7 @@ async fn a_per_day_gemini_quota_is_not_retried_and_answers_503() {
         .expect(1)
         .mount(&gemini)
         .await;
-    let app = app_with_fakes(&azure, &gemini, &[]).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
     assert_error(analyze(&app, "Any text at all.").await, 503, "upstream_unavailable").await;
     gemini.verify().await;
 }
@@ -327,7 +311,7 @@ async fn a_retry_hint_longer_than_the_deadline_is_not_waited_for() {
         .expect(1)
         .mount(&gemini)
         .await;
-    let app = app_with_fakes(&azure, &gemini, &[("UPSTREAM_TIMEOUT_SECONDS", "5")]).await;
+    let app = spawn_app_against(&azure, &gemini, &[("UPSTREAM_TIMEOUT_SECONDS", "5")]).await;
     // Waiting would have ended in the deadline's 504; not waiting answers Gemini's own 429 now,
     // and passes its hint on to the client.
     let response = analyze(&app, "Any text at all.").await;
@@ -345,7 +329,7 @@ async fn a_hung_gemini_is_cut_off_at_the_deadline_with_504() {
         .expect(1)
         .mount(&gemini)
         .await;
-    let app = app_with_fakes(&azure, &gemini, &[("UPSTREAM_TIMEOUT_SECONDS", "1")]).await;
+    let app = spawn_app_against(&azure, &gemini, &[("UPSTREAM_TIMEOUT_SECONDS", "1")]).await;
     assert_error(analyze(&app, "Any text at all.").await, 504, "upstream_timeout").await;
     gemini.verify().await;
 }
@@ -363,7 +347,7 @@ async fn an_azure_400_is_a_502_that_is_neither_retried_nor_held_against_the_brea
         .expect(2)
         .mount(&azure)
         .await;
-    let app = app_with_fakes(&azure, &gemini, &[("BREAKER_FAILURE_THRESHOLD", "1")]).await;
+    let app = spawn_app_against(&azure, &gemini, &[("BREAKER_FAILURE_THRESHOLD", "1")]).await;
     assert_error(transcribe(&app).await, 502, "upstream_error").await;
     assert_error(transcribe(&app).await, 502, "upstream_error").await;
     assert_eq!(upstream_state(&app, "azure_speech").await, "closed");
@@ -381,7 +365,7 @@ async fn an_unknown_gemini_model_is_a_502_that_is_neither_retried_nor_held_again
         .expect(2)
         .mount(&gemini)
         .await;
-    let app = app_with_fakes(&azure, &gemini, &[("BREAKER_FAILURE_THRESHOLD", "1")]).await;
+    let app = spawn_app_against(&azure, &gemini, &[("BREAKER_FAILURE_THRESHOLD", "1")]).await;
     assert_error(analyze(&app, "First text.").await, 502, "upstream_error").await;
     assert_error(analyze(&app, "Second text.").await, 502, "upstream_error").await;
     assert_eq!(upstream_state(&app, "gemini").await, "closed");
@@ -414,8 +398,8 @@ async fn two_instances_sharing_redis_hold_one_limit_per_user_and_fall_back_to_th
     let mut redis = RedisServer::start();
     let redis_url = redis.url();
     let shared = [("CACHE_MODE", "redis_only"), ("REDIS_URL", redis_url.as_str()), ("RATE_LIMIT_PER_MINUTE", "10")];
-    let a = app_with_fakes(&azure, &gemini, &shared).await;
-    let b = app_with_fakes(&azure, &gemini, &shared).await;
+    let a = spawn_app_against(&azure, &gemini, &shared).await;
+    let b = spawn_app_against(&azure, &gemini, &shared).await;
 
     let first = analyze_as(&a, "learner-a", "I go to the store yesterday.").await;
     assert_eq!(first.status().as_u16(), 200);
@@ -459,7 +443,7 @@ async fn two_instances_sharing_redis_hold_one_limit_per_user_and_fall_back_to_th
 async fn a_rate_limit_of_zero_means_no_limit() {
     let (azure, gemini) = (MockServer::start().await, MockServer::start().await);
     Mock::given(method("POST")).and(path(GEMINI_PATH)).respond_with(gemini_analysis()).mount(&gemini).await;
-    let app = app_with_fakes(&azure, &gemini, &[("RATE_LIMIT_PER_MINUTE", "0")]).await;
+    let app = spawn_app_against(&azure, &gemini, &[("RATE_LIMIT_PER_MINUTE", "0")]).await;
     for i in 0..15 {
         let response = analyze_as(&app, "learner-a", "I go to the store yesterday.").await;
         assert_eq!(response.status().as_u16(), 200, "request {i}");
@@ -471,7 +455,7 @@ async fn a_rate_limit_of_zero_means_no_limit() {
 async fn requests_refused_for_a_wrong_api_key_do_not_spend_the_users_budget() {
     let (azure, gemini) = (MockServer::start().await, MockServer::start().await);
     Mock::given(method("POST")).and(path(GEMINI_PATH)).respond_with(gemini_analysis()).mount(&gemini).await;
-    let app = app_with_fakes(&azure, &gemini, &[("API_KEYS", "key-one"), ("RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let app = spawn_app_against(&azure, &gemini, &[("API_KEYS", "key-one"), ("RATE_LIMIT_PER_MINUTE", "2")]).await;
     let send = |key: &'static str| {
         app.client
             .post(app.url("/api/analyze"))
@@ -496,7 +480,7 @@ async fn a_hung_gemini_opens_its_breaker_even_when_clients_give_up_before_the_de
         .respond_with(gemini_analysis().set_delay(Duration::from_secs(60)))
         .mount(&gemini)
         .await;
-    let app = app_with_fakes(
+    let app = spawn_app_against(
         &azure,
         &gemini,
         &[("BREAKER_FAILURE_THRESHOLD", "2"), ("UPSTREAM_TIMEOUT_SECONDS", "1"), ("UPSTREAM_MAX_ATTEMPTS", "1")],

@@ -5,23 +5,7 @@ use serde_json::json;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{assert_error, spawn_app, wav_tone};
-
-const AZURE_PATH: &str = "/speech/recognition/conversation/cognitiveservices/v1";
-const GEMINI_PATH: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
-
-async fn with_fakes(azure: &MockServer, gemini: &MockServer, extra: &[(&str, &str)]) -> crate::helpers::TestApp {
-    let azure_uri = azure.uri();
-    let gemini_uri = gemini.uri();
-    let mut vars = vec![
-        ("AZURE_SPEECH_KEY", "azure-test-key"),
-        ("AZURE_SPEECH_ENDPOINT", azure_uri.as_str()),
-        ("GEMINI_API_KEY", "gemini-test-key"),
-        ("GEMINI_BASE_URL", gemini_uri.as_str()),
-    ];
-    vars.extend_from_slice(extra);
-    spawn_app(&vars).await
-}
+use crate::helpers::{AZURE_PATH, GEMINI_PATH, assert_error, spawn_app, spawn_app_against, wav_tone};
 
 fn gemini_reply(text: &str) -> serde_json::Value {
     json!({
@@ -53,7 +37,7 @@ async fn an_uploaded_wav_is_sent_to_azure_and_the_detailed_result_comes_back() {
         .expect(1)
         .mount(&azure)
         .await;
-    let app = with_fakes(&azure, &gemini, &[]).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
     let form = reqwest::multipart::Form::new()
         .part("audio", reqwest::multipart::Part::bytes(wav).file_name("a.wav"))
         .text("language", "en-GB")
@@ -82,7 +66,7 @@ async fn no_speech_is_200_with_empty_text_and_azures_status() {
         )
         .mount(&azure)
         .await;
-    let app = with_fakes(&azure, &gemini, &[]).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
     let form = reqwest::multipart::Form::new()
         .part("audio", reqwest::multipart::Part::bytes(wav_tone(1600)).file_name("a.wav"));
     let body: serde_json::Value = app
@@ -117,7 +101,7 @@ async fn audio_by_url_is_downloaded_when_private_addresses_are_allowed() {
         .expect(1)
         .mount(&azure)
         .await;
-    let app = with_fakes(&azure, &gemini, &[("AUDIO_FETCH_ALLOW_PRIVATE", "true")]).await;
+    let app = spawn_app_against(&azure, &gemini, &[("AUDIO_FETCH_ALLOW_PRIVATE", "true")]).await;
     let response = app.post_json("/api/transcribe", &json!({"audio_url": format!("{}/clip.wav", files.uri())})).await;
     assert_eq!(response.status().as_u16(), 200);
     let body: serde_json::Value = response.json().await.expect("json");
@@ -134,7 +118,7 @@ async fn a_loopback_audio_url_is_refused_with_422_and_never_fetched() {
         .mount(&files)
         .await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&azure).await;
-    let app = with_fakes(&azure, &gemini, &[]).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
     let response = app.post_json("/api/transcribe", &json!({"audio_url": format!("{}/clip.wav", files.uri())})).await;
     assert_error(response, 422, "validation_error").await;
 }
@@ -155,7 +139,7 @@ async fn pronunciation_sends_the_assessment_header_and_returns_flat_rest_scores(
         .expect(1)
         .mount(&azure)
         .await;
-    let app = with_fakes(&azure, &gemini, &[]).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
     let form = reqwest::multipart::Form::new()
         .part("audio", reqwest::multipart::Part::bytes(wav_tone(1600)).file_name("a.wav"))
         .text("reference_text", "Good morning.");
@@ -188,7 +172,7 @@ async fn a_fenced_gemini_reply_is_parsed_and_marked_repaired_or_clean() {
         .expect(1)
         .mount(&gemini)
         .await;
-    let app = with_fakes(&azure, &gemini, &[]).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
     let response = app.post_json("/api/analyze", &json!({"text": "I go to the store yesterday."})).await;
     assert_eq!(response.status().as_u16(), 200);
     let body: serde_json::Value = response.json().await.expect("json");
@@ -208,7 +192,7 @@ async fn a_blocked_prompt_is_a_clear_502_never_an_invented_analysis() {
         )
         .mount(&gemini)
         .await;
-    let app = with_fakes(&azure, &gemini, &[]).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
     let body =
         assert_error(app.post_json("/api/analyze", &json!({"text": "something"})).await, 502, "upstream_error").await;
     assert!(body["error"].as_str().is_some_and(|message| message.contains("SAFETY")), "{body}");
@@ -224,7 +208,7 @@ async fn a_bad_gemini_key_is_502_and_not_retried() {
         .expect(1)
         .mount(&gemini)
         .await;
-    let app = with_fakes(&azure, &gemini, &[]).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
     assert_error(app.post_json("/api/analyze", &json!({"text": "something"})).await, 502, "upstream_error").await;
 }
 
