@@ -1,9 +1,9 @@
 //! The OpenAPI 3 document served at `/openapi.json`, generated from the handlers' own request
 //! and response types, so it cannot drift from what the service does.
 
+use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 
 use crate::analysis::Analysis;

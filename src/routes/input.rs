@@ -321,7 +321,21 @@ mod tests {
         assert_eq!(language(Some("en-GB"), "en-US").ok().as_deref(), Some("en-GB"));
         assert_eq!(language(Some(""), "en-US").ok().as_deref(), Some("en-US"));
         assert_eq!(language(Some("zh-Hans-CN"), "en-US").ok().as_deref(), Some("zh-Hans-CN"));
-        for bad in ["english", "en_US", "e", "en-US&format=simple", "en-US/../x", "🙂", " en-GB", "en-GB\n", "   ", "en", "fAi", "en-U", "en-"] {
+        for bad in [
+            "english",
+            "en_US",
+            "e",
+            "en-US&format=simple",
+            "en-US/../x",
+            "🙂",
+            " en-GB",
+            "en-GB\n",
+            "   ",
+            "en",
+            "fAi",
+            "en-U",
+            "en-",
+        ] {
             assert!(language(Some(bad), "en-US").is_err(), "{bad}");
         }
     }

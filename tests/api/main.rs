@@ -5,4 +5,5 @@ mod helpers;
 
 mod errors;
 mod health;
+mod ssrf;
 mod upstream_calls;
