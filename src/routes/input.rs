@@ -36,7 +36,7 @@ pub const LANGUAGE_MAX_CHARS: usize = 35;
 // place of `$`, which in Python also matches before a final newline.
 //   text fields:  [^...]          at least one character `str::trim` does not remove
 //   identifiers:  ^[^\u0000-...]  no control character (`char::is_control`, category Cc)
-//   language:     empty (the default) or a BCP-47 tag exactly as `language()` reads it
+//   language:     empty (the default) or a locale exactly as `language()` reads it
 
 /// `POST /api/transcribe` with a JSON body.
 #[derive(utoipa::ToSchema)]
@@ -48,13 +48,16 @@ pub struct TranscribeJson {
         pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
     )]
     audio_url: String,
-    /// BCP-47; absent, null or empty means `en-US` (AZURE_LANGUAGE_DEFAULT).
+    /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent, null or empty: `en-US`.
     #[schema(example = "en-US", max_length = 35, pattern = r"^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})+)?(?![\s\S])")]
     language: Option<String>,
     #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
     user_id: Option<String>,
     #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
     session_id: Option<String>,
+    /// Read by /api/pronunciation; ignored here, but a string when present (one body shape
+    /// serves both endpoints).
+    reference_text: Option<String>,
 }
 
 /// `POST /api/transcribe` as `multipart/form-data`. An `audio_url` text part may stand in for
@@ -65,6 +68,7 @@ pub struct TranscribeUpload {
     /// The recording: WAV (RIFF) or Ogg/Opus, at most AUDIO_MAX_BYTES.
     #[schema(value_type = String, format = Binary)]
     audio: Vec<u8>,
+    /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent or empty: `en-US`.
     #[schema(nullable = false, max_length = 35, pattern = r"^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})+)?(?![\s\S])")]
     language: Option<String>,
     #[schema(nullable = false, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
@@ -91,7 +95,7 @@ pub struct PronunciationJson {
         pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
     )]
     reference_text: String,
-    /// BCP-47; absent, null or empty means `en-US` (AZURE_LANGUAGE_DEFAULT).
+    /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent, null or empty: `en-US`.
     #[schema(example = "en-US", max_length = 35, pattern = r"^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})+)?(?![\s\S])")]
     language: Option<String>,
     #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
@@ -114,6 +118,7 @@ pub struct PronunciationUpload {
         pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
     )]
     reference_text: String,
+    /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent or empty: `en-US`.
     #[schema(nullable = false, max_length = 35, pattern = r"^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})+)?(?![\s\S])")]
     language: Option<String>,
     #[schema(nullable = false, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
@@ -277,9 +282,9 @@ pub fn language(raw: Option<&str>, default: &str) -> Result<String, AppError> {
     let mut subtags = raw.split('-');
     let primary_ok =
         subtags.next().is_some_and(|tag| (2..=3).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphabetic()));
-    let rest: Vec<&str> = subtags.collect();
-    let rest_ok = !rest.is_empty()
-        && rest.iter().all(|tag| (2..=8).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let mut rest = subtags.peekable();
+    let rest_ok = rest.peek().is_some()
+        && rest.all(|tag| (2..=8).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric()));
     if primary_ok && rest_ok && raw.len() <= LANGUAGE_MAX_CHARS {
         Ok(raw.to_string())
     } else {
