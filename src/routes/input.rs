@@ -23,6 +23,9 @@ pub struct AudioFields {
     pub session_id: Option<String>,
 }
 
+/// Largest multipart text part read; every documented field is far shorter.
+const TEXT_PART_MAX_BYTES: usize = 64 * 1024;
+
 /// Longest `language` accepted, in characters (RFC 5646's recommended buffer).
 pub const LANGUAGE_MAX_CHARS: usize = 35;
 
@@ -224,7 +227,13 @@ async fn read_multipart(
                 continue;
             }
         };
-        let bytes = read_capped(field, 64 * 1024, body_limit).await?;
+        // A text part over its cap is an invalid field (422, naming it), not oversized audio.
+        let bytes = read_capped(field, TEXT_PART_MAX_BYTES, body_limit).await.map_err(|error| match error {
+            AppError::Audio(AudioError::TooLarge { .. }) => {
+                AppError::Validation(format!("multipart field `{name}` is longer than {TEXT_PART_MAX_BYTES} bytes"))
+            }
+            other => other,
+        })?;
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| AppError::Validation(format!("multipart field `{name}` must be UTF-8 text")))?;
         *slot = Some(text);
