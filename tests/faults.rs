@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -175,6 +175,29 @@ async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
     }
 }
 
+/// Successful requests so far, across load workers: faults are injected once load is seen to
+/// flow, never after a guessed sleep.
+#[derive(Clone, Default)]
+struct Progress(Arc<AtomicUsize>);
+
+impl Progress {
+    fn tick(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Wait until `more` further requests have succeeded (the test's guard bounds the wait).
+    async fn advance(&self, more: usize) {
+        let target = self.count() + more;
+        while self.count() < target {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 /// What one load worker saw.
 #[derive(Default)]
 struct Tally {
@@ -204,9 +227,11 @@ async fn redis_killed_and_restarted_under_load_fails_no_request() {
         let health = get_json(&client, format!("{base}/health/cache")).await;
         assert_eq!((&health["mode"], &health["redis"]["connected"]), (&json!("tiered"), &json!(true)), "{health}");
         let stop = Arc::new(AtomicBool::new(false));
+        let progress = Progress::default();
         let workers: Vec<_> = (0..6)
             .map(|worker| {
-                let (client, base, stop) = (client.clone(), base.clone(), Arc::clone(&stop));
+                let (client, base, stop, progress) =
+                    (client.clone(), base.clone(), Arc::clone(&stop), progress.clone());
                 tokio::spawn(async move {
                     let mut tally = Tally::default();
                     let mut i = 0usize;
@@ -221,7 +246,10 @@ async fn redis_killed_and_restarted_under_load_fails_no_request() {
                                 .map(|(status, body, _)| (status, body))
                         };
                         match outcome {
-                            Ok((200, _)) => tally.ok += 1,
+                            Ok((200, _)) => {
+                                tally.ok += 1;
+                                progress.tick();
+                            }
                             Ok((status, body)) => tally.failures.push(format!("{status}: {body}")),
                             Err(error) => tally.failures.push(format!("transport: {error}")),
                         }
@@ -232,12 +260,14 @@ async fn redis_killed_and_restarted_under_load_fails_no_request() {
             })
             .collect();
 
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        progress.advance(30).await;
         for _ in 0..2 {
             tokio::task::block_in_place(|| redis.kill());
-            tokio::time::sleep(Duration::from_millis(800)).await;
+            // Served while Redis is down...
+            progress.advance(60).await;
             tokio::task::block_in_place(|| redis.restart());
-            tokio::time::sleep(Duration::from_millis(800)).await;
+            // ...and after it is back, empty.
+            progress.advance(60).await;
         }
         stop.store(true, Ordering::SeqCst);
 
@@ -376,9 +406,11 @@ async fn sigterm_under_load_drops_nothing_that_was_sent_before_it_and_exits_0() 
     let client = client();
     bounded(async {
         let signalled = Arc::new(AtomicBool::new(false));
+        let progress = Progress::default();
         let workers: Vec<_> = (0..8)
             .map(|worker| {
-                let (client, base, signalled) = (client.clone(), base.clone(), Arc::clone(&signalled));
+                let (client, base, signalled, progress) =
+                    (client.clone(), base.clone(), Arc::clone(&signalled), progress.clone());
                 tokio::spawn(async move {
                     let mut tally = Tally::default();
                     for i in 0..1000 {
@@ -392,7 +424,10 @@ async fn sigterm_under_load_drops_nothing_that_was_sent_before_it_and_exits_0() 
                             break;
                         }
                         match outcome {
-                            Ok((200, _, _)) => tally.ok += 1,
+                            Ok((200, _, _)) => {
+                                tally.ok += 1;
+                                progress.tick();
+                            }
                             Ok((status, body, _)) => tally.failures.push(format!("{status}: {body}")),
                             Err(error) => tally.failures.push(format!("transport: {error}")),
                         }
@@ -401,7 +436,8 @@ async fn sigterm_under_load_drops_nothing_that_was_sent_before_it_and_exits_0() 
                 })
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        // Every worker has a request in flight at any moment from here on.
+        progress.advance(16).await;
         service.sigterm();
         signalled.store(true, Ordering::SeqCst);
 
@@ -413,7 +449,7 @@ async fn sigterm_under_load_drops_nothing_that_was_sent_before_it_and_exits_0() 
             failures.extend(tally.failures);
         }
         assert!(failures.is_empty(), "requests sent before SIGTERM failed: {failures:?}");
-        assert!(ok >= 8, "the load ran: {ok} requests");
+        assert!(ok >= 16, "the load ran: {ok} requests");
     })
     .await;
     let status = tokio::task::block_in_place(|| service.wait_exit(Duration::from_secs(40)));
@@ -472,9 +508,11 @@ async fn corrupted_disk_cache_files_are_misses_and_every_answer_is_still_200() {
 
         // Corrupt while serving: the same keys requested concurrently throughout.
         let stop = Arc::new(AtomicBool::new(false));
+        let progress = Progress::default();
         let load: Vec<_> = (0..4)
             .map(|_| {
-                let (client, base, texts, stop) = (client.clone(), base.clone(), texts.clone(), Arc::clone(&stop));
+                let (client, base, texts, stop, progress) =
+                    (client.clone(), base.clone(), texts.clone(), Arc::clone(&stop), progress.clone());
                 tokio::spawn(async move {
                     let mut tally = Tally::default();
                     for text in texts.iter().cycle().take(2000) {
@@ -482,7 +520,10 @@ async fn corrupted_disk_cache_files_are_misses_and_every_answer_is_still_200() {
                             break;
                         }
                         match analyze(&client, &base, text).await {
-                            Ok((200, _, _)) => tally.ok += 1,
+                            Ok((200, _, _)) => {
+                                tally.ok += 1;
+                                progress.tick();
+                            }
                             Ok((status, body, _)) => tally.failures.push(format!("{status}: {body}")),
                             Err(error) => tally.failures.push(format!("transport: {error}")),
                         }
@@ -492,14 +533,14 @@ async fn corrupted_disk_cache_files_are_misses_and_every_answer_is_still_200() {
             })
             .collect();
         for _ in 0..5 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            progress.advance(20).await;
             tokio::task::block_in_place(|| corrupt_files_under(&content));
         }
+        progress.advance(20).await;
         stop.store(true, Ordering::SeqCst);
         for worker in load {
             let tally = worker.await.expect("worker");
             assert!(tally.failures.is_empty(), "{:?}", tally.failures);
-            assert!(tally.ok > 0, "the load ran");
         }
         let health = get_json(&client, format!("{base}/health/cache")).await;
         assert_eq!(health["counts"]["disk"]["errors"], 0, "corruption is a miss, not an error: {health}");
