@@ -2,8 +2,8 @@
 
 Random bytes are never WAV or Ogg/Opus, so without help every upload would stop at the 415 and
 the 200 responses of /api/transcribe and /api/pronunciation would never be checked against the
-document. Positive (schema-valid) uploads therefore carry a real WAV recording, so they travel
-the whole way: multipart parsing, field checks, cache, simulator, and the response schema.
+document. Generated files are therefore replaced by a real WAV recording, so schema-valid uploads
+travel the whole way: multipart parsing, field checks, cache, simulator, and the response schema.
 """
 
 import io
@@ -27,8 +27,8 @@ def _wav_tone(samples: int = 8000) -> bytes:
     return buffer.getvalue()
 
 
-# Wrapped as Schemathesis wraps generated `format: binary` values, so that re-validating the
-# modified case still finds it schema-valid.
+# Wrapped as Schemathesis wraps generated `format: binary` values: sent as a file part, and still
+# a valid `audio` to Schemathesis' own view of the case.
 WAV = Binary(_wav_tone())
 
 
