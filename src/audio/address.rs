@@ -264,6 +264,19 @@ mod tests {
     }
 
     #[test]
+    fn every_non_public_ipv4_class_keeps_its_class_inside_ipv6() {
+        assert_eq!(class("::ffff:0.0.0.0"), Unspecified);
+        assert_eq!(class("::ffff:255.255.255.255"), Broadcast);
+        assert_eq!(class("::ffff:224.0.0.1"), Multicast);
+        assert_eq!(class("::ffff:169.254.1.1"), LinkLocal);
+        assert_eq!(class("64:ff9b::6440:1"), SharedCgnat);
+        assert_eq!(class("64:ff9b::c000:20a"), Documentation);
+        assert_eq!(class("2002:c612:1::"), Benchmarking);
+        assert_eq!(class("::ffff:240.0.0.1"), Reserved);
+        assert_eq!(class("::ffff:168.63.129.16"), CloudMetadata);
+    }
+
+    #[test]
     fn embedded_public_ipv4_stays_public() {
         assert_all(Public, &["::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"]);
     }

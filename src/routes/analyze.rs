@@ -20,10 +20,21 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AnalyzeRequest {
-    /// The learner's text, 1..5000 characters.
-    #[schema(example = "I go to the store yesterday.")]
+    /// The learner's text, 1..5000 characters, not only whitespace.
+    // The patterns are explained beside `input::TranscribeJson`.
+    #[schema(
+        required = true,
+        nullable = false,
+        value_type = String,
+        example = "I go to the store yesterday.",
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     text: Option<String>,
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
     user_id: Option<String>,
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
     session_id: Option<String>,
 }
 

@@ -11,10 +11,9 @@ use crate::audio::AudioError;
 use crate::error::AppError;
 
 /// The fields the audio endpoints take, from JSON or from multipart text parts.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 pub struct AudioFields {
     /// http(s) URL of a WAV or Ogg/Opus recording (or upload it as the multipart part `audio`).
-    #[schema(example = "https://cdn.example.com/recordings/42.wav")]
     pub audio_url: Option<String>,
     /// BCP-47, default `en-US`.
     pub language: Option<String>,
@@ -22,6 +21,113 @@ pub struct AudioFields {
     pub reference_text: Option<String>,
     pub user_id: Option<String>,
     pub session_id: Option<String>,
+}
+
+/// Largest multipart text part read; every documented field is far shorter.
+const TEXT_PART_MAX_BYTES: usize = 64 * 1024;
+
+/// Longest `language` accepted, in characters (RFC 5646's recommended buffer).
+pub const LANGUAGE_MAX_CHARS: usize = 35;
+
+// The request bodies as the OpenAPI document describes them. The handlers read `AudioFields`
+// (one shape for both encodings and both endpoints); these say, per endpoint and encoding, what
+// the handlers' checks accept, so that a request valid by the document is never refused for
+// its fields and one invalid by it always is.
+//
+// The patterns are written for ECMA-262 and Python alike (Schemathesis reads them as Python):
+// no `\s` (whose meaning differs between the two and Rust's `str::trim`), and `(?![\s\S])` in
+// place of `$`, which in Python also matches before a final newline.
+//   text fields:  [^...]          at least one character `str::trim` does not remove
+//   identifiers:  ^[^\u0000-...]  no control character (`char::is_control`, category Cc)
+//   language:     empty (the default) or a locale exactly as `language()` reads it
+
+/// `POST /api/transcribe` with a JSON body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "documents the body; the handler reads AudioFields")]
+pub struct TranscribeJson {
+    /// http(s) URL of a WAV or Ogg/Opus recording on the public internet.
+    #[schema(
+        example = "https://cdn.example.com/recordings/42.wav",
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
+    audio_url: String,
+    /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent, null or empty: `en-US`.
+    #[schema(example = "en-US", max_length = 35, pattern = r"^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})+)?(?![\s\S])")]
+    language: Option<String>,
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
+    user_id: Option<String>,
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
+    session_id: Option<String>,
+    /// Read by /api/pronunciation; ignored here, but a string when present (one body shape
+    /// serves both endpoints).
+    reference_text: Option<String>,
+}
+
+/// `POST /api/transcribe` as `multipart/form-data`. An `audio_url` text part may stand in for
+/// the `audio` file; the file wins when both are sent.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "documents the body; the handler reads AudioFields")]
+pub struct TranscribeUpload {
+    /// The recording: WAV (RIFF) or Ogg/Opus, at most AUDIO_MAX_BYTES.
+    #[schema(value_type = String, format = Binary)]
+    audio: Vec<u8>,
+    /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent or empty: `en-US`.
+    #[schema(nullable = false, max_length = 35, pattern = r"^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})+)?(?![\s\S])")]
+    language: Option<String>,
+    #[schema(nullable = false, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
+    user_id: Option<String>,
+    #[schema(nullable = false, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
+    session_id: Option<String>,
+}
+
+/// `POST /api/pronunciation` with a JSON body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "documents the body; the handler reads AudioFields")]
+pub struct PronunciationJson {
+    /// http(s) URL of a WAV or Ogg/Opus recording on the public internet.
+    #[schema(
+        example = "https://cdn.example.com/recordings/42.wav",
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
+    audio_url: String,
+    /// The text the learner read.
+    #[schema(
+        example = "I went to the store yesterday.",
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
+    reference_text: String,
+    /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent, null or empty: `en-US`.
+    #[schema(example = "en-US", max_length = 35, pattern = r"^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})+)?(?![\s\S])")]
+    language: Option<String>,
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
+    user_id: Option<String>,
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
+    session_id: Option<String>,
+}
+
+/// `POST /api/pronunciation` as `multipart/form-data`; `audio_url` may stand in for `audio`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "documents the body; the handler reads AudioFields")]
+pub struct PronunciationUpload {
+    /// The recording: WAV (RIFF) or Ogg/Opus, at most AUDIO_MAX_BYTES.
+    #[schema(value_type = String, format = Binary)]
+    audio: Vec<u8>,
+    /// The text the learner read.
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
+    reference_text: String,
+    /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent or empty: `en-US`.
+    #[schema(nullable = false, max_length = 35, pattern = r"^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})+)?(?![\s\S])")]
+    language: Option<String>,
+    #[schema(nullable = false, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
+    user_id: Option<String>,
+    #[schema(nullable = false, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
+    session_id: Option<String>,
 }
 
 /// Where the audio comes from.
@@ -121,7 +227,13 @@ async fn read_multipart(
                 continue;
             }
         };
-        let bytes = read_capped(field, 64 * 1024, body_limit).await?;
+        // A text part over its cap is an invalid field (422, naming it), not oversized audio.
+        let bytes = read_capped(field, TEXT_PART_MAX_BYTES, body_limit).await.map_err(|error| match error {
+            AppError::Audio(AudioError::TooLarge { .. }) => {
+                AppError::Validation(format!("multipart field `{name}` is longer than {TEXT_PART_MAX_BYTES} bytes"))
+            }
+            other => other,
+        })?;
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| AppError::Validation(format!("multipart field `{name}` must be UTF-8 text")))?;
         *slot = Some(text);
@@ -167,19 +279,25 @@ fn multipart_error(error: &axum::extract::multipart::MultipartError, body_limit:
     }
 }
 
-/// A BCP-47 tag as Azure takes it (`en-US`, `en-GB`, `zh-Hans-CN`); the default when absent.
+/// A locale as Azure's short-audio API takes it: a language and at least a region (`en-US`,
+/// `en-GB`, `zh-Hans-CN`); the default when absent or empty. Azure answers a bare `en` or a
+/// one-letter subtag with 400, which would reach the learner as a 502: it is refused here as the
+/// client's mistake it is. Taken exactly as sent, as the documented pattern says: a tag with
+/// spaces around it is a client bug worth a 422, not something to guess about.
 pub fn language(raw: Option<&str>, default: &str) -> Result<String, AppError> {
-    let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else {
+    let Some(raw) = raw.filter(|raw| !raw.is_empty()) else {
         return Ok(default.to_string());
     };
     let mut subtags = raw.split('-');
     let primary_ok =
         subtags.next().is_some_and(|tag| (2..=3).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphabetic()));
-    let rest_ok = subtags.all(|tag| (1..=8).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric()));
-    if primary_ok && rest_ok && raw.len() <= 35 {
+    let mut rest = subtags.peekable();
+    let rest_ok = rest.peek().is_some()
+        && rest.all(|tag| (2..=8).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if primary_ok && rest_ok && raw.len() <= LANGUAGE_MAX_CHARS {
         Ok(raw.to_string())
     } else {
-        Err(AppError::Validation(format!("language must be a BCP-47 tag such as en-US (got {raw:?})")))
+        Err(AppError::Validation(format!("language must be a locale such as en-US or zh-Hans-CN (got {raw:?})")))
     }
 }
 
@@ -193,13 +311,14 @@ pub fn identifier(name: &str, value: Option<&str>) -> Result<(), AppError> {
     }
 }
 
-/// Check a required text field's length in characters, after trimming.
+/// Check a required text field: at most `max_chars` characters as sent, not only whitespace.
 pub fn text_field<'a>(name: &str, value: Option<&'a str>, max_chars: usize) -> Result<&'a str, AppError> {
     let value = value.ok_or_else(|| AppError::Validation(format!("{name} is required")))?;
-    let count = value.trim().chars().count();
-    if count == 0 {
+    if value.trim().is_empty() {
         return Err(AppError::Validation(format!("{name} must not be empty")));
     }
+    // Counted before trimming, so that the document's `maxLength` is the whole rule.
+    let count = value.chars().count();
     if count > max_chars {
         return Err(AppError::Validation(format!("{name} must be at most {max_chars} characters (got {count})")));
     }
@@ -213,9 +332,24 @@ mod tests {
     #[test]
     fn languages_are_bcp47_or_refused() {
         assert_eq!(language(None, "en-US").ok().as_deref(), Some("en-US"));
-        assert_eq!(language(Some(" en-GB "), "en-US").ok().as_deref(), Some("en-GB"));
+        assert_eq!(language(Some("en-GB"), "en-US").ok().as_deref(), Some("en-GB"));
+        assert_eq!(language(Some(""), "en-US").ok().as_deref(), Some("en-US"));
         assert_eq!(language(Some("zh-Hans-CN"), "en-US").ok().as_deref(), Some("zh-Hans-CN"));
-        for bad in ["english", "en_US", "e", "en-US&format=simple", "en-US/../x", "🙂"] {
+        for bad in [
+            "english",
+            "en_US",
+            "e",
+            "en-US&format=simple",
+            "en-US/../x",
+            "🙂",
+            " en-GB",
+            "en-GB\n",
+            "   ",
+            "en",
+            "fAi",
+            "en-U",
+            "en-",
+        ] {
             assert!(language(Some(bad), "en-US").is_err(), "{bad}");
         }
     }
@@ -227,5 +361,7 @@ mod tests {
         assert!(text_field("text", Some(&"é".repeat(5001)), 5000).is_err());
         assert!(text_field("text", Some("   "), 5000).is_err());
         assert!(text_field("text", None, 5000).is_err());
+        // The limit counts what was sent, whitespace included, as `maxLength` does.
+        assert!(text_field("text", Some(&format!(" {}", "a".repeat(5000))), 5000).is_err());
     }
 }

@@ -5,7 +5,9 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 
 use super::envelope::{Meta, Success};
-use super::input::{self, AudioFields, AudioInput, AudioSource};
+use super::input::{
+    self, AudioInput, AudioSource, PronunciationJson, PronunciationUpload, TranscribeJson, TranscribeUpload,
+};
 use crate::audio::{Audio, AudioError};
 use crate::error::{AppError, ErrorEnvelope};
 use crate::jobs::{PronunciationJob, TranscribeJob};
@@ -21,8 +23,8 @@ const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
     post,
     path = "/api/transcribe",
     request_body(content(
-        (AudioFields = "application/json"),
-        (AudioFields = "multipart/form-data")
+        (TranscribeJson = "application/json"),
+        (TranscribeUpload = "multipart/form-data")
     ), description = "JSON with `audio_url`, or multipart with an `audio` file part and the same fields as text parts"),
     responses(
         (status = 200, description = "The transcription", body = Success<Transcription>),
@@ -51,8 +53,8 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     post,
     path = "/api/pronunciation",
     request_body(content(
-        (AudioFields = "application/json"),
-        (AudioFields = "multipart/form-data")
+        (PronunciationJson = "application/json"),
+        (PronunciationUpload = "multipart/form-data")
     ), description = "As for /api/transcribe, plus the required `reference_text`"),
     responses(
         (status = 200, description = "The assessment", body = Success<Pronunciation>),

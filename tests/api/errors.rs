@@ -146,3 +146,13 @@ async fn the_client_request_id_is_echoed_and_one_is_generated_otherwise() {
     let hostile = app.client.get(app.url("/health")).header("X-Request-ID", "a b\tc").send().await.expect("sent");
     assert_ne!(hostile.headers()["x-request-id"], "a b\tc");
 }
+
+#[tokio::test]
+async fn an_overlong_multipart_text_field_is_422_naming_the_field_not_oversized_audio() {
+    let app = spawn_app(&[]).await;
+    let part = reqwest::multipart::Part::bytes(wav_tone(1600)).file_name("clip.wav");
+    let form = reqwest::multipart::Form::new().part("audio", part).text("user_id", "u".repeat(70_000));
+    let response = app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent");
+    let body = assert_error(response, 422, "validation_error").await;
+    assert!(body["error"].as_str().is_some_and(|message| message.contains("user_id")), "{body}");
+}

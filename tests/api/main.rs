@@ -7,4 +7,5 @@ mod cache;
 mod errors;
 mod health;
 mod resilience;
+mod ssrf;
 mod upstream_calls;
