@@ -25,9 +25,50 @@ use crate::speech::{Pronunciation, Transcription};
         crate::routes::health::metrics,
     ),
     components(schemas(ErrorEnvelope, Success<Transcription>, Success<Pronunciation>, Success<Analysis>)),
-    modifiers(&ApiKeyScheme, &MultipartPartNames)
+    modifiers(&ErrorResponses, &ApiKeyScheme, &MultipartPartNames)
 )]
 pub struct ApiDoc;
+
+/// The contract's error rows, added to every `/api/*` operation from one table rather than
+/// repeated on each handler.
+struct ErrorResponses;
+
+impl ErrorResponses {
+    const ROWS: [(&'static str, &'static str); 8] = [
+        ("401", "Missing or wrong X-API-Key"),
+        ("413", "Body or audio over its limit"),
+        ("415", "Audio neither WAV nor Ogg/Opus"),
+        ("422", "Malformed JSON, missing or invalid field, bad or forbidden audio_url"),
+        ("429", "Per-user rate limit; see Retry-After and RateLimit-* headers"),
+        ("502", "The upstream answered with an error retrying will not fix"),
+        ("503", "The upstream is unavailable or its circuit is open; see Retry-After"),
+        ("504", "UPSTREAM_TIMEOUT_SECONDS ran out"),
+    ];
+}
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(operation) = item.post.as_mut().filter(|_| path.starts_with("/api/")) else {
+                continue;
+            };
+            let takes_audio = path != "/api/analyze";
+            for (status, description) in Self::ROWS {
+                if status == "415" && !takes_audio {
+                    continue;
+                }
+                let response = utoipa::openapi::ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name("ErrorEnvelope"))),
+                    )
+                    .build();
+                operation.responses.responses.entry(status.to_string()).or_insert(response.into());
+            }
+        }
+    }
+}
 
 struct ApiKeyScheme;
 
@@ -64,4 +105,25 @@ impl Modify for MultipartPartNames {
 pub fn document() -> &'static str {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DOCUMENT.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_api_operation_documents_the_contracts_error_rows() {
+        let document: serde_json::Value = serde_json::from_str(document()).expect("the document is JSON");
+        for path in ["/api/transcribe", "/api/pronunciation", "/api/analyze"] {
+            let responses = &document["paths"][path]["post"]["responses"];
+            for status in ["200", "401", "413", "422", "429", "502", "503", "504"] {
+                assert!(responses.get(status).is_some(), "{path} lacks {status}: {responses}");
+            }
+            assert_eq!(responses.get("415").is_some(), path != "/api/analyze", "{path}: 415 only where audio is taken");
+            assert_eq!(
+                responses["503"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorEnvelope"
+            );
+        }
+    }
 }

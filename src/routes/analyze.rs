@@ -8,7 +8,7 @@ use tower::ServiceExt;
 use super::envelope::{Meta, Success};
 use super::input;
 use crate::analysis::Analysis;
-use crate::error::{AppError, ErrorEnvelope};
+use crate::error::AppError;
 use crate::jobs::AnalyzeJob;
 use crate::middleware::request_id;
 use crate::state::AppState;
@@ -45,13 +45,6 @@ pub struct AnalyzeRequest {
     request_body(content = AnalyzeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The analysis; `meta.parse` says how the model reply was read", body = Success<Analysis>),
-        (status = 401, description = "Missing or wrong X-API-Key", body = ErrorEnvelope),
-        (status = 413, description = "Body or audio over its limit", body = ErrorEnvelope),
-        (status = 422, description = "Malformed JSON, missing or invalid field", body = ErrorEnvelope),
-        (status = 429, description = "Per-user rate limit; see Retry-After", body = ErrorEnvelope),
-        (status = 502, description = "Gemini answered with an error retrying will not fix", body = ErrorEnvelope),
-        (status = 503, description = "Gemini unavailable or its circuit open; see Retry-After", body = ErrorEnvelope),
-        (status = 504, description = "UPSTREAM_TIMEOUT_SECONDS ran out", body = ErrorEnvelope),
     ),
     security((), ("api_key" = []))
 )]

@@ -9,7 +9,7 @@ use super::input::{
     self, AudioInput, AudioSource, PronunciationJson, PronunciationUpload, TranscribeJson, TranscribeUpload,
 };
 use crate::audio::{Audio, AudioError};
-use crate::error::{AppError, ErrorEnvelope};
+use crate::error::AppError;
 use crate::jobs::{PronunciationJob, TranscribeJob};
 use crate::middleware::request_id;
 use crate::speech::{Pronunciation, Transcription};
@@ -28,14 +28,6 @@ const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
     ), description = "JSON with `audio_url`, or multipart with an `audio` file part and the same fields as text parts"),
     responses(
         (status = 200, description = "The transcription", body = Success<Transcription>),
-        (status = 401, description = "Missing or wrong X-API-Key", body = ErrorEnvelope),
-        (status = 413, description = "Body or audio over its limit", body = ErrorEnvelope),
-        (status = 415, description = "Audio neither WAV nor Ogg/Opus", body = ErrorEnvelope),
-        (status = 422, description = "Malformed JSON, missing or invalid field, bad or forbidden audio_url", body = ErrorEnvelope),
-        (status = 429, description = "Per-user rate limit; see Retry-After", body = ErrorEnvelope),
-        (status = 502, description = "Azure Speech answered with an error retrying will not fix", body = ErrorEnvelope),
-        (status = 503, description = "Azure Speech unavailable or its circuit open; see Retry-After", body = ErrorEnvelope),
-        (status = 504, description = "UPSTREAM_TIMEOUT_SECONDS ran out", body = ErrorEnvelope),
     ),
     security((), ("api_key" = []))
 )]
@@ -58,14 +50,6 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     ), description = "As for /api/transcribe, plus the required `reference_text`"),
     responses(
         (status = 200, description = "The assessment", body = Success<Pronunciation>),
-        (status = 401, description = "Missing or wrong X-API-Key", body = ErrorEnvelope),
-        (status = 413, description = "Body or audio over its limit", body = ErrorEnvelope),
-        (status = 415, description = "Audio neither WAV nor Ogg/Opus", body = ErrorEnvelope),
-        (status = 422, description = "Malformed JSON, missing or invalid field, bad or forbidden audio_url", body = ErrorEnvelope),
-        (status = 429, description = "Per-user rate limit; see Retry-After", body = ErrorEnvelope),
-        (status = 502, description = "Azure Speech answered with an error retrying will not fix", body = ErrorEnvelope),
-        (status = 503, description = "Azure Speech unavailable or its circuit open; see Retry-After", body = ErrorEnvelope),
-        (status = 504, description = "UPSTREAM_TIMEOUT_SECONDS ran out", body = ErrorEnvelope),
     ),
     security((), ("api_key" = []))
 )]
