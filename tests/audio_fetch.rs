@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backend_ai::audio::{Audio, AudioError, AudioFetcher, AudioFormat, FetchPolicy};
@@ -14,6 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 #[path = "support/audio.rs"]
 mod audio_support;
+#[path = "support/tripwire.rs"]
+mod tripwire;
+
+use tripwire::Tripwire;
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -40,39 +42,6 @@ async fn wav_server(expected_requests: u64) -> MockServer {
         .mount(&server)
         .await;
     server
-}
-
-/// A listener that only counts connections: the strongest evidence that a refusal happened
-/// before any socket was opened towards it.
-struct Tripwire {
-    address: SocketAddr,
-    connections: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Tripwire {
-    async fn bind(ip: &str) -> Option<Self> {
-        let listener = TcpListener::bind((ip, 0)).await.ok()?;
-        let address = listener.local_addr().ok()?;
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&connections);
-        let task = tokio::spawn(async move {
-            while let Ok((_socket, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-        });
-        Some(Self { address, connections, task })
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Tripwire {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 #[tokio::test]

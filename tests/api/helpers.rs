@@ -10,6 +10,8 @@ pub mod redis_support;
 
 #[path = "../support/audio.rs"]
 mod audio_support;
+#[path = "../support/tripwire.rs"]
+pub mod tripwire;
 pub use audio_support::wav_tone;
 
 /// One running instance of the service.

@@ -9,8 +9,6 @@
 //! listener that counts TCP connections, so "not fetched" means not even a connection.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use backend_ai::app::{ApiLayers, router};
 use backend_ai::audio::{AudioFetcher, FetchPolicy};
@@ -24,39 +22,8 @@ use tokio::net::TcpListener;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::helpers::tripwire::Tripwire;
 use crate::helpers::{assert_error, redis_support, spawn_app};
-
-/// Counts the TCP connections made to it; accepts and drops them.
-struct Tripwire {
-    address: SocketAddr,
-    connections: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Tripwire {
-    async fn bind(ip: &str) -> Option<Self> {
-        let listener = TcpListener::bind((ip, 0)).await.ok()?;
-        let address = listener.local_addr().ok()?;
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&connections);
-        let task = tokio::spawn(async move {
-            while let Ok((_socket, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-        });
-        Some(Self { address, connections, task })
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Tripwire {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// Where the hostile URLs point: 127.0.0.1, 127.0.0.2 and, where the machine has it, ::1.
 struct Targets {
