@@ -148,6 +148,9 @@ impl Metrics {
             let _ = self.ai_operation_duration_seconds.with_label_values(&[operation, provider]);
             for kind in crate::upstream::UpstreamError::KINDS {
                 let _ = self.ai_operation_errors_total.with_label_values(&[operation, kind]);
+            }
+            // The kinds `UpstreamError::retry()` lets the retry layer send again.
+            for kind in ["unreachable", "server_error", "rate_limited"] {
                 let _ = self.upstream_retries_total.with_label_values(&[upstream, kind]);
             }
             for scope in ["local", "remote"] {
