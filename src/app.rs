@@ -11,6 +11,8 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::audio::fetch::{AudioFetcher, FetchPolicy};
 use crate::config::Settings;
@@ -41,7 +43,13 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .route_layer(tower::util::option_layer(api_layers.rate_limit))
         .route_layer(AuthLayer::new(api_layers.api_keys))
         // Multipart reads go through axum's limit; JSON bodies are bounded in `routes::input`.
-        .layer(DefaultBodyLimit::max(audio_body_limit));
+        .layer(DefaultBodyLimit::max(audio_body_limit))
+        // A client that stalls mid-body must not hold a connection and a task forever.
+        .layer(
+            ServiceBuilder::new()
+                .layer(RequestBodyTimeoutLayer::new(state.settings.request_body_timeout))
+                .layer(MapRequestBodyLayer::new(axum::body::Body::new)),
+        );
     let ops = Router::new()
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))

@@ -22,6 +22,9 @@ pub enum AppError {
     Validation(String),
     #[error("request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
+    /// The client stopped sending its body (slow-loris, a dead mobile connection).
+    #[error("the request body was not received in time")]
+    BodyTimeout,
     #[error("Rate limit exceeded")]
     RateLimited { retry_after: Duration },
     #[error(transparent)]
@@ -58,6 +61,7 @@ impl AppError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Audio(error) => match error {
                 AudioError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),

@@ -34,8 +34,9 @@ pub struct ApiDoc;
 struct ErrorResponses;
 
 impl ErrorResponses {
-    const ROWS: [(&'static str, &'static str); 8] = [
+    const ROWS: [(&'static str, &'static str); 9] = [
         ("401", "Missing or wrong X-API-Key"),
+        ("408", "The request body stalled for longer than REQUEST_BODY_TIMEOUT_SECONDS"),
         ("413", "Body or audio over its limit"),
         ("415", "Audio neither WAV nor Ogg/Opus"),
         ("422", "Malformed JSON, missing or invalid field, bad or forbidden audio_url"),

@@ -165,8 +165,24 @@ pub async fn json_body<T: DeserializeOwned>(request: Request, limit: usize) -> R
     if let BodyKind::Multipart = body_kind(&request)? {
         return Err(AppError::Validation("this endpoint takes a JSON body".into()));
     }
-    let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| AppError::BodyTooLarge { limit })?;
+    let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|error| body_error(error, limit))?;
     parse_json(&bytes)
+}
+
+/// Why a body could not be read: too long (413), too slow (408), or cut off by the client (422).
+fn body_error(error: axum::Error, limit: usize) -> AppError {
+    let error = error.into_inner();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    while let Some(current) = cause {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return AppError::BodyTooLarge { limit };
+        }
+        if current.is::<tower_http::timeout::TimeoutError>() {
+            return AppError::BodyTimeout;
+        }
+        cause = current.source();
+    }
+    AppError::Validation("the request body could not be read to its end".into())
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
@@ -272,6 +288,13 @@ async fn read_capped(
 }
 
 fn multipart_error(error: &axum::extract::multipart::MultipartError, body_limit: usize) -> AppError {
+    let mut cause = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if current.is::<tower_http::timeout::TimeoutError>() {
+            return AppError::BodyTimeout;
+        }
+        cause = current.source();
+    }
     if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         AppError::BodyTooLarge { limit: body_limit }
     } else {
