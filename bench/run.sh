@@ -155,7 +155,7 @@ start_service() {
 
 # metric NAME_AND_LABELS_REGEX: the sum of matching samples on the service's /metrics.
 metric() {
-  curl -fsS "http://127.0.0.1:$SVC_PORT/metrics" | awk -v re="$1" '$0 !~ /^#/ && $1 ~ re {s += $2} END {printf "%d\n", s}'
+  curl -fsS "http://127.0.0.1:${METRIC_PORT:-$SVC_PORT}/metrics" | awk -v re="$1" '$0 !~ /^#/ && $1 ~ re {s += $2} END {printf "%d\n", s}'
 }
 
 record() { printf '%s\n' "$1" >>"$RESULTS"; }
@@ -198,7 +198,7 @@ oha_run() { # LABEL RATE CONNECTIONS BODIES URL [extra oha args...]
   local label=$1 rate=$2 conns=$3 bodies=$4 url=$5; shift 5
   local cmd=("$OHA" -z "${OHA_SECONDS:-$A_SECONDS}s" -q "$rate" --latency-correction -w -c "$conns" --no-tui
     --output-format json -m POST -T application/json -Z "$bodies" "$@" "$url")
-  command_line "a/$label" "${cmd[*]}"
+  command_line "a/$label" "$(printf '%q ' "${cmd[@]}")"
   "${cmd[@]}" >"$RUN_DIR/oha.json"
 }
 
@@ -315,10 +315,10 @@ scenario_b() {
   cmp -s <(curl -fsS -X POST --data-binary @"$RUN_DIR/body.json" "$nginx_url") "$RUN_DIR/nginx/www/api/analyze" \
     || { echo "nginx does not return the cached reply" >&2; exit 1; }
 
-  local targets=(service nginx) before_url="" before_pid="" main_port=$SVC_PORT main_pid=$SVC_PID
+  local targets=(service nginx) before_url="" before_pid="" before_port="" main_port=$SVC_PORT main_pid=$SVC_PID
   if [[ -n $BEFORE_BIN ]]; then
     SERVICE_BIN=$BEFORE_BIN start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
-    before_url="http://127.0.0.1:$SVC_PORT/api/analyze" before_pid=$SVC_PID
+    before_url="http://127.0.0.1:$SVC_PORT/api/analyze" before_pid=$SVC_PID before_port=$SVC_PORT
     curl -fsS -o /dev/null -X POST -H 'content-type: application/json' --data-binary @"$RUN_DIR/body.json" "$before_url"
     SVC_PORT=$main_port SVC_PID=$main_pid
     targets+=(service-before)
@@ -332,9 +332,9 @@ scenario_b() {
   for run in $(seq "$RUNS"); do
     for target in "${targets[@]}"; do
       case $target in
-        service) target_url=$url ;;
-        nginx) target_url=$nginx_url ;;
-        service-before) target_url=$before_url ;;
+        service) target_url=$url METRIC_PORT=$main_port ;;
+        nginx) target_url=$nginx_url METRIC_PORT=$main_port ;;
+        service-before) target_url=$before_url METRIC_PORT=$before_port ;;
       esac
       hits_before=$(metric 'cache_operations_total[{].*operation="get".*result="hit"')
       load=$(load1)
@@ -344,6 +344,7 @@ scenario_b() {
         "{\"cache_hits\": $hits}")"
     done
   done
+  unset METRIC_PORT
   stop "$SVC_PID"
   [[ -z $before_pid ]] || stop "$before_pid"
   stop "$SIM_PID"
@@ -353,33 +354,39 @@ scenario_b() {
 scenario_c() {
   log "c: $C_IN_FLIGHT requests in flight against a 2 s upstream"
   start_simulator 2000
-  local run load peak_fds fds
+  local run label
   for run in $(seq "$RUNS"); do
-    start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
-    load=$(load1)
-    local base_fds; base_fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 | wc -l)
-    wrk_run "c" "$RUN_DIR/wrk.txt" -t2 -c"$C_IN_FLIGHT" "-d${C_SECONDS}s" --timeout 30s --latency \
-      -s bench/unique_analyze.lua "http://127.0.0.1:$SVC_PORT" -- "c$run$$" &
-    local wrk_pid=$!
-    peak_fds=0
-    while kill -0 "$wrk_pid" 2>/dev/null; do
-      fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-      ((fds > peak_fds)) && peak_fds=$fds
-      sleep 0.2
-    done
-    wait "$wrk_pid"
-    local hwm rss sim_hwm
-    hwm=$(awk '/^VmHWM/ {print $2}' /proc/"$SVC_PID"/status)
-    rss=$(awk '/^VmRSS/ {print $2}' /proc/"$SVC_PID"/status)
-    sim_hwm=$(awk '/^VmHWM/ {print $2}' /proc/"$SIM_PID"/status)
-    record "$(python3 bench/report.py wrk-record c service 0 "$run" "$load" "$RUN_DIR/wrk.txt" \
-      "{\"vm_hwm_kib\": $hwm, \"vm_rss_after_kib\": $rss, \"simulator_vm_hwm_kib\": $sim_hwm, \"peak_fds\": $peak_fds, \"base_fds\": $base_fds, \"in_flight\": $C_IN_FLIGHT}")"
-    stop "$SVC_PID"
-    # The simulator's peak must be its own per run too.
-    stop "$SIM_PID"
-    start_simulator 2000
+    hold_in_flight "$run" service "$BIN"
+    [[ -z $BEFORE_BIN ]] || hold_in_flight "$run" service-before "$BEFORE_BIN"
   done
   stop "$SIM_PID"
+}
+
+hold_in_flight() { # RUN LABEL BINARY
+  local run=$1 label=$2 load peak_fds fds
+  SERVICE_BIN=$3 start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
+  load=$(load1)
+  local base_fds; base_fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 | wc -l)
+  wrk_run "c/$label" "$RUN_DIR/wrk.txt" -t2 -c"$C_IN_FLIGHT" "-d${C_SECONDS}s" --timeout 30s --latency \
+    -s bench/unique_analyze.lua "http://127.0.0.1:$SVC_PORT" -- "c$run$label$$" &
+  local wrk_pid=$!
+  peak_fds=0
+  while kill -0 "$wrk_pid" 2>/dev/null; do
+    fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+    ((fds > peak_fds)) && peak_fds=$fds
+    sleep 0.2
+  done
+  wait "$wrk_pid"
+  local hwm rss sim_hwm
+  hwm=$(awk '/^VmHWM/ {print $2}' /proc/"$SVC_PID"/status)
+  rss=$(awk '/^VmRSS/ {print $2}' /proc/"$SVC_PID"/status)
+  sim_hwm=$(awk '/^VmHWM/ {print $2}' /proc/"$SIM_PID"/status)
+  record "$(python3 bench/report.py wrk-record c "$label" 0 "$run" "$load" "$RUN_DIR/wrk.txt" \
+    "{\"vm_hwm_kib\": $hwm, \"vm_rss_after_kib\": $rss, \"simulator_vm_hwm_kib\": $sim_hwm, \"peak_fds\": $peak_fds, \"base_fds\": $base_fds, \"in_flight\": $C_IN_FLIGHT}")"
+  stop "$SVC_PID"
+  # A fresh simulator too, so its peak is this run's own.
+  stop "$SIM_PID"
+  start_simulator 2000
 }
 
 # ---------------------------------------------------------------- d: the guide's locustfile
@@ -411,35 +418,41 @@ EOF
 
 # ---------------------------------------------------------------- e: instructions per request
 scenario_e() {
-  log "e: callgrind, instructions per cached hit"
+  log "e: callgrind, instructions per cached hit and per cache miss"
   start_simulator 0
-  profile_cached_hits service "$BIN"
-  [[ -z $BEFORE_BIN ]] || profile_cached_hits service-before "$BEFORE_BIN"
-  stop "$SIM_PID"
-}
-
-profile_cached_hits() { # LABEL BINARY
-  local label=$1
-  SERVICE_BIN=$2 SERVICE_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$RUN_DIR/callgrind.out.%p" \
-    SERVICE_START_TRIES=1200 start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
   local body='{"text":"I go to the store yesterday and buy three apple.","user_id":"bench"}'
   printf '%s' "$body" >"$RUN_DIR/body.json"
   export BENCH_BODY_FILE="$RUN_DIR/body.json"
-  local url="http://127.0.0.1:$SVC_PORT/api/analyze"
-  wrk -t1 -c4 -d3s -s bench/same_body.lua "$url" >/dev/null
+  profile_requests hit service "$BIN" bench/same_body.lua
+  [[ -z $BEFORE_BIN ]] || profile_requests hit service-before "$BEFORE_BIN" bench/same_body.lua
+  profile_requests miss service "$BIN" bench/unique_analyze.lua
+  [[ -z $BEFORE_BIN ]] || profile_requests miss service-before "$BEFORE_BIN" bench/unique_analyze.lua
+  stop "$SIM_PID"
+}
+
+# profile_requests KIND LABEL BINARY WRK_SCRIPT: instructions the service executes per request
+# while wrk drives WRK_SCRIPT (same_body.lua: memory-tier hits; unique_analyze.lua: misses).
+profile_requests() {
+  local kind=$1 label=$2
+  SERVICE_BIN=$3 SERVICE_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$RUN_DIR/callgrind.out.%p" \
+    SERVICE_START_TRIES=1200 start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
+  local url="http://127.0.0.1:$SVC_PORT"
+  [[ $kind == hit ]] && url="$url/api/analyze"
+  wrk -t1 -c4 -d3s -s "$4" "$url" -- "warm$kind$label$$" >/dev/null
   callgrind_control -z "$SVC_PID" >/dev/null 2>&1
   local load; load=$(load1)
-  wrk_run "e/$label" "$RUN_DIR/wrk.txt" -t1 -c4 "-d${E_SECONDS}s" --latency -s bench/same_body.lua "$url"
+  wrk_run "e/$kind/$label" "$RUN_DIR/wrk.txt" -t1 -c4 "-d${E_SECONDS}s" --latency -s "$4" "$url" -- "e$kind$label$$"
   callgrind_control -d "$SVC_PID" >/dev/null 2>&1
   local dump; dump=$(ls -t "$RUN_DIR"/callgrind.out.*.* | head -1)
-  cp "$dump" "$OUT/callgrind-$label.out"
+  cp "$dump" "$OUT/callgrind-$kind-$label.out"
   # Whole listings to files first: `| head` would end callgrind_annotate with SIGPIPE.
   callgrind_annotate --threshold=100 "$dump" >"$RUN_DIR/self.txt" 2>/dev/null || true
   callgrind_annotate --inclusive=yes --threshold=100 "$dump" >"$RUN_DIR/inclusive.txt" 2>/dev/null || true
-  head -80 "$RUN_DIR/self.txt" >"$OUT/callgrind-$label-self.txt"
-  head -120 "$RUN_DIR/inclusive.txt" >"$OUT/callgrind-$label-inclusive.txt"
+  head -80 "$RUN_DIR/self.txt" >"$OUT/callgrind-$kind-$label-self.txt"
+  head -120 "$RUN_DIR/inclusive.txt" >"$OUT/callgrind-$kind-$label-inclusive.txt"
   local ir; ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
-  record "$(python3 bench/report.py wrk-record e "$label" 0 1 "$load" "$RUN_DIR/wrk.txt" "{\"instructions\": ${ir:-0}}")"
+  record "$(python3 bench/report.py wrk-record e "$label" 0 1 "$load" "$RUN_DIR/wrk.txt" \
+    "{\"instructions\": ${ir:-0}, \"kind\": \"$kind\"}")"
   stop "$SVC_PID"
   rm -f "$RUN_DIR"/callgrind.out.*
 }
