@@ -45,7 +45,7 @@ if [[ $MODE == quick ]]; then
 else
   RUNS=${BENCH_RUNS:-3}; A_SECONDS=15; B_SECONDS=10; C_SECONDS=9; D_TIME=2m; E_SECONDS=20
 fi
-A_RATES=(1000 5000)
+A_RATES=(1000 2500 5000)
 C_IN_FLIGHT=${BENCH_IN_FLIGHT:-9900}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

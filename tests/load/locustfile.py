@@ -6,6 +6,7 @@
 # - `self.user_id` is given a value in on_start: locust's HttpUser has no such attribute, so the
 #   guide's file raised AttributeError on every task.
 # Run: locust -f tests/load/locustfile.py --host=http://127.0.0.1:8000
+import asyncio  # unused, kept from the guide's file
 import itertools
 import os
 import time
