@@ -8,6 +8,7 @@
 
 import csv
 import json
+import os
 import re
 import statistics
 import sys
@@ -354,7 +355,11 @@ def write(out_dir, report_path):
     add("Ports are free loopback ports picked per run; temporary paths differ per run.")
     add("")
     add("```")
-    add("bash bench/run.sh            # everything below, then this file")
+    if os.environ.get("BENCH_BEFORE_BIN"):
+        add("# the before-the-fixes build: commit 1b75212 built with `cargo build --release`, copied aside")
+        add("BENCH_BEFORE_BIN=<that binary> bash bench/run.sh   # everything below, then this file")
+    else:
+        add("bash bench/run.sh            # everything below, then this file")
     for label, command in commands.items():
         add(f"# {label}")
         add(command)
