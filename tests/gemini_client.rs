@@ -1,6 +1,7 @@
 //! The Gemini client against a wiremock fake serving the documented payloads of
 //! UPSTREAMS.md section 2, the analyzer on top of it, and the client against the simulator.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backend_ai::analysis::ParseQuality;
@@ -28,9 +29,9 @@ fn client_for(base: &str, key: &str) -> GeminiClient {
 
 fn request() -> GenerateRequest {
     GenerateRequest {
-        system_instruction: "You are a tutor.".to_string(),
+        system_instruction: "You are a tutor.".into(),
         user_text: "Rate this.".to_string(),
-        response_schema: Some(json!({"type": "OBJECT", "properties": {"score": {"type": "INTEGER"}}})),
+        response_schema: Some(Arc::new(json!({"type": "OBJECT", "properties": {"score": {"type": "INTEGER"}}}))),
         temperature: 0.2,
         max_output_tokens: 512,
         thinking_budget: Some(0),

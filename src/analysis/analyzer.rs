@@ -3,6 +3,11 @@
 //! Errors (including content blocks) pass through untouched for the layers above; a reply that
 //! cannot be parsed is not an error but a `Fallback` outcome, which the cache never stores.
 
+use std::borrow::Cow;
+use std::sync::{Arc, LazyLock};
+
+use serde_json::Value;
+
 use crate::analysis::{AnalysisOutcome, ParseQuality, parse_analysis, prompt};
 use crate::jobs::AnalyzeJob;
 use crate::metrics::Metrics;
@@ -14,6 +19,10 @@ const TEMPERATURE: f32 = 0.2;
 /// A 5000-character text with many mistakes needs a few thousand tokens of JSON; the cap is a
 /// guard against runaway output, not a budget the usual answer comes near.
 const MAX_OUTPUT_TOKENS: u32 = 8192;
+
+/// Built once: as a fresh `Value` tree per call it was ~15 KB of small allocations held for the
+/// whole upstream call, the largest per-request item of the service's own making.
+static RESPONSE_SCHEMA: LazyLock<Arc<Value>> = LazyLock::new(|| Arc::new(prompt::response_schema()));
 
 #[derive(Clone)]
 pub struct Analyzer {
@@ -29,9 +38,9 @@ impl Analyzer {
     /// The request sent for a job; exposed so its shape can be checked without a call.
     pub fn request_for(&self, job: &AnalyzeJob) -> GenerateRequest {
         GenerateRequest {
-            system_instruction: prompt::system_instruction().to_string(),
+            system_instruction: Cow::Borrowed(prompt::system_instruction()),
             user_text: prompt::user_prompt(&job.text),
-            response_schema: Some(prompt::response_schema()),
+            response_schema: Some(RESPONSE_SCHEMA.clone()),
             temperature: TEMPERATURE,
             max_output_tokens: MAX_OUTPUT_TOKENS,
             thinking_budget: thinking_budget(self.client.model()),

@@ -2,6 +2,7 @@
 //! (never its URL: the same URL can serve different audio, and different URLs the same audio),
 //! text by its normalised form plus the model and prompt version that shape the analysis.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -139,13 +140,32 @@ impl CacheKeyed for AnalyzeJob {
     fn cache_key(&self) -> CacheKey {
         let kind = CacheKind::Analysis;
         let mut hasher = KeyHasher::new(kind);
-        // Normalising again is idempotent and keeps a hand-built job from splitting the cache.
-        hasher
-            .field(normalise_text(&self.text).as_bytes())
-            .field(self.model.as_bytes())
-            .field(self.prompt_version.as_bytes());
+        // Normalising again keeps a hand-built job from splitting the cache. Jobs made by
+        // `AnalyzeJob::new` already are normalised, and checking costs less than redoing it (a
+        // cached hit computes this key on every request).
+        let text =
+            if is_normalised(&self.text) { Cow::Borrowed(&self.text) } else { Cow::Owned(normalise_text(&self.text)) };
+        hasher.field(text.as_bytes()).field(self.model.as_bytes()).field(self.prompt_version.as_bytes());
         hasher.finish(kind)
     }
+}
+
+/// Whether `normalise_text` would give `text` back unchanged: no whitespace at either end, and
+/// whitespace inside only as single ASCII spaces.
+fn is_normalised(text: &str) -> bool {
+    // Starting as if after a space rejects leading whitespace with the same rule.
+    let mut after_space = true;
+    for character in text.chars() {
+        if character.is_whitespace() {
+            if character != ' ' || after_space {
+                return false;
+            }
+            after_space = true;
+        } else {
+            after_space = false;
+        }
+    }
+    text.is_empty() || !after_space
 }
 
 impl Cacheable for Transcription {
@@ -181,6 +201,26 @@ mod tests {
 
     fn analyze(text: &str, model: &str, prompt_version: &'static str) -> AnalyzeJob {
         AnalyzeJob { text: text.to_string(), model: model.to_string(), prompt_version }
+    }
+
+    #[test]
+    fn the_normalised_check_agrees_with_normalising() {
+        for text in [
+            "",
+            " ",
+            "I go",
+            "I  go",
+            " I go",
+            "I go ",
+            "I\tgo",
+            "I\ngo",
+            "I\u{a0}go",
+            "I \u{2003}go",
+            "élève à l'école",
+            "a",
+        ] {
+            assert_eq!(is_normalised(text), normalise_text(text) == text, "{text:?}");
+        }
     }
 
     #[test]

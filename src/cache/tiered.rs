@@ -135,6 +135,20 @@ impl Cache {
         self.lookup(key, CountMisses::No).await
     }
 
+    /// The memory tier alone, for a fast path in front of costlier coordination: a fresh hit
+    /// is counted like any hit; anything else counts nothing and is left for the caller's
+    /// full lookup to count (and to clean up), so each request still counts one lookup.
+    pub async fn get_from_memory<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
+        let sealed = self.inner.memory.get(key.as_str()).await?;
+        match envelope::open::<T>(sealed.bytes, SystemTime::now()) {
+            Opened::Fresh(value, _) => {
+                self.count("get", "hit", TIER_MEMORY);
+                Some((value, TIER_MEMORY))
+            }
+            Opened::Expired | Opened::Invalid => None,
+        }
+    }
+
     /// Store in every tier of the mode. Values that are not cacheable are ignored.
     pub async fn set<T: Cacheable>(&self, key: &CacheKey, value: &T) {
         if !value.is_cacheable() {

@@ -45,9 +45,18 @@ where
         let key = job.cache_key();
         let flights = self.flights.clone();
         let inner = self.inner.clone();
-        let rendered = key.as_str().to_string();
-        let participation = self.flights.join_or_start::<R>(&rendered, move || Box::pin(fly(flights, inner, job, key)));
-        Box::pin(participation.finish())
+        Box::pin(async move {
+            // A memory-tier hit is a local read with nothing to coordinate: answering it before
+            // the registry spares every hit the flight's bookkeeping (lock, boxed shared
+            // future, a clone of the result for the registry's copy).
+            if let Some((value, tier)) = flights.cache.get_from_memory::<R>(&key).await {
+                return Ok(Served { value, origin: Origin::Cache { tier } });
+            }
+            let registry = flights.clone();
+            let rendered = key.as_str().to_string();
+            let participation = registry.join_or_start::<R>(&rendered, move || Box::pin(fly(flights, inner, job, key)));
+            participation.finish().await
+        })
     }
 }
 

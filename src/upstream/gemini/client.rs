@@ -65,7 +65,7 @@ impl GeminiClient {
                 temperature: request.temperature,
                 max_output_tokens: request.max_output_tokens,
                 response_mime_type: request.response_schema.as_ref().map(|_| "application/json"),
-                response_schema: request.response_schema.as_ref(),
+                response_schema: request.response_schema.as_deref(),
                 thinking_config: request
                     .thinking_budget
                     .map(|thinking_budget| wire::ThinkingConfig { thinking_budget }),

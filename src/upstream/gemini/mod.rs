@@ -7,6 +7,9 @@
 mod client;
 mod wire;
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 pub use client::GeminiClient;
 
 /// Where and as what the client talks to Gemini.
@@ -51,13 +54,16 @@ impl GeminiConfig {
 }
 
 /// One `generateContent` call: a single user turn under a system instruction.
+///
+/// A request lives as long as its call (seconds, thousands at once under load), so the parts
+/// that are the same for every call are shared rather than copied into each one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateRequest {
-    pub system_instruction: String,
+    pub system_instruction: Cow<'static, str>,
     pub user_text: String,
     /// OpenAPI-subset schema (`generationConfig.responseSchema`). When present the reply is
     /// requested as `application/json`.
-    pub response_schema: Option<serde_json::Value>,
+    pub response_schema: Option<Arc<serde_json::Value>>,
     pub temperature: f32,
     /// Thought tokens count against this cap too.
     pub max_output_tokens: u32,

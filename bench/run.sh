@@ -1,0 +1,469 @@
+#!/usr/bin/env bash
+# The benchmarks behind BENCHMARKS.md, in one command:
+#
+#   bash bench/run.sh           full run (several minutes), rewrites BENCHMARKS.md
+#   bash bench/run.sh --quick   smoke run, a few seconds per scenario, writes bench/out/BENCHMARKS.md
+#
+# It builds the release binary, installs what is missing (wrk, nginx-light, redis-server and
+# valgrind from Debian, oha from crates.io, locust from PyPI into a venv), and starts a private
+# Redis, the standalone simulator, the service and nginx, all on 127.0.0.1 and free ports only.
+# Everything it starts is stopped on exit, by PID. Results: bench/out/.
+#
+# Scenarios (see BENCHMARKS.md for what each one measures and why):
+#   a  gateway overhead at fixed rates, service vs the simulator straight, cache missing
+#   b  cached hits, service vs nginx returning the same bytes
+#   c  ~10,000 requests in flight against a 2 s upstream: all succeed, peak RSS
+#   d  the upgrade guide's locustfile (tests/load/locustfile.py), headless, 100 requests/s
+#   e  instructions per cached hit, under callgrind (robust on a noisy shared machine)
+# Pick some with BENCH_SCENARIOS=abcde (default: all).
+set -euo pipefail
+
+MODE=full
+case "${1:-}" in
+  --quick) MODE=quick ;;
+  "") ;;
+  *) echo "usage: bash bench/run.sh [--quick]" >&2; exit 2 ;;
+esac
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT="$ROOT/bench/out"
+TOOLS="${BENCH_TOOLS:-$HOME/.cache/backend-ai-bench}"
+SCENARIOS="${BENCH_SCENARIOS:-abcde}"
+mkdir -p "$OUT" "$TOOLS"
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/backend-ai-bench.XXXXXX")
+chmod 755 "$RUN_DIR" # nginx's workers run as nobody
+RESULTS="$OUT/results.jsonl"
+COMMANDS="$OUT/commands.txt"
+: >"$RESULTS"
+: >"$COMMANDS"
+: >"$OUT/service.log"
+: >"$OUT/simulator.log"
+
+if [[ $MODE == quick ]]; then
+  RUNS=1; A_SECONDS=3; B_SECONDS=3; C_SECONDS=5; D_TIME=10s; E_SECONDS=5
+else
+  RUNS=${BENCH_RUNS:-3}; A_SECONDS=15; B_SECONDS=10; C_SECONDS=9; D_TIME=2m; E_SECONDS=20
+fi
+A_RATES=(1000 2500 5000)
+C_IN_FLIGHT=${BENCH_IN_FLIGHT:-9900}
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---------------------------------------------------------------- tools
+apt_install() {
+  local missing=()
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]} from Debian"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+apt_install wrk:wrk nginx:nginx-light redis-server:redis-server valgrind:valgrind curl:curl
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+OHA="${BENCH_OHA:-$TOOLS/bin/oha}"
+if [[ ! -x $OHA ]]; then
+  # Default features: oha 1.16 does not compile without its TLS feature.
+  log "installing oha from crates.io (a long compile on 2 cores)"
+  cargo install oha --locked --root "$TOOLS" >"$OUT/oha-install.log" 2>&1
+fi
+VENV="$TOOLS/venv"
+if [[ ! -x $VENV/bin/locust ]]; then
+  log "installing locust from PyPI into $VENV"
+  python3 -m venv "$VENV" && "$VENV/bin/pip" install -q locust >"$OUT/locust-install.log" 2>&1
+fi
+
+# BENCH_BIN=path measures another build instead of building this one. BENCH_BEFORE_BIN=path
+# adds that build (e.g. the commit before an optimisation) to scenarios b and e, side by side.
+BIN="${BENCH_BIN:-}"
+BEFORE_BIN="${BENCH_BEFORE_BIN:-}"
+if [[ -z $BIN ]]; then
+  log "building the release binary"
+  cargo build --release --bin backend-ai >"$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log" >&2; exit 1; }
+  BIN="$ROOT/target/release/backend-ai"
+fi
+
+# File descriptors: ~10,000 requests in flight through a gateway need two sockets each.
+ulimit -n "$(ulimit -Hn)"
+FD_LIMIT=$(ulimit -n)
+
+# ---------------------------------------------------------------- processes
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [[ -n ${BENCH_KEEP_TMP:-} ]] || rm -rf "$RUN_DIR"
+}
+trap cleanup EXIT
+
+stop() {
+  local pid=$1
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_http() {
+  local url=$1 tries=${2:-300}
+  for _ in $(seq "$tries"); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "no answer from $url" >&2
+  return 1
+}
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+REDIS_PORT=$(free_port)
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no \
+  --logfile "$OUT/redis.log" &
+PIDS+=($!)
+for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+# start_simulator LATENCY_MS: sets SIM_PID and SIM_PORT.
+start_simulator() {
+  SIM_PORT=$(free_port)
+  SIMULATOR_LATENCY_MS=$1 RUST_LOG=warn "$BIN" simulator "$SIM_PORT" >>"$OUT/simulator.log" 2>&1 &
+  SIM_PID=$!
+  PIDS+=("$SIM_PID")
+  wait_http "http://127.0.0.1:$SIM_PORT/_simulator/faults"
+}
+
+# start_service UPSTREAM_PORT [VAR=value...]: sets SVC_PID and SVC_PORT. The service's own
+# defaults otherwise, except: loopback only, the private Redis, redis_only (the mode it runs in
+# under Kubernetes), JSON logs to a file.
+start_service() {
+  local upstream=$1; shift
+  SVC_PORT=$(free_port)
+  env BIND_ADDRESS=127.0.0.1 PORT="$SVC_PORT" \
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" CACHE_MODE=redis_only \
+    AZURE_SPEECH_KEY=bench AZURE_SPEECH_ENDPOINT="http://127.0.0.1:$upstream" \
+    GEMINI_API_KEY=bench GEMINI_BASE_URL="http://127.0.0.1:$upstream" \
+    LOG_FORMAT=json "$@" ${SERVICE_WRAPPER:-} "${SERVICE_BIN:-$BIN}" >>"$OUT/service.log" 2>&1 &
+  SVC_PID=$!
+  PIDS+=("$SVC_PID")
+  wait_http "http://127.0.0.1:$SVC_PORT/health" "${SERVICE_START_TRIES:-300}"
+}
+
+# metric NAME_AND_LABELS_REGEX: the sum of matching samples on the service's /metrics.
+metric() {
+  curl -fsS "http://127.0.0.1:${METRIC_PORT:-$SVC_PORT}/metrics" | awk -v re="$1" '$0 !~ /^#/ && $1 ~ re {s += $2} END {printf "%d\n", s}'
+}
+
+record() { printf '%s\n' "$1" >>"$RESULTS"; }
+# Commands the private Redis has executed so far, by name: {"get": 12, ...}.
+redis_commands() {
+  redis-cli -p "$REDIS_PORT" info commandstats |
+    python3 -c 'import json, re, sys; print(json.dumps({m[1]: int(m[2]) for m in re.finditer(r"cmdstat_([\w|]+):calls=(\d+)", sys.stdin.read())}))'
+}
+command_line() { printf '%s: %s\n' "$1" "${2//$RUN_DIR/\$TMP}" >>"$COMMANDS"; }
+
+# ---------------------------------------------------------------- machine
+python3 - "$OUT/machine.json" "$MODE" "$FD_LIMIT" <<'EOF'
+import json, os, platform, subprocess, sys
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+def version(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+    except Exception:
+        return "?"
+json.dump({
+    "nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(int(mem) / 1048576, 1),
+    "kernel": platform.release(), "mode": sys.argv[2], "fd_limit": sys.argv[3],
+    "rustc": version(["rustc", "--version"]),
+    "date": subprocess.run(["date", "-u", "+%Y-%m-%d %H:%M UTC"], capture_output=True, text=True).stdout.strip(),
+    "commit": version(["git", "rev-parse", "--short", "HEAD"]),
+}, open(sys.argv[1], "w"))
+EOF
+{
+  "$OHA" --version 2>&1 | head -1
+  wrk -v 2>&1 | head -1 | cut -d' ' -f1-2
+  "$NGINX" -v 2>&1 | head -1
+  redis-server --version | cut -d' ' -f1-3
+  "$VENV/bin/locust" --version 2>&1 | head -1 | cut -d' ' -f1-2
+  valgrind --version
+} >"$OUT/versions.txt" 2>/dev/null || true
+
+# ---------------------------------------------------------------- a: gateway overhead
+oha_run() { # LABEL RATE CONNECTIONS BODIES URL [extra oha args...]
+  local label=$1 rate=$2 conns=$3 bodies=$4 url=$5; shift 5
+  local cmd=("$OHA" -z "${OHA_SECONDS:-$A_SECONDS}s" -q "$rate" --latency-correction -w -c "$conns" --no-tui
+    --output-format json -m POST -T application/json -Z "$bodies" "$@" "$url")
+  command_line "a/$label" "$(printf '%q ' "${cmd[@]}")"
+  "${cmd[@]}" >"$RUN_DIR/oha.json"
+}
+
+scenario_a() {
+  log "a: gateway overhead (upstream latency 50 ms, cache missing)"
+  start_simulator 50
+  # The exact Gemini request the service sends, captured once, replayed straight at the simulator.
+  local capture_port; capture_port=$(free_port)
+  python3 bench/capture_upstream.py "$capture_port" "$RUN_DIR/gemini.json" &
+  local capture_pid=$!
+  start_service "$capture_port" RATE_LIMIT_PER_MINUTE=0
+  curl -sS -o /dev/null -X POST -H 'content-type: application/json' \
+    -d '{"text":"Benchmark placeholder sentence.","user_id":"bench"}' "http://127.0.0.1:$SVC_PORT/api/analyze"
+  wait "$capture_pid"
+  stop "$SVC_PID"
+  local gemini_path; gemini_path=$(cat "$RUN_DIR/gemini.json.path")
+
+  # Per-user limiting stays on (as in production), with a budget the load never reaches.
+  start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=10000000
+  python3 bench/make_bodies.py gemini 20000 direct "$RUN_DIR/gemini.json" "$RUN_DIR/direct.lines"
+
+  local run rate conns lines
+  for rate in "${A_RATES[@]}"; do
+    conns=$((rate / 10))
+    # Warm both paths (connection pools, allocator) before measuring.
+    python3 bench/make_bodies.py analyze 20000 "warm$rate" "$RUN_DIR/svc.lines"
+    OHA_SECONDS=3 oha_run warmup "$rate" "$conns" "$RUN_DIR/svc.lines" "http://127.0.0.1:$SVC_PORT/api/analyze"
+    OHA_SECONDS=3 oha_run warmup "$rate" "$conns" "$RUN_DIR/direct.lines" "http://127.0.0.1:$SIM_PORT$gemini_path" \
+      -H 'x-goog-api-key: bench'
+    for run in $(seq "$RUNS"); do
+      # Fresh texts per run: a line repeats only by oha's random pick, never across runs.
+      lines=$((rate * A_SECONDS * 40))
+      python3 bench/make_bodies.py analyze "$lines" "r${run}q${rate}x" "$RUN_DIR/svc.lines"
+      local hits_before misses_before
+      hits_before=$(metric 'cache_operations_total[{].*operation="get".*result="hit"')
+      misses_before=$(metric 'cache_operations_total[{].*operation="get".*result="miss".*tier="redis"')
+      local load; load=$(load1)
+      local redis_before; redis_before=$(redis_commands)
+      oha_run "service-$rate" "$rate" "$conns" "$RUN_DIR/svc.lines" "http://127.0.0.1:$SVC_PORT/api/analyze"
+      local hits misses redis_delta
+      hits=$(( $(metric 'cache_operations_total[{].*operation="get".*result="hit"') - hits_before ))
+      misses=$(( $(metric 'cache_operations_total[{].*operation="get".*result="miss".*tier="redis"') - misses_before ))
+      redis_delta=$(python3 -c 'import json, sys; a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]); print(json.dumps({k: b[k] - a.get(k, 0) for k in b if b[k] - a.get(k, 0)}))' "$redis_before" "$(redis_commands)")
+      record "$(python3 bench/report.py oha-record a service "$rate" "$run" "$load" "$RUN_DIR/oha.json" \
+        "{\"cache_hits\": $hits, \"cache_misses\": $misses, \"redis_commands\": $redis_delta}")"
+      load=$(load1)
+      oha_run "direct-$rate" "$rate" "$conns" "$RUN_DIR/direct.lines" "http://127.0.0.1:$SIM_PORT$gemini_path" \
+        -H 'x-goog-api-key: bench'
+      record "$(python3 bench/report.py oha-record a direct "$rate" "$run" "$load" "$RUN_DIR/oha.json" '{}')"
+    done
+  done
+  stop "$SVC_PID"
+  stop "$SIM_PID"
+}
+
+# ---------------------------------------------------------------- b: cached hits vs nginx
+NGINX_PID=""
+start_nginx() { # serves the cached reply for POST /api/analyze and a WAV for scenario d
+  NGINX_PORT=$(free_port)
+  mkdir -p "$RUN_DIR/nginx/www/api" "$RUN_DIR/nginx/tmp"
+  printf 'ok\n' >"$RUN_DIR/nginx/www/index.html"
+  cat >"$RUN_DIR/nginx/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $RUN_DIR/nginx/nginx.pid;
+error_log $RUN_DIR/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $RUN_DIR/nginx/tmp;
+  proxy_temp_path $RUN_DIR/nginx/tmp;
+  fastcgi_temp_path $RUN_DIR/nginx/tmp;
+  uwsgi_temp_path $RUN_DIR/nginx/tmp;
+  scgi_temp_path $RUN_DIR/nginx/tmp;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $RUN_DIR/nginx/www;
+    location = /api/analyze {
+      default_type application/json;
+      # The static module answers POST with 405; this serves the file instead.
+      error_page 405 =200 \$uri;
+    }
+    location / { }
+  }
+}
+EOF
+  "$NGINX" -c "$RUN_DIR/nginx/nginx.conf" -p "$RUN_DIR/nginx" &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  wait_http "http://127.0.0.1:$NGINX_PORT/"
+}
+
+wrk_run() { # LABEL OUTFILE wrk args...
+  local label=$1 out=$2; shift 2
+  command_line "$label" "wrk $*"
+  wrk "$@" >"$out" 2>&1
+}
+
+scenario_b() {
+  log "b: cached hits vs nginx"
+  start_simulator 50
+  start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
+  local body='{"text":"I go to the store yesterday and buy three apple.","user_id":"bench"}'
+  printf '%s' "$body" >"$RUN_DIR/body.json"
+  local url="http://127.0.0.1:$SVC_PORT/api/analyze"
+  curl -fsS -o /dev/null -X POST -H 'content-type: application/json' --data-binary @"$RUN_DIR/body.json" "$url"
+  start_nginx
+  curl -fsS -X POST -H 'content-type: application/json' --data-binary @"$RUN_DIR/body.json" "$url" \
+    >"$RUN_DIR/nginx/www/api/analyze"
+  grep -q '"cached":true' "$RUN_DIR/nginx/www/api/analyze" || { echo "second request was not a cache hit" >&2; exit 1; }
+  cp "$RUN_DIR/nginx/www/api/analyze" "$OUT/cached-reply.json"
+  local nginx_url="http://127.0.0.1:$NGINX_PORT/api/analyze"
+  cmp -s <(curl -fsS -X POST --data-binary @"$RUN_DIR/body.json" "$nginx_url") "$RUN_DIR/nginx/www/api/analyze" \
+    || { echo "nginx does not return the cached reply" >&2; exit 1; }
+
+  local targets=(service nginx) before_url="" before_pid="" before_port="" main_port=$SVC_PORT main_pid=$SVC_PID
+  if [[ -n $BEFORE_BIN ]]; then
+    SERVICE_BIN=$BEFORE_BIN start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
+    before_url="http://127.0.0.1:$SVC_PORT/api/analyze" before_pid=$SVC_PID before_port=$SVC_PORT
+    curl -fsS -o /dev/null -X POST -H 'content-type: application/json' --data-binary @"$RUN_DIR/body.json" "$before_url"
+    SVC_PORT=$main_port SVC_PID=$main_pid
+    targets+=(service-before)
+  fi
+
+  local run load target target_url hits hits_before
+  export BENCH_BODY_FILE="$RUN_DIR/body.json"
+  for target_url in "$url" "$nginx_url" $before_url; do
+    wrk -t2 -c64 -d2s -s bench/same_body.lua "$target_url" >/dev/null
+  done
+  for run in $(seq "$RUNS"); do
+    for target in "${targets[@]}"; do
+      case $target in
+        service) target_url=$url METRIC_PORT=$main_port ;;
+        nginx) target_url=$nginx_url METRIC_PORT=$main_port ;;
+        service-before) target_url=$before_url METRIC_PORT=$before_port ;;
+      esac
+      hits_before=$(metric 'cache_operations_total[{].*operation="get".*result="hit"')
+      load=$(load1)
+      wrk_run "b/$target" "$RUN_DIR/wrk.txt" -t2 -c64 "-d${B_SECONDS}s" --latency -s bench/same_body.lua "$target_url"
+      hits=$(( $(metric 'cache_operations_total[{].*operation="get".*result="hit"') - hits_before ))
+      record "$(python3 bench/report.py wrk-record b "$target" 0 "$run" "$load" "$RUN_DIR/wrk.txt" \
+        "{\"cache_hits\": $hits}")"
+    done
+  done
+  unset METRIC_PORT
+  stop "$SVC_PID"
+  [[ -z $before_pid ]] || stop "$before_pid"
+  stop "$SIM_PID"
+}
+
+# ---------------------------------------------------------------- c: ~10,000 in flight
+scenario_c() {
+  log "c: $C_IN_FLIGHT requests in flight against a 2 s upstream"
+  start_simulator 2000
+  local run label
+  for run in $(seq "$RUNS"); do
+    hold_in_flight "$run" service "$BIN"
+    [[ -z $BEFORE_BIN ]] || hold_in_flight "$run" service-before "$BEFORE_BIN"
+  done
+  stop "$SIM_PID"
+}
+
+hold_in_flight() { # RUN LABEL BINARY
+  local run=$1 label=$2 load peak_fds fds
+  SERVICE_BIN=$3 start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
+  load=$(load1)
+  local base_fds; base_fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 | wc -l)
+  wrk_run "c/$label" "$RUN_DIR/wrk.txt" -t2 -c"$C_IN_FLIGHT" "-d${C_SECONDS}s" --timeout 30s --latency \
+    -s bench/unique_analyze.lua "http://127.0.0.1:$SVC_PORT" -- "c$run$label$$" &
+  local wrk_pid=$!
+  peak_fds=0
+  while kill -0 "$wrk_pid" 2>/dev/null; do
+    fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+    ((fds > peak_fds)) && peak_fds=$fds
+    sleep 0.2
+  done
+  wait "$wrk_pid"
+  local hwm rss sim_hwm
+  hwm=$(awk '/^VmHWM/ {print $2}' /proc/"$SVC_PID"/status)
+  rss=$(awk '/^VmRSS/ {print $2}' /proc/"$SVC_PID"/status)
+  sim_hwm=$(awk '/^VmHWM/ {print $2}' /proc/"$SIM_PID"/status)
+  record "$(python3 bench/report.py wrk-record c "$label" 0 "$run" "$load" "$RUN_DIR/wrk.txt" \
+    "{\"vm_hwm_kib\": $hwm, \"vm_rss_after_kib\": $rss, \"simulator_vm_hwm_kib\": $sim_hwm, \"peak_fds\": $peak_fds, \"base_fds\": $base_fds, \"in_flight\": $C_IN_FLIGHT}")"
+  stop "$SVC_PID"
+  # A fresh simulator too, so its peak is this run's own.
+  stop "$SIM_PID"
+  start_simulator 2000
+}
+
+# ---------------------------------------------------------------- d: the guide's locustfile
+scenario_d() {
+  log "d: locust, 100 requests/s for $D_TIME"
+  [[ -n $NGINX_PID ]] || start_nginx
+  python3 - "$RUN_DIR/nginx/www/test.wav" <<'EOF'
+import math, struct, sys, wave
+# 1.5 s of 16 kHz mono 16-bit PCM: the format Azure's short-audio REST takes.
+with wave.open(sys.argv[1], "wb") as w:
+    w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
+    w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 220 * i / 16000))) for i in range(24000)))
+EOF
+  start_simulator 50
+  # The guide's users send no X-User-ID, so all of them share one client-address bucket: a
+  # budget above the test's total keeps the limiter in the path without refusing anyone.
+  start_service "$SIM_PORT" AUDIO_FETCH_ALLOW_PRIVATE=true RATE_LIMIT_PER_MINUTE=1000000
+  # wait_time = between(1, 3): 2 s mean think time per user, so 200 users make ~100 requests/s.
+  local load; load=$(load1)
+  local cmd=("$VENV/bin/locust" -f tests/load/locustfile.py --headless -u 200 -r 50 -t "$D_TIME"
+    --host "http://127.0.0.1:$SVC_PORT" --csv "$RUN_DIR/locust" --only-summary)
+  command_line d "BENCH_AUDIO_URL=http://127.0.0.1:$NGINX_PORT/test.wav ${cmd[*]}"
+  BENCH_AUDIO_URL="http://127.0.0.1:$NGINX_PORT/test.wav" "${cmd[@]}" >"$OUT/locust.txt" 2>&1 || true
+  record "$(python3 bench/report.py locust-record d service 100 1 "$load" "$RUN_DIR/locust_stats.csv" '{}')"
+  cp "$RUN_DIR/locust_stats.csv" "$OUT/locust_stats.csv"
+  stop "$SVC_PID"
+  stop "$SIM_PID"
+}
+
+# ---------------------------------------------------------------- e: instructions per request
+scenario_e() {
+  log "e: callgrind, instructions per cached hit and per cache miss"
+  start_simulator 0
+  local body='{"text":"I go to the store yesterday and buy three apple.","user_id":"bench"}'
+  printf '%s' "$body" >"$RUN_DIR/body.json"
+  export BENCH_BODY_FILE="$RUN_DIR/body.json"
+  profile_requests hit service "$BIN" bench/same_body.lua
+  [[ -z $BEFORE_BIN ]] || profile_requests hit service-before "$BEFORE_BIN" bench/same_body.lua
+  profile_requests miss service "$BIN" bench/unique_analyze.lua
+  [[ -z $BEFORE_BIN ]] || profile_requests miss service-before "$BEFORE_BIN" bench/unique_analyze.lua
+  stop "$SIM_PID"
+}
+
+# profile_requests KIND LABEL BINARY WRK_SCRIPT: instructions the service executes per request
+# while wrk drives WRK_SCRIPT (same_body.lua: memory-tier hits; unique_analyze.lua: misses).
+profile_requests() {
+  local kind=$1 label=$2
+  SERVICE_BIN=$3 SERVICE_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$RUN_DIR/callgrind.out.%p" \
+    SERVICE_START_TRIES=1200 start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
+  local url="http://127.0.0.1:$SVC_PORT"
+  [[ $kind == hit ]] && url="$url/api/analyze"
+  wrk -t1 -c4 -d3s -s "$4" "$url" -- "warm$kind$label$$" >/dev/null
+  callgrind_control -z "$SVC_PID" >/dev/null 2>&1
+  local load; load=$(load1)
+  wrk_run "e/$kind/$label" "$RUN_DIR/wrk.txt" -t1 -c4 "-d${E_SECONDS}s" --latency -s "$4" "$url" -- "e$kind$label$$"
+  callgrind_control -d "$SVC_PID" >/dev/null 2>&1
+  local dump; dump=$(ls -t "$RUN_DIR"/callgrind.out.*.* | head -1)
+  cp "$dump" "$OUT/callgrind-$kind-$label.out"
+  # Whole listings to files first: `| head` would end callgrind_annotate with SIGPIPE.
+  callgrind_annotate --threshold=100 "$dump" >"$RUN_DIR/self.txt" 2>/dev/null || true
+  callgrind_annotate --inclusive=yes --threshold=100 "$dump" >"$RUN_DIR/inclusive.txt" 2>/dev/null || true
+  head -80 "$RUN_DIR/self.txt" >"$OUT/callgrind-$kind-$label-self.txt"
+  head -120 "$RUN_DIR/inclusive.txt" >"$OUT/callgrind-$kind-$label-inclusive.txt"
+  local ir; ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+  record "$(python3 bench/report.py wrk-record e "$label" 0 1 "$load" "$RUN_DIR/wrk.txt" \
+    "{\"instructions\": ${ir:-0}, \"kind\": \"$kind\"}")"
+  stop "$SVC_PID"
+  rm -f "$RUN_DIR"/callgrind.out.*
+}
+
+[[ $SCENARIOS == *a* ]] && scenario_a
+[[ $SCENARIOS == *b* ]] && scenario_b
+[[ $SCENARIOS == *c* ]] && scenario_c
+[[ $SCENARIOS == *d* ]] && scenario_d
+[[ $SCENARIOS == *e* ]] && scenario_e
+
+REPORT="$ROOT/BENCHMARKS.md"
+[[ $MODE == quick ]] && REPORT="$OUT/BENCHMARKS.md"
+python3 bench/report.py write "$OUT" "$REPORT"
+log "wrote $REPORT"
