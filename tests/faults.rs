@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "support/audio.rs"]
+mod audio_support;
+use audio_support::wav_tone;
+
 #[path = "support/redis.rs"]
 mod redis_support;
 
@@ -143,29 +147,6 @@ async fn transcribe(client: &reqwest::Client, base: &str, samples: usize) -> req
 
 async fn get_json(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.expect("get").json().await.expect("json")
-}
-
-/// A 16 kHz mono 16-bit PCM WAV with a square-wave tone (not silence).
-fn wav_tone(samples: usize) -> Vec<u8> {
-    let data_len = u32::try_from(samples * 2).expect("small test audio");
-    let mut wav = Vec::with_capacity(44 + samples * 2);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&16_000u32.to_le_bytes());
-    wav.extend_from_slice(&32_000u32.to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..samples {
-        let sample: i16 = if (i / 20) % 2 == 0 { 6000 } else { -6000 };
-        wav.extend_from_slice(&sample.to_le_bytes());
-    }
-    wav
 }
 
 /// Run `body` under the suite's hang guard.
