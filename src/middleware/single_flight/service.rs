@@ -92,10 +92,9 @@ where
             Err(_) => return inner.oneshot(job).await,
             Ok(Some(lease)) => {
                 // Another instance may have stored the answer between our look and the lease.
-                if let Some((value, tier)) = cache.probe::<R>(&key).await {
-                    lease.release().await;
-                    return Ok(Served { value, origin: Origin::Cache { tier } });
-                }
+                // No second look here: the cache layer beneath makes exactly that lookup before
+                // it calls the upstream, so looking here too would cost a Redis round trip per
+                // miss for nothing.
                 let result = lease.hold_while(inner.oneshot(job)).await;
                 lease.release().await;
                 return result;
