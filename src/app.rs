@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
@@ -41,6 +43,9 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .route("/api/analyze", post(analyze::analyze))
         // Route layers run only for matched routes, so a 404 is never rate limited or refused.
         .route_layer(tower::util::option_layer(api_layers.rate_limit))
+        // Shedding sits before the rate limit's Redis round trip: an overloaded instance should
+        // spend as little as possible on a request it is about to refuse.
+        .route_layer(tower::util::option_layer(api_layers.max_in_flight.map(shed_above)))
         .route_layer(AuthLayer::new(api_layers.api_keys))
         // Multipart reads go through axum's limit; JSON bodies are bounded in `routes::input`.
         .layer(DefaultBodyLimit::max(audio_body_limit))
@@ -70,9 +75,33 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .with_state(state)
 }
 
+/// Refuse at once (503 `overloaded`, `Retry-After`) instead of queueing once `limit` `/api/*`
+/// requests are in flight: memory per held request is bounded by configuration, not traffic.
+/// The semaphore is global because axum clones route services per request; a per-clone
+/// `ConcurrencyLimit` would not limit anything.
+fn shed_above(limit: usize) -> ShedLayer {
+    fn overloaded(_: tower::BoxError) -> std::future::Ready<AppError> {
+        std::future::ready(AppError::Overloaded)
+    }
+    ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(overloaded as OverloadedHandler))
+        .layer(tower::load_shed::LoadShedLayer::new())
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limit))
+}
+
+type OverloadedHandler = fn(tower::BoxError) -> std::future::Ready<AppError>;
+type ShedLayer = ServiceBuilder<
+    Stack<
+        tower::limit::GlobalConcurrencyLimitLayer,
+        Stack<tower::load_shed::LoadShedLayer, Stack<HandleErrorLayer<OverloadedHandler, ()>, Identity>>,
+    >,
+>;
+
 /// The layers only `/api/*` gets.
 pub struct ApiLayers {
     pub api_keys: ApiKeys,
+    /// `None` when `MAX_IN_FLIGHT=0`.
+    pub max_in_flight: Option<usize>,
     /// `None` when `RATE_LIMIT_PER_MINUTE=0`.
     pub rate_limit: Option<RateLimitLayer>,
 }
@@ -120,7 +149,8 @@ impl App {
                 metrics.clone(),
             ))
         });
-        let api_layers = ApiLayers { api_keys, rate_limit };
+        let max_in_flight = (settings.max_in_flight > 0).then_some(settings.max_in_flight);
+        let api_layers = ApiLayers { api_keys, max_in_flight, rate_limit };
         if !api_layers.api_keys.enabled() {
             tracing::warn!("API_KEYS is empty: /api/* accepts requests without X-API-Key");
         }

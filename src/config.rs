@@ -45,6 +45,7 @@ pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const SHUTDOWN_GRACE_SECONDS: &str = "SHUTDOWN_GRACE_SECONDS";
 pub const SHUTDOWN_DELAY_SECONDS: &str = "SHUTDOWN_DELAY_SECONDS";
 pub const REQUEST_BODY_TIMEOUT_SECONDS: &str = "REQUEST_BODY_TIMEOUT_SECONDS";
+pub const MAX_IN_FLIGHT: &str = "MAX_IN_FLIGHT";
 pub const SIMULATOR_LATENCY_MS: &str = "SIMULATOR_LATENCY_MS";
 pub const SIMULATOR_RATE_LIMIT_RATE: &str = "SIMULATOR_RATE_LIMIT_RATE";
 pub const SIMULATOR_SERVER_ERROR_RATE: &str = "SIMULATOR_SERVER_ERROR_RATE";
@@ -145,6 +146,8 @@ pub struct Settings {
     pub audio_fetch_timeout: Duration,
     /// Longest pause between two pieces of a request body before the request is given up.
     pub request_body_timeout: Duration,
+    /// `/api/*` requests served at once before new ones get 503 `overloaded`; 0 = no cap.
+    pub max_in_flight: usize,
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     /// Between readiness turning 503 and the listener closing: time for load balancers to stop
@@ -301,6 +304,7 @@ impl Settings {
             audio_fetch_allow_private: vars.boolean(AUDIO_FETCH_ALLOW_PRIVATE, false)?,
             audio_fetch_timeout: vars.seconds(AUDIO_FETCH_TIMEOUT_SECONDS, 10, 1)?,
             request_body_timeout: vars.seconds(REQUEST_BODY_TIMEOUT_SECONDS, 15, 1)?,
+            max_in_flight: vars.number(MAX_IN_FLIGHT, 0usize, 0)?,
             log_format,
             shutdown_grace: vars.seconds(SHUTDOWN_GRACE_SECONDS, 25, 0)?,
             shutdown_delay: vars.seconds(SHUTDOWN_DELAY_SECONDS, 0, 0)?,

@@ -37,6 +37,9 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("the service is shutting down")]
     ShuttingDown,
+    /// `MAX_IN_FLIGHT` requests are already being served by this instance.
+    #[error("the service is at capacity; try again shortly")]
+    Overloaded,
     /// A bug: a panic caught at the edge. Never an expected outcome of any input.
     #[error("internal error")]
     Internal,
@@ -86,6 +89,7 @@ impl AppError {
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -96,7 +100,7 @@ impl AppError {
             Self::RateLimited { retry_after } => Some(*retry_after),
             Self::Upstream(UpstreamError::CircuitOpen { retry_after, .. }) => Some(*retry_after),
             Self::Upstream(UpstreamError::RateLimited { retry_after, .. }) => *retry_after,
-            Self::ShuttingDown => Some(Duration::from_secs(1)),
+            Self::ShuttingDown | Self::Overloaded => Some(Duration::from_secs(1)),
             _ => None,
         }
     }

@@ -42,7 +42,10 @@ impl ErrorResponses {
         ("422", "Malformed JSON, missing or invalid field, bad or forbidden audio_url"),
         ("429", "Per-user rate limit; see Retry-After and RateLimit-* headers"),
         ("502", "The upstream answered with an error retrying will not fix"),
-        ("503", "The upstream is unavailable or its circuit is open; see Retry-After"),
+        (
+            "503",
+            "The upstream is unavailable or its circuit is open, or this instance is at MAX_IN_FLIGHT; see Retry-After",
+        ),
         ("504", "UPSTREAM_TIMEOUT_SECONDS ran out"),
     ];
 }

@@ -172,3 +172,25 @@ async fn a_client_that_stalls_mid_body_gets_408_instead_of_holding_the_connectio
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
 }
+
+#[tokio::test]
+async fn past_max_in_flight_requests_are_refused_at_once_with_503_overloaded() {
+    let app = spawn_app(&[("MAX_IN_FLIGHT", "1"), ("SIMULATOR_LATENCY_MS", "1500")]).await;
+    let client = app.client.clone();
+    let url = app.url("/api/analyze");
+    let first = tokio::spawn(async move { client.post(url).json(&json!({"text": "the slow first one"})).send().await });
+    // Wait until the first holds the only slot (the in-flight gauge counts it), then knock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.state.metrics.http_requests_in_flight.get() < 1 {
+        assert!(std::time::Instant::now() < deadline, "the first request never arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let refused = app.post_json("/api/analyze", &json!({"text": "the second one"})).await;
+    assert!(refused.headers().get("retry-after").is_some(), "a client is told when to come back");
+    assert_error(refused, 503, "overloaded").await;
+    assert_eq!(first.await.expect("join").expect("first answered").status().as_u16(), 200);
+    // The slot is free again.
+    assert_eq!(app.post_json("/api/analyze", &json!({"text": "the third one"})).await.status().as_u16(), 200);
+    // Operations endpoints are never shed.
+    assert_eq!(app.get("/health/ready").await.status().as_u16(), 200);
+}

@@ -148,7 +148,7 @@ async fn spawn_admitting(admitted: SocketAddr) -> (String, tokio::task::JoinHand
     let upstreams = backend_ai::upstreams::build(&settings, &metrics).await.expect("upstreams");
     let fetcher = AudioFetcher::new(FetchPolicy { allowed_addresses: vec![admitted], ..FetchPolicy::default() });
     let state = AppState::new(Inner { settings, metrics, readiness: Readiness::new(), upstreams, fetcher });
-    let app = router(state, ApiLayers { api_keys: ApiKeys::new(Vec::new()), rate_limit: None });
+    let app = router(state, ApiLayers { api_keys: ApiKeys::new(Vec::new()), max_in_flight: None, rate_limit: None });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
     let base = format!("http://{}", listener.local_addr().expect("bound"));
     let server = tokio::spawn(async move {
