@@ -35,8 +35,6 @@ pub enum AppError {
     NotFound,
     #[error("method not allowed for this path")]
     MethodNotAllowed,
-    #[error("the service is shutting down")]
-    ShuttingDown,
     /// `MAX_IN_FLIGHT` requests are already being served by this instance.
     #[error("the service is at capacity; try again shortly")]
     Overloaded,
@@ -88,7 +86,6 @@ impl AppError {
             },
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
@@ -100,7 +97,7 @@ impl AppError {
             Self::RateLimited { retry_after } => Some(*retry_after),
             Self::Upstream(UpstreamError::CircuitOpen { retry_after, .. }) => Some(*retry_after),
             Self::Upstream(UpstreamError::RateLimited { retry_after, .. }) => *retry_after,
-            Self::ShuttingDown | Self::Overloaded => Some(Duration::from_secs(1)),
+            Self::Overloaded => Some(Duration::from_secs(1)),
             _ => None,
         }
     }

@@ -28,6 +28,8 @@ const TEXT_PART_MAX_BYTES: usize = 64 * 1024;
 
 /// Longest `language` accepted, in characters (RFC 5646's recommended buffer).
 pub const LANGUAGE_MAX_CHARS: usize = 35;
+/// The locale used when a request names none.
+pub const DEFAULT_LANGUAGE: &str = "en-US";
 
 // The request bodies as the OpenAPI document describes them. The handlers read `AudioFields`
 // (one shape for both encodings and both endpoints); these say, per endpoint and encoding, what

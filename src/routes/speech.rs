@@ -33,7 +33,7 @@ const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
 )]
 pub async fn transcribe(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
     let input = read_input(&state, request).await?;
-    let language = input::language(input.fields.language.as_deref(), &state.settings.azure_language_default)?;
+    let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
     let audio = obtain_audio(&state, input.source).await?;
     let served = state.upstreams.transcribe.clone().oneshot(TranscribeJob { audio, language }).await?;
     let meta = meta(served.cached());
@@ -59,7 +59,7 @@ pub async fn pronunciation(State(state): State<AppState>, request: Request) -> R
         input::text_field("reference_text", input.fields.reference_text.as_deref(), REFERENCE_TEXT_MAX_CHARS)?
             .trim()
             .to_string();
-    let language = input::language(input.fields.language.as_deref(), &state.settings.azure_language_default)?;
+    let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
     let audio = obtain_audio(&state, input.source).await?;
     let served =
         state.upstreams.pronounce.clone().oneshot(PronunciationJob { audio, language, reference_text }).await?;
