@@ -10,6 +10,11 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::upstream::connections::ConnectionSettings;
+
+/// Each lane is a client with its own pool: beyond a few dozen they only cost memory.
+const MAX_UPSTREAM_CONNECTIONS: usize = 64;
+
 use crate::cache::{RequestedMode, SERVICE_ACCOUNT_DIR, kubernetes_detected};
 
 pub const PORT: &str = "PORT";
@@ -32,6 +37,8 @@ pub const BREAKER_RECOVERY_TIMEOUT_SECONDS: &str = "BREAKER_RECOVERY_TIMEOUT_SEC
 pub const BREAKER_HALF_OPEN_PROBES: &str = "BREAKER_HALF_OPEN_PROBES";
 pub const UPSTREAM_TIMEOUT_SECONDS: &str = "UPSTREAM_TIMEOUT_SECONDS";
 pub const UPSTREAM_MAX_ATTEMPTS: &str = "UPSTREAM_MAX_ATTEMPTS";
+pub const UPSTREAM_CONNECTIONS: &str = "UPSTREAM_CONNECTIONS";
+pub const UPSTREAM_HTTP2_PRIOR_KNOWLEDGE: &str = "UPSTREAM_HTTP2_PRIOR_KNOWLEDGE";
 pub const AZURE_SPEECH_KEY: &str = "AZURE_SPEECH_KEY";
 pub const AZURE_SPEECH_REGION: &str = "AZURE_SPEECH_REGION";
 pub const AZURE_SPEECH_ENDPOINT: &str = "AZURE_SPEECH_ENDPOINT";
@@ -137,6 +144,8 @@ pub struct Settings {
     pub breaker_half_open_probes: u32,
     pub upstream_timeout: Duration,
     pub upstream_max_attempts: u32,
+    /// For the cloud upstreams; the built-in simulator always gets HTTP/2 by prior knowledge.
+    pub upstream_connections: ConnectionSettings,
     pub azure: AzureTarget,
     pub gemini: GeminiTarget,
     pub gemini_model: String,
@@ -208,6 +217,15 @@ impl Settings {
         };
 
         let upstream_timeout = vars.seconds(UPSTREAM_TIMEOUT_SECONDS, 30, 1)?;
+        let lanes = vars.number(UPSTREAM_CONNECTIONS, ConnectionSettings::default().lanes, 1)?;
+        if lanes > MAX_UPSTREAM_CONNECTIONS {
+            return Err(invalid(
+                UPSTREAM_CONNECTIONS,
+                format!("must be at most {MAX_UPSTREAM_CONNECTIONS} (got {lanes})"),
+            ));
+        }
+        let upstream_connections =
+            ConnectionSettings { lanes, http2_prior_knowledge: vars.boolean(UPSTREAM_HTTP2_PRIOR_KNOWLEDGE, false)? };
 
         let azure = match vars.get(AZURE_SPEECH_KEY).filter(|key| !key.trim().is_empty()) {
             Some(key) => {
@@ -295,6 +313,7 @@ impl Settings {
             breaker_half_open_probes: vars.number(BREAKER_HALF_OPEN_PROBES, 1u32, 1)?,
             upstream_timeout,
             upstream_max_attempts: vars.number(UPSTREAM_MAX_ATTEMPTS, 3u32, 1)?,
+            upstream_connections,
             azure,
             gemini,
             gemini_model,
@@ -431,6 +450,7 @@ mod tests {
         assert_eq!(settings.log_format, LogFormat::Pretty);
         assert_eq!(settings.upstream_timeout, Duration::from_secs(30));
         assert_eq!(settings.ttl_analysis, Duration::from_secs(604_800));
+        assert_eq!(settings.upstream_connections, ConnectionSettings { lanes: 8, http2_prior_knowledge: false });
     }
 
     #[test]
@@ -442,6 +462,9 @@ mod tests {
             (RATE_LIMIT_PER_MINUTE, "-1"),
             (BREAKER_FAILURE_THRESHOLD, "0"),
             (UPSTREAM_TIMEOUT_SECONDS, "0"),
+            (UPSTREAM_CONNECTIONS, "0"),
+            (UPSTREAM_CONNECTIONS, "65"),
+            (UPSTREAM_HTTP2_PRIOR_KNOWLEDGE, "h2c"),
             (AUDIO_FETCH_ALLOW_PRIVATE, "maybe"),
             (REDIS_URL, "http://example"),
             (LOG_FORMAT, "xml"),

@@ -39,6 +39,7 @@ use crate::served::Served;
 use crate::simulator::{SimConfig, Simulator};
 use crate::speech::{Pronunciation, Transcription};
 use crate::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
+use crate::upstream::connections::ConnectionSettings;
 use crate::upstream::gemini::{GeminiClient, GeminiConfig};
 use crate::upstream::{Upstream, UpstreamError};
 
@@ -111,6 +112,9 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         None
     };
 
+    // The built-in simulator speaks h2c, so calls to it take the multiplexed path production
+    // takes over TLS.
+    let simulator_connections = ConnectionSettings { http2_prior_knowledge: true, ..settings.upstream_connections };
     let (gemini_config, gemini_target) = match (&settings.gemini, &simulator_url) {
         (GeminiTarget::Cloud { base_url, key }, _) => (
             GeminiConfig {
@@ -118,6 +122,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
                 api_key: key.expose().to_string(),
                 model: settings.gemini_model.clone(),
                 api_version: GeminiConfig::DEFAULT_API_VERSION.to_string(),
+                connections: settings.upstream_connections,
             },
             TargetInfo { kind: "cloud", base_url: base_url.to_string() },
         ),
@@ -127,6 +132,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
                 api_key: "simulator".to_string(),
                 model: settings.gemini_model.clone(),
                 api_version: GeminiConfig::DEFAULT_API_VERSION.to_string(),
+                connections: simulator_connections,
             },
             TargetInfo { kind: "simulator", base_url: url.to_string() },
         ),
@@ -136,11 +142,17 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
 
     let (azure_config, azure_target) = match (&settings.azure, &simulator_url) {
         (AzureTarget::Cloud { base_url, key }, _) => (
-            AzureSpeechConfig::with_endpoint(base_url.clone(), key.expose().to_string()),
+            AzureSpeechConfig {
+                connections: settings.upstream_connections,
+                ..AzureSpeechConfig::with_endpoint(base_url.clone(), key.expose().to_string())
+            },
             TargetInfo { kind: "cloud", base_url: base_url.to_string() },
         ),
         (AzureTarget::Simulator, Some(url)) => (
-            AzureSpeechConfig::with_endpoint(url.clone(), "simulator".to_string()),
+            AzureSpeechConfig {
+                connections: simulator_connections,
+                ..AzureSpeechConfig::with_endpoint(url.clone(), "simulator".to_string())
+            },
             TargetInfo { kind: "simulator", base_url: url.to_string() },
         ),
         (AzureTarget::Simulator, None) => unreachable!("uses_simulator() is true whenever a target is the simulator"),

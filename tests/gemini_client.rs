@@ -9,6 +9,7 @@ use backend_ai::analysis::analyzer::Analyzer;
 use backend_ai::jobs::AnalyzeJob;
 use backend_ai::metrics::Metrics;
 use backend_ai::simulator::{SimConfig, Simulator};
+use backend_ai::upstream::connections::ConnectionSettings;
 use backend_ai::upstream::gemini::{FinishReason, GeminiClient, GeminiConfig, GenerateRequest, Usage};
 use backend_ai::upstream::{Upstream, UpstreamError};
 use serde_json::{Value, json};
@@ -24,6 +25,7 @@ fn client_for(base: &str, key: &str) -> GeminiClient {
         api_key: key.to_string(),
         model: "gemini-2.5-flash".to_string(),
         api_version: "v1beta".to_string(),
+        connections: ConnectionSettings::default(),
     })
 }
 

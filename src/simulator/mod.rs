@@ -8,6 +8,7 @@
 
 pub mod azure;
 pub mod gemini;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -95,7 +96,7 @@ impl Simulator {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
+        server::serve(listener, self.router(), shutdown).await
     }
 
     /// Start on an ephemeral loopback port in the background; returns its address. Used by the

@@ -1,6 +1,7 @@
 //! One client per upstream, each owning its `reqwest::Client` and private wire types.
 
 pub mod azure_speech;
+pub mod connections;
 pub mod error;
 pub mod gemini;
 

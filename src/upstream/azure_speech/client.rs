@@ -23,6 +23,7 @@ use super::wire::{AssessmentParams, ErrorBody, RecognitionResponse, RecognitionS
 use crate::audio::Audio;
 use crate::jobs::{PronunciationJob, TranscribeJob};
 use crate::speech::{Pronunciation, Transcription, WordScore};
+use crate::upstream::connections::{ConnectionSettings, Connections};
 use crate::upstream::{Upstream, UpstreamError};
 
 const UPSTREAM: Upstream = Upstream::AzureSpeech;
@@ -45,6 +46,7 @@ pub struct AzureSpeechConfig {
     pub recognition_mode: String,
     /// `masked`, `removed` or `raw`.
     pub profanity: String,
+    pub connections: ConnectionSettings,
 }
 
 impl AzureSpeechConfig {
@@ -61,7 +63,13 @@ impl AzureSpeechConfig {
     }
 
     pub fn with_endpoint(endpoint: Url, key: String) -> Self {
-        Self { base_url: endpoint, key, recognition_mode: "conversation".to_string(), profanity: "masked".to_string() }
+        Self {
+            base_url: endpoint,
+            key,
+            recognition_mode: "conversation".to_string(),
+            profanity: "masked".to_string(),
+            connections: ConnectionSettings::default(),
+        }
     }
 
     pub fn is_valid_region(region: &str) -> bool {
@@ -108,6 +116,7 @@ impl std::fmt::Debug for AzureSpeechConfig {
             .field("key", &"<redacted>")
             .field("recognition_mode", &self.recognition_mode)
             .field("profanity", &self.profanity)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -116,25 +125,28 @@ impl std::fmt::Debug for AzureSpeechConfig {
 /// share one connection pool.
 #[derive(Debug, Clone)]
 pub struct AzureSpeechClient {
-    http: reqwest::Client,
+    http: Connections,
     config: std::sync::Arc<AzureSpeechConfig>,
 }
 
 impl AzureSpeechClient {
     pub fn new(config: AzureSpeechConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(32)
-            .tcp_keepalive(Duration::from_secs(30))
-            // A redirected POST would be replayed as a bodiless GET; a redirect is an error here.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("backend-ai/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|error| {
+        let configure = |builder: reqwest::ClientBuilder| {
+            builder
+                .connect_timeout(Duration::from_secs(5))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(32)
+                .tcp_keepalive(Duration::from_secs(30))
+                // A redirected POST would be replayed as a bodiless GET; a redirect is an error here.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("backend-ai/", env!("CARGO_PKG_VERSION")))
+        };
+        let http = Connections::new(config.connections, configure)
+            .or_else(|error| {
                 tracing::warn!(%error, "Azure Speech HTTP client settings refused; using defaults");
-                reqwest::Client::new()
-            });
+                Connections::new(config.connections, |builder| builder)
+            })
+            .expect("the TLS backend initialises (a build-time property, not an input)");
         Self { http, config: std::sync::Arc::new(config) }
     }
 
@@ -208,8 +220,8 @@ impl AzureSpeechClient {
             audio_bytes = audio.bytes.len(),
             "calling Azure Speech"
         );
-        let response = self
-            .http
+        let http = self.http.lease();
+        let response = http
             .post(url)
             .headers(headers)
             // `Bytes` clones share the buffer: each attempt re-sends the whole audio cheaply.
@@ -221,6 +233,7 @@ impl AzureSpeechClient {
         let status = response.status();
         let response_headers = response.headers().clone();
         let body = response.bytes().await.map_err(transport_error)?;
+        drop(http);
         tracing::debug!(connection_id, status = status.as_u16(), "Azure Speech answered");
         if !status.is_success() {
             return Err(status_error(status, &response_headers, &body, SystemTime::now()));

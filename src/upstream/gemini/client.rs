@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::wire;
 use super::{FinishReason, GeminiConfig, GeminiReply, GenerateRequest, Usage};
+use crate::upstream::connections::Connections;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// Only the TCP/TLS handshake is bounded here: a whole call's deadline (retries included)
@@ -19,7 +20,7 @@ const GEMINI: Upstream = Upstream::Gemini;
 
 #[derive(Clone)]
 pub struct GeminiClient {
-    http: reqwest::Client,
+    http: Connections,
     /// `{base}/{api_version}/models/{model}:generateContent`, built once.
     endpoint: String,
     model: String,
@@ -35,9 +36,7 @@ impl std::fmt::Debug for GeminiClient {
 
 impl GeminiClient {
     pub fn new(config: GeminiConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
+        let http = Connections::new(config.connections, |builder| builder.connect_timeout(CONNECT_TIMEOUT))
             .expect("the TLS backend initialises (a build-time property, not an input)");
         // The SDK accepts `models/x` as well as `x`; the path must carry the prefix exactly once.
         let model = config.model.strip_prefix("models/").unwrap_or(&config.model).to_string();
@@ -71,8 +70,8 @@ impl GeminiClient {
                     .map(|thinking_budget| wire::ThinkingConfig { thinking_budget }),
             },
         };
-        let response = self
-            .http
+        let http = self.http.lease();
+        let response = http
             .post(&self.endpoint)
             .header("x-goog-api-key", &self.api_key)
             .json(&body)
@@ -81,6 +80,7 @@ impl GeminiClient {
             .map_err(transport_error)?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(transport_error)?;
+        drop(http);
         if (200..300).contains(&status) { read_reply(&bytes) } else { Err(classify_error(status, &bytes)) }
     }
 }

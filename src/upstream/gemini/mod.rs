@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 pub use client::GeminiClient;
 
+use crate::upstream::connections::ConnectionSettings;
+
 /// Where and as what the client talks to Gemini.
 #[derive(Clone)]
 pub struct GeminiConfig {
@@ -22,6 +24,7 @@ pub struct GeminiConfig {
     pub model: String,
     /// `v1beta` (what the cookbook uses) or `v1`.
     pub api_version: String,
+    pub connections: ConnectionSettings,
 }
 
 impl std::fmt::Debug for GeminiConfig {
@@ -33,6 +36,7 @@ impl std::fmt::Debug for GeminiConfig {
             .field("api_key", &"<redacted>")
             .field("model", &self.model)
             .field("api_version", &self.api_version)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -49,6 +53,7 @@ impl GeminiConfig {
             api_key: api_key.into(),
             model: Self::DEFAULT_MODEL.to_string(),
             api_version: Self::DEFAULT_API_VERSION.to_string(),
+            connections: ConnectionSettings::default(),
         }
     }
 }
