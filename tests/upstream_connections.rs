@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,8 +26,12 @@ const STREAMS_PER_CONNECTION: u32 = 2;
 /// open a few loopback connections, short enough for the control case to end quickly.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
 
+const REPLY: &str = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"{}"}]},"finishReason":"STOP"}]}"#;
+
 #[derive(Clone)]
 struct Gather {
+    /// Answer at once: the calls that open the connections.
+    warming_up: Arc<AtomicBool>,
     expected: usize,
     /// Calls that arrived and have not given up.
     in_flight: Arc<AtomicUsize>,
@@ -36,6 +40,9 @@ struct Gather {
 }
 
 async fn generate_content(State(gather): State<Gather>) -> (StatusCode, &'static str) {
+    if gather.warming_up.load(Ordering::SeqCst) {
+        return (StatusCode::OK, REPLY);
+    }
     let all_here = gather.all_here.notified();
     if gather.in_flight.fetch_add(1, Ordering::SeqCst) + 1 >= gather.expected {
         gather.all_here.notify_waiters();
@@ -43,13 +50,18 @@ async fn generate_content(State(gather): State<Gather>) -> (StatusCode, &'static
         gather.in_flight.fetch_sub(1, Ordering::SeqCst);
         return (StatusCode::SERVICE_UNAVAILABLE, r#"{"error":{"code":503,"status":"UNAVAILABLE"}}"#);
     }
-    (StatusCode::OK, r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"{}"}]},"finishReason":"STOP"}]}"#)
+    (StatusCode::OK, REPLY)
 }
 
 /// An h2c-only fake Gemini with a small per-connection stream limit.
 async fn fake_gemini(expected: usize) -> (SocketAddr, Gather) {
-    let gather =
-        Gather { expected, in_flight: Arc::default(), connections: Arc::default(), all_here: Arc::new(Notify::new()) };
+    let gather = Gather {
+        warming_up: Arc::new(AtomicBool::new(true)),
+        expected,
+        in_flight: Arc::default(),
+        connections: Arc::default(),
+        all_here: Arc::new(Notify::new()),
+    };
     let router = Router::new().route("/{version}/models/{action}", post(generate_content)).with_state(gather.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let address = listener.local_addr().expect("bound address");
@@ -86,8 +98,15 @@ fn request(n: usize) -> GenerateRequest {
     }
 }
 
-/// Fires `calls` at once and counts the ones that succeeded.
-async fn concurrent_successes(client: &GeminiClient, calls: usize) -> usize {
+/// One call per lane first, so every connection is open and has learnt the server's stream
+/// limit (before its SETTINGS frame arrives, a client may open more streams and see some
+/// refused, which is a different case); then `calls` at once, counting the ones that succeeded.
+async fn concurrent_successes(client: &GeminiClient, gather: &Gather, lanes: usize, calls: usize) -> usize {
+    let warm_ups: Vec<_> = (0..lanes).map(request).collect();
+    let warmed = futures::future::join_all(warm_ups.iter().map(|request| client.generate(request))).await;
+    assert!(warmed.iter().all(Result::is_ok), "warm-up calls: {warmed:?}");
+    gather.warming_up.store(false, Ordering::SeqCst);
+
     let requests: Vec<_> = (0..calls).map(request).collect();
     let results = futures::future::join_all(requests.iter().map(|request| client.generate(request))).await;
     results.iter().filter(|result| result.is_ok()).count()
@@ -99,7 +118,11 @@ async fn calls_beyond_one_connections_stream_limit_run_at_once_over_several_conn
     let (address, gather) = fake_gemini(calls).await;
     let client = client(address, 3);
 
-    assert_eq!(concurrent_successes(&client, calls).await, calls, "every call was in flight at the same time");
+    assert_eq!(
+        concurrent_successes(&client, &gather, 3, calls).await,
+        calls,
+        "every call was in flight at the same time"
+    );
     assert_eq!(gather.connections.load(Ordering::SeqCst), 3, "one HTTP/2 connection per lane");
 }
 
@@ -111,6 +134,6 @@ async fn with_a_single_connection_calls_queue_behind_its_stream_limit() {
     let (address, gather) = fake_gemini(calls).await;
     let client = client(address, 1);
 
-    assert_eq!(concurrent_successes(&client, calls).await, 0, "no call saw all the others in flight");
+    assert_eq!(concurrent_successes(&client, &gather, 1, calls).await, 0, "no call saw all the others in flight");
     assert_eq!(gather.connections.load(Ordering::SeqCst), 1, "hyper opened no second connection");
 }

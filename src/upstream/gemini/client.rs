@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::body::BodyBuilder;
 use super::wire;
 use super::{FinishReason, GeminiConfig, GeminiReply, GenerateRequest, Usage};
 use crate::upstream::connections::Connections;
@@ -21,6 +22,7 @@ const GEMINI: Upstream = Upstream::Gemini;
 #[derive(Clone)]
 pub struct GeminiClient {
     http: Connections,
+    bodies: BodyBuilder,
     /// `{base}/{api_version}/models/{model}:generateContent`, built once.
     endpoint: String,
     model: String,
@@ -46,7 +48,7 @@ impl GeminiClient {
             config.api_version.trim_matches('/'),
             model
         );
-        Self { http, endpoint, model, api_key: config.api_key }
+        Self { http, bodies: BodyBuilder::default(), endpoint, model, api_key: config.api_key }
     }
 
     pub fn model(&self) -> &str {
@@ -54,27 +56,13 @@ impl GeminiClient {
     }
 
     pub async fn generate(&self, request: &GenerateRequest) -> Result<GeminiReply, UpstreamError> {
-        let body = wire::GenerateContentRequest {
-            contents: [wire::Content { role: Some("user"), parts: [wire::TextPart { text: &request.user_text }] }],
-            system_instruction: wire::Content {
-                role: None,
-                parts: [wire::TextPart { text: &request.system_instruction }],
-            },
-            generation_config: wire::GenerationConfig {
-                temperature: request.temperature,
-                max_output_tokens: request.max_output_tokens,
-                response_mime_type: request.response_schema.as_ref().map(|_| "application/json"),
-                response_schema: request.response_schema.as_deref(),
-                thinking_config: request
-                    .thinking_budget
-                    .map(|thinking_budget| wire::ThinkingConfig { thinking_budget }),
-            },
-        };
+        let body = reqwest::Body::wrap(self.bodies.body(request));
         let http = self.http.lease();
         let response = http
             .post(&self.endpoint)
             .header("x-goog-api-key", &self.api_key)
-            .json(&body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
             .map_err(transport_error)?;

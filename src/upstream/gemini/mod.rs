@@ -4,6 +4,7 @@
 //! [`UpstreamError`]; it neither retries nor times out a call: the retry layer above owns the
 //! deadline and decides from `UpstreamError::retry()`.
 
+mod body;
 mod client;
 mod wire;
 
