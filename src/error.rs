@@ -160,9 +160,17 @@ impl IntoResponse for AppError {
         }
         // Handlers and layers log with context; this marks the response for the access log.
         response.extensions_mut().insert(ErrorCode(code));
+        // What the client is not told (the upstream's own words) is what on-call needs.
+        if let Self::Upstream(error) = &self {
+            response.extensions_mut().insert(ErrorCause(error.to_string()));
+        }
         response
     }
 }
+
+/// The internal cause behind an upstream error response, for the access log only.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
 
 /// The machine code of an error response, for the access log and metrics layers.
 #[derive(Debug, Clone, Copy)]

@@ -224,6 +224,50 @@ fn json_logs_carry_request_fields_and_never_keys_or_learner_text() {
 }
 
 #[test]
+fn a_failed_request_logs_the_upstreams_own_words_which_the_client_is_not_told() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let gemini = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(wiremock::ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                "error": {"code": 400, "message": "Unknown name \"fooBar\": Cannot find field.", "status": "INVALID_ARGUMENT"}
+            })))
+            .mount(&server)
+            .await;
+        server
+    });
+    let disk = tempfile::tempdir().expect("tempdir");
+    let mut running = start(
+        disk.path(),
+        &[("LOG_FORMAT", "json"), ("GEMINI_API_KEY", "test-key"), ("GEMINI_BASE_URL", &gemini.uri())],
+    );
+    let port = running.port;
+    let body: serde_json::Value = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/analyze"))
+            .header("X-Request-ID", "req-upstream-400")
+            .json(&serde_json::json!({"text": "I goes to school."}))
+            .send()
+            .await
+            .expect("analyze");
+        assert_eq!(response.status().as_u16(), 502);
+        response.json().await.expect("envelope")
+    });
+    assert!(!body.to_string().contains("fooBar"), "the learner's client is not told upstream internals: {body}");
+    send_sigterm(&running.child);
+    assert_eq!(wait_exit(&mut running.child, Duration::from_secs(20)).code(), Some(0));
+    let logs = collect_output(&mut running.child);
+    let failed = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["request_id"] == "req-upstream-400" && line["message"] == "request failed")
+        .unwrap_or_else(|| panic!("a 'request failed' line for the request: {logs}"));
+    assert_eq!(failed["code"], "upstream_error");
+    let cause = failed["cause"].as_str().unwrap_or_default();
+    assert!(cause.contains("400") && cause.contains("fooBar"), "the cause names the upstream's answer: {failed}");
+}
+
+#[test]
 fn a_real_scrape_passes_promtool_and_names_every_contract_metric() {
     let disk = tempfile::tempdir().expect("tempdir");
     let running = start(disk.path(), &[]);

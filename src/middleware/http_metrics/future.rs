@@ -6,7 +6,7 @@ use std::time::Instant;
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::error::ErrorCode;
+use crate::error::{ErrorCause, ErrorCode};
 use crate::metrics::Metrics;
 
 /// One request being served. Recording happens when the response is ready, or in `Drop` if the
@@ -35,7 +35,7 @@ impl InFlight {
         Self { metrics, method, path, request_id, user_id, started, recorded: false }
     }
 
-    fn record(&mut self, status: u16, code: Option<&str>) {
+    fn record(&mut self, status: u16, code: Option<&str>, cause: Option<&str>) {
         if self.recorded {
             return;
         }
@@ -55,7 +55,7 @@ impl InFlight {
         // Probes and scrapes are frequent and uninteresting when healthy.
         let quiet = self.path.starts_with("/health") || self.path == "/metrics";
         if status >= 500 {
-            tracing::warn!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, user_id = %self.user_id, code, "request failed");
+            tracing::warn!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, user_id = %self.user_id, code, cause, "request failed");
         } else if quiet {
             tracing::debug!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, "request");
         } else {
@@ -66,7 +66,7 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.record(499, Some("client_closed_request"));
+        self.record(499, Some("client_closed_request"), None);
     }
 }
 
@@ -96,9 +96,10 @@ where
         match &result {
             Ok(response) => {
                 let code = response.extensions().get::<ErrorCode>().map(|code| code.0);
-                this.in_flight.record(response.status().as_u16(), code);
+                let cause = response.extensions().get::<ErrorCause>().map(|cause| cause.0.as_str());
+                this.in_flight.record(response.status().as_u16(), code, cause);
             }
-            Err(_) => this.in_flight.record(500, Some("internal_error")),
+            Err(_) => this.in_flight.record(500, Some("internal_error"), None),
         }
         Poll::Ready(result)
     }
