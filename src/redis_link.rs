@@ -148,7 +148,9 @@ impl RedisLink {
             Admission::Go => None,
             Admission::Trial => Some(TrialGuard { inner: &self.inner, armed: true }),
         };
-        let result = self.execute(op).await;
+        // Boxed: the command's future is large and short-lived, and callers' futures often live
+        // for a whole upstream call (see `cache::tiered`).
+        let result = Box::pin(self.execute(op)).await;
         if let Some(mut trial) = trial {
             // `execute` recorded the outcome, which ended the trial.
             trial.armed = false;

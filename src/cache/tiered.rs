@@ -3,6 +3,11 @@
 //! Lookup order is memory, then Redis, then disk; a hit below fills the tiers above it. Writes
 //! go to every tier of the mode. No method returns an error: Redis or disk trouble is logged
 //! (Redis once per state change, by `RedisLink`), counted as `result="error"`, and is a miss.
+//!
+//! The public methods box their work. A lookup or a store lasts milliseconds, but the futures
+//! that await one (the cache and single-flight layers) live for the whole upstream call, seconds,
+//! thousands at once; an async state machine reserves room for the largest future it awaits for
+//! all of its life, so an unboxed Redis and moka future would be carried through the wait.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,20 +131,20 @@ impl Cache {
 
     /// The value and the tier it came from (`memory`, `redis`, `disk`), or `None` on a miss.
     pub async fn get<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
-        self.lookup(key, CountMisses::Yes).await
+        Box::pin(self.lookup(key, CountMisses::Yes)).await
     }
 
     /// A `get` whose misses are not counted: for re-checks and polls on behalf of a request
     /// whose own lookup is counted elsewhere, so the hit ratio stays one lookup per request.
     pub async fn probe<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
-        self.lookup(key, CountMisses::No).await
+        Box::pin(self.lookup(key, CountMisses::No)).await
     }
 
     /// The memory tier alone, for a fast path in front of costlier coordination: a fresh hit
     /// is counted like any hit; anything else counts nothing and is left for the caller's
     /// full lookup to count (and to clean up), so each request still counts one lookup.
     pub async fn get_from_memory<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
-        let sealed = self.inner.memory.get(key.as_str()).await?;
+        let sealed = Box::pin(self.inner.memory.get(key.as_str())).await?;
         match envelope::open::<T>(sealed.bytes, SystemTime::now()) {
             Opened::Fresh(value, _) => {
                 self.count("get", "hit", TIER_MEMORY);
@@ -151,6 +156,10 @@ impl Cache {
 
     /// Store in every tier of the mode. Values that are not cacheable are ignored.
     pub async fn set<T: Cacheable>(&self, key: &CacheKey, value: &T) {
+        Box::pin(self.store(key, value)).await
+    }
+
+    async fn store<T: Cacheable>(&self, key: &CacheKey, value: &T) {
         if !value.is_cacheable() {
             return;
         }
