@@ -42,18 +42,23 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .route("/api/pronunciation", post(speech::pronunciation))
         .route("/api/analyze", post(analyze::analyze))
         // Route layers run only for matched routes, so a 404 is never rate limited or refused.
-        .route_layer(tower::util::option_layer(api_layers.rate_limit))
-        // Shedding sits before the rate limit's Redis round trip: an overloaded instance should
-        // spend as little as possible on a request it is about to refuse.
-        .route_layer(tower::util::option_layer(api_layers.max_in_flight.map(shed_above)))
-        .route_layer(AuthLayer::new(api_layers.api_keys))
-        // Multipart reads go through axum's limit; JSON bodies are bounded in `routes::input`.
-        .layer(DefaultBodyLimit::max(audio_body_limit))
-        // A client that stalls mid-body must not hold a connection and a task forever.
+        // One stack rather than one `route_layer` each: axum boxes every layer's future
+        // separately, and these futures live as long as the request.
+        .route_layer(
+            ServiceBuilder::new()
+                .layer(AuthLayer::new(api_layers.api_keys))
+                // Shedding sits before the rate limit's Redis round trip: an overloaded instance
+                // should spend as little as possible on a request it is about to refuse.
+                .option_layer(api_layers.max_in_flight.map(shed_above))
+                .option_layer(api_layers.rate_limit),
+        )
         .layer(
             ServiceBuilder::new()
+                // A client that stalls mid-body must not hold a connection and a task forever.
                 .layer(RequestBodyTimeoutLayer::new(state.settings.request_body_timeout))
-                .layer(MapRequestBodyLayer::new(axum::body::Body::new)),
+                .layer(MapRequestBodyLayer::new(axum::body::Body::new))
+                // Multipart reads go through axum's limit; JSON bodies are bounded in `routes::input`.
+                .layer(DefaultBodyLimit::max(audio_body_limit)),
         );
     let ops = Router::new()
         .route("/health", get(health::live))
