@@ -29,3 +29,20 @@ async fn readiness_turns_503_when_shutdown_begins() {
     app.state.readiness.shutting_down();
     assert_eq!(app.get("/health/ready").await.status().as_u16(), 503);
 }
+
+#[tokio::test]
+async fn a_proxy_speaking_http2_without_tls_is_served_the_same_api() {
+    // Meshes and some ingresses talk h2c to pods; calls then share a few connections.
+    let app = spawn_app(&[]).await;
+    let client = reqwest::Client::builder().http2_prior_knowledge().build().expect("client");
+    let response = client
+        .post(app.url("/api/analyze"))
+        .json(&serde_json::json!({"text": "I goes to school every days."}))
+        .send()
+        .await
+        .expect("h2c request");
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["success"], true, "{body}");
+}
