@@ -46,7 +46,8 @@ else
   RUNS=${BENCH_RUNS:-3}; A_SECONDS=15; B_SECONDS=10; C_SECONDS=9; D_TIME=2m; E_SECONDS=20
 fi
 A_RATES=(1000 2500 5000)
-C_IN_FLIGHT=${BENCH_IN_FLIGHT:-9900}
+C_IN_FLIGHT=${BENCH_IN_FLIGHT:-10000}
+C_H2_CONNECTIONS=100
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -147,7 +148,7 @@ start_service() {
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" CACHE_MODE=redis_only \
     AZURE_SPEECH_KEY=bench AZURE_SPEECH_ENDPOINT="http://127.0.0.1:$upstream" \
     GEMINI_API_KEY=bench GEMINI_BASE_URL="http://127.0.0.1:$upstream" \
-    LOG_FORMAT=json "$@" ${SERVICE_WRAPPER:-} "${SERVICE_BIN:-$BIN}" >>"$OUT/service.log" 2>&1 &
+    UPSTREAM_HTTP2_PRIOR_KNOWLEDGE=true LOG_FORMAT=json "$@" ${SERVICE_WRAPPER:-} "${SERVICE_BIN:-$BIN}" >>"$OUT/service.log" 2>&1 &
   SVC_PID=$!
   PIDS+=("$SVC_PID")
   wait_http "http://127.0.0.1:$SVC_PORT/health" "${SERVICE_START_TRIES:-300}"
@@ -209,7 +210,8 @@ scenario_a() {
   local capture_port; capture_port=$(free_port)
   python3 bench/capture_upstream.py "$capture_port" "$RUN_DIR/gemini.json" &
   local capture_pid=$!
-  start_service "$capture_port" RATE_LIMIT_PER_MINUTE=0
+  # The capture server speaks HTTP/1.1 only.
+  start_service "$capture_port" RATE_LIMIT_PER_MINUTE=0 UPSTREAM_HTTP2_PRIOR_KNOWLEDGE=false
   curl -sS -o /dev/null -X POST -H 'content-type: application/json' \
     -d '{"text":"Benchmark placeholder sentence.","user_id":"bench"}' "http://127.0.0.1:$SVC_PORT/api/analyze"
   wait "$capture_pid"
@@ -354,35 +356,57 @@ scenario_b() {
 scenario_c() {
   log "c: $C_IN_FLIGHT requests in flight against a 2 s upstream"
   start_simulator 2000
-  local run label
+  # oha picks body lines at random: with a million distinct texts, a burst of 10,000 repeats
+  # about 50 of them (single-flight merges those; the report counts the upstream calls made).
+  python3 bench/make_bodies.py analyze 1000000 "c$$-" "$RUN_DIR/c.lines"
+  local run
   for run in $(seq "$RUNS"); do
-    hold_in_flight "$run" service "$BIN"
-    [[ -z $BEFORE_BIN ]] || hold_in_flight "$run" service-before "$BEFORE_BIN"
+    hold_in_flight "$run" http2
+    hold_in_flight "$run" http1
   done
   stop "$SIM_PID"
 }
 
-hold_in_flight() { # RUN LABEL BINARY
-  local run=$1 label=$2 load peak_fds fds
-  SERVICE_BIN=$3 start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
-  load=$(load1)
+# hold_in_flight RUN PROTOCOL: C_IN_FLIGHT requests at once, each a different learner text.
+# HTTP/2 (a mesh or an h2c ingress): oha sends exactly C_IN_FLIGHT at once over C_H2_CONNECTIONS
+# connections. HTTP/1.1 (an ingress proxy, one connection per request): a burst of 10,000
+# connections takes this box longer than the 2 s a request is held, so the early ones finish
+# before the last are open; wrk instead keeps C_IN_FLIGHT connections busy for C_SECONDS, each
+# sending its next request as soon as one is answered. A fresh service per run, so `VmHWM` is
+# this run's peak; the service's own in-flight gauge and its open files are sampled meanwhile.
+hold_in_flight() {
+  local run=$1 protocol=$2 load
+  start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
   local base_fds; base_fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 | wc -l)
-  wrk_run "c/$label" "$RUN_DIR/wrk.txt" -t2 -c"$C_IN_FLIGHT" "-d${C_SECONDS}s" --timeout 30s --latency \
-    -s bench/unique_analyze.lua "http://127.0.0.1:$SVC_PORT" -- "c$run$label$$" &
-  local wrk_pid=$!
-  peak_fds=0
-  while kill -0 "$wrk_pid" 2>/dev/null; do
+  local cmd
+  if [[ $protocol == http2 ]]; then
+    cmd=("$OHA" -n "$C_IN_FLIGHT" --http2 -c "$C_H2_CONNECTIONS" -p $((C_IN_FLIGHT / C_H2_CONNECTIONS)) -t 60s
+      --no-tui --output-format json -m POST -T application/json -Z "$RUN_DIR/c.lines"
+      "http://127.0.0.1:$SVC_PORT/api/analyze")
+  else
+    cmd=(wrk -t2 -c"$C_IN_FLIGHT" "-d${C_SECONDS}s" --timeout 30s --latency -s bench/unique_analyze.lua
+      "http://127.0.0.1:$SVC_PORT" -- "c$run$protocol$$")
+  fi
+  command_line "c/$protocol" "$(printf '%q ' "${cmd[@]}")"
+  load=$(load1)
+  "${cmd[@]}" >"$RUN_DIR/c.out" 2>&1 &
+  local generator=$! peak_fds=0 peak_in_flight=0 fds in_flight
+  while kill -0 "$generator" 2>/dev/null; do
     fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
     ((fds > peak_fds)) && peak_fds=$fds
+    in_flight=$(metric '^http_requests_in_flight$' 2>/dev/null || echo 0)
+    # Less the scrape's own request.
+    ((in_flight - 1 > peak_in_flight)) && peak_in_flight=$((in_flight - 1))
     sleep 0.2
   done
-  wait "$wrk_pid"
-  local hwm rss sim_hwm
+  wait "$generator"
+  local hwm sim_hwm calls
   hwm=$(awk '/^VmHWM/ {print $2}' /proc/"$SVC_PID"/status)
-  rss=$(awk '/^VmRSS/ {print $2}' /proc/"$SVC_PID"/status)
   sim_hwm=$(awk '/^VmHWM/ {print $2}' /proc/"$SIM_PID"/status)
-  record "$(python3 bench/report.py wrk-record c "$label" 0 "$run" "$load" "$RUN_DIR/wrk.txt" \
-    "{\"vm_hwm_kib\": $hwm, \"vm_rss_after_kib\": $rss, \"simulator_vm_hwm_kib\": $sim_hwm, \"peak_fds\": $peak_fds, \"base_fds\": $base_fds, \"in_flight\": $C_IN_FLIGHT}")"
+  calls=$(metric 'ai_operation_duration_seconds_count[{].*operation="analyze"')
+  local kind=oha-record; [[ $protocol == http1 ]] && kind=wrk-record
+  record "$(python3 bench/report.py "$kind" c "$protocol" 0 "$run" "$load" "$RUN_DIR/c.out" \
+    "{\"vm_hwm_kib\": $hwm, \"simulator_vm_hwm_kib\": $sim_hwm, \"peak_fds\": $peak_fds, \"base_fds\": $base_fds, \"peak_in_flight\": $peak_in_flight, \"upstream_calls\": $calls, \"in_flight\": $C_IN_FLIGHT, \"h2_connections\": $C_H2_CONNECTIONS, \"seconds\": $C_SECONDS}")"
   stop "$SVC_PID"
   # A fresh simulator too, so its peak is this run's own.
   stop "$SIM_PID"
