@@ -213,6 +213,22 @@ def write(out_dir, report_path):
             detail = ", ".join(f"`{name}` {calls / served:.2f}" for name, calls in sorted(per_command.items()))
             add(f"Redis commands per service request over these runs (from `INFO commandstats`): **{total:.2f}** ({detail}).")
             add("")
+        # Where the two cores went during the service runs: the reason the overhead grows with the rate.
+        cpu_rows = [r for r in pick("a", "service") if r.get("cpu_seconds")]
+        if cpu_rows:
+            add("CPU during the service runs (medians; from `/proc/PID/stat` and `/proc/stat`), in cores busy "
+                "(CPU seconds per second of run) and, for the service, microseconds of CPU per request. "
+                "**machine** is everything on the box, the load generator included; 2.00 is all of it.")
+            add("")
+            add("| rate (req/s) | service | simulator | Redis | machine | **service CPU per request** |")
+            add("|---|---|---|---|---|---|")
+            for rate in sorted({r["rate"] for r in cpu_rows}):
+                rs = [r for r in cpu_rows if r["rate"] == rate]
+                cores = lambda name: median([r["cpu_seconds"][name] / r["seconds"] for r in rs])
+                per_request = median([r["cpu_seconds"]["service"] / max(r["requests"], 1) * 1e6 for r in rs])
+                add(f"| {rate:,} | {fmt(cores('service'))} | {fmt(cores('simulator'))} | {fmt(cores('redis'))} "
+                    f"| {fmt(cores('machine'))} | **{fmt(per_request, 0)} us** |")
+            add("")
 
     # ---- b
     if pick("b"):

@@ -122,11 +122,15 @@ wait_http() {
 }
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
+# CPU seconds used so far: by one process (user + system), or by the whole machine (busy time).
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / hz}' /proc/"$1"/stat; }
+machine_busy_seconds() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.2f\n", ($2 + $3 + $4 + $7 + $8) / hz}' /proc/stat; }
 
 REDIS_PORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no \
   --logfile "$OUT/redis.log" &
-PIDS+=($!)
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
 for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 # start_simulator LATENCY_MS: sets SIM_PID and SIM_PORT.
@@ -239,13 +243,16 @@ scenario_a() {
       misses_before=$(metric 'cache_operations_total[{].*operation="get".*result="miss".*tier="redis"')
       local load; load=$(load1)
       local redis_before; redis_before=$(redis_commands)
+      local cpu_before; cpu_before="$(cpu_seconds "$SVC_PID") $(cpu_seconds "$SIM_PID") $(cpu_seconds "$REDIS_PID") $(machine_busy_seconds)"
       oha_run "service-$rate" "$rate" "$conns" "$RUN_DIR/svc.lines" "http://127.0.0.1:$SVC_PORT/api/analyze"
+      local cpu; cpu=$(python3 -c 'import json, sys; a, b = map(float, sys.argv[1].split()), map(float, sys.argv[2].split()); print(json.dumps(dict(zip(["service", "simulator", "redis", "machine"], [round(y - x, 2) for x, y in zip(a, b)]))))' \
+        "$cpu_before" "$(cpu_seconds "$SVC_PID") $(cpu_seconds "$SIM_PID") $(cpu_seconds "$REDIS_PID") $(machine_busy_seconds)")
       local hits misses redis_delta
       hits=$(( $(metric 'cache_operations_total[{].*operation="get".*result="hit"') - hits_before ))
       misses=$(( $(metric 'cache_operations_total[{].*operation="get".*result="miss".*tier="redis"') - misses_before ))
       redis_delta=$(python3 -c 'import json, sys; a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]); print(json.dumps({k: b[k] - a.get(k, 0) for k in b if b[k] - a.get(k, 0)}))' "$redis_before" "$(redis_commands)")
       record "$(python3 bench/report.py oha-record a service "$rate" "$run" "$load" "$RUN_DIR/oha.json" \
-        "{\"cache_hits\": $hits, \"cache_misses\": $misses, \"redis_commands\": $redis_delta}")"
+        "{\"cache_hits\": $hits, \"cache_misses\": $misses, \"redis_commands\": $redis_delta, \"cpu_seconds\": $cpu, \"seconds\": $A_SECONDS}")"
       load=$(load1)
       oha_run "direct-$rate" "$rate" "$conns" "$RUN_DIR/direct.lines" "http://127.0.0.1:$SIM_PORT$gemini_path" \
         -H 'x-goog-api-key: bench'

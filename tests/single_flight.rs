@@ -303,3 +303,96 @@ async fn wait_until_lease_is_held(server: &RedisServer) {
     }
     panic!("the first instance never took the lease");
 }
+
+/// How often Redis ran each command since its stats were last reset (`INFO commandstats`).
+async fn command_calls(raw: &mut redis::aio::MultiplexedConnection) -> std::collections::HashMap<String, u64> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(raw).await.expect("info");
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats.strip_prefix("calls=")?.split(',').next()?.parse().ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_miss_costs_two_redis_round_trips_and_its_store_ends_the_lease() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stack = instance(
+        &redis_cache(&server, dir.path(), &Metrics::new()),
+        SingleFlightConfig::default(),
+        &calls,
+        Duration::from_millis(10),
+    );
+    let mut raw =
+        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    // A first miss loads the scripts (a one-off `SCRIPT LOAD` each); then count a second one.
+    stack.clone().oneshot(AnalyzeJob::new("A warm-up sentence.", "gemini-test")).await.expect("warm-up");
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut raw).await.expect("reset stats");
+
+    let served = stack.oneshot(job()).await.expect("succeeds");
+
+    assert_eq!(served.origin, Origin::Upstream);
+    let counted = command_calls(&mut raw).await;
+    // Two round trips: the claim (look for the value, take the lease) and the store (which also
+    // ends the lease). The GETs, SETs and the DEL are those two scripts' own steps; before, the
+    // look, the lease, the cache layer's second look, the store and the release were each a
+    // round trip of their own.
+    assert_eq!(counted.get("evalsha"), Some(&2), "{counted:?}");
+    assert_eq!(counted.get("get"), Some(&2), "{counted:?}");
+    assert_eq!(counted.get("set"), Some(&2), "{counted:?}");
+    assert_eq!(counted.get("del"), Some(&1), "{counted:?}");
+    let lease_key = format!("{}:lease", job().cache_key().as_str());
+    let lease_left: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut raw).await.expect("exists");
+    assert!(!lease_left, "the store ended the lease");
+    let stored: bool =
+        redis::cmd("EXISTS").arg(job().cache_key().as_str()).query_async(&mut raw).await.expect("exists");
+    assert!(stored, "the answer is in Redis for the other instances");
+}
+
+#[tokio::test]
+async fn a_failed_call_ends_its_lease_at_once_so_the_next_job_need_not_wait_for_it_to_expire() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let cache = redis_cache(&server, dir.path(), &Metrics::new());
+    let failing: Stack = ServiceBuilder::new()
+        .layer(SingleFlightLayer::new(cache.clone(), SingleFlightConfig::default()))
+        .layer(CacheLayer::new(cache.clone()))
+        .service(service_fn(upstream(
+            &calls,
+            Duration::from_millis(10),
+            Err(UpstreamError::Server { upstream: Upstream::Gemini, status: 503, message: "down".into() }),
+        )))
+        .boxed_clone();
+
+    assert!(failing.oneshot(job()).await.is_err());
+
+    let mut raw =
+        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let lease_key = format!("{}:lease", job().cache_key().as_str());
+    let lease_left: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut raw).await.expect("exists");
+    assert!(!lease_left, "nothing was stored, so the single-flight layer released the lease itself");
+    assert!(!cache.claims().contains(job().cache_key().as_str()), "no claim lingers in this instance");
+}
+
+#[tokio::test]
+async fn a_flight_every_caller_abandoned_leaves_no_claim_behind() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let cache = redis_cache(&server, dir.path(), &Metrics::new());
+    let stack = instance(&cache, SingleFlightConfig::default(), &calls, Duration::from_secs(30));
+
+    let caller = tokio::spawn(stack.oneshot(job()));
+    wait_until_lease_is_held(&server).await;
+    assert!(cache.claims().contains(job().cache_key().as_str()), "the running call holds the claim");
+    caller.abort();
+    let _ = caller.await;
+
+    // Otherwise later lookups of this key would skip Redis on the strength of a dead claim.
+    assert!(!cache.claims().contains(job().cache_key().as_str()));
+}

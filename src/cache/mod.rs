@@ -2,6 +2,7 @@
 //! tier, Redis (shared by instances) and a disk tier, combined as `CACHE_MODE` says.
 //! See `API.md` "Cache mode". The cache never fails a request.
 
+pub mod claims;
 mod disk;
 mod envelope;
 mod health;

@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+
+use super::claims::{Claim, Claims};
 use super::disk::{DiskRead, DiskTier};
 use super::envelope::{self, Opened, Sealed};
 use super::key::{CacheKey, CacheKind, Cacheable};
@@ -95,6 +98,7 @@ pub(super) struct Inner {
     /// `None` in `redis_only`.
     pub(super) disk: Option<DiskTier>,
     pub(super) metrics: Metrics,
+    pub(super) claims: Claims,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -113,7 +117,7 @@ impl Cache {
         let memory = MemoryTier::new(config.memory_max_entries, config.memory_max_bytes, config.memory_ttl);
         let redis = redis.filter(|_| config.mode.uses_redis()).map(RedisTier::new);
         let disk = config.mode.uses_disk().then(|| DiskTier::new(config.disk_dir.clone()));
-        Self { inner: Arc::new(Inner { config, memory, redis, disk, metrics }) }
+        Self { inner: Arc::new(Inner { config, memory, redis, disk, metrics, claims: Claims::default() }) }
     }
 
     pub fn mode(&self) -> CacheMode {
@@ -127,6 +131,32 @@ impl Cache {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Keys whose single-flight lease this instance holds (see `cache::claims`).
+    pub fn claims(&self) -> &Claims {
+        &self.inner.claims
+    }
+
+    /// A value read from Redis by someone else's round trip (the single-flight claim script):
+    /// counted and kept like a Redis hit of `get`; an unreadable entry is dropped and is `None`.
+    pub async fn accept_from_redis<T: Cacheable>(&self, key: &CacheKey, bytes: Bytes) -> Option<(T, &'static str)> {
+        Box::pin(async {
+            match envelope::open::<T>(bytes, SystemTime::now()) {
+                Opened::Fresh(value, sealed) => {
+                    self.count("get", "hit", TIER_REDIS);
+                    self.inner.memory.insert(key.as_str(), sealed).await;
+                    Some((value, TIER_REDIS))
+                }
+                Opened::Expired | Opened::Invalid => {
+                    if let Some(redis) = &self.inner.redis {
+                        let _ = redis.delete(key.as_str()).await;
+                    }
+                    None
+                }
+            }
+        })
+        .await
     }
 
     /// The value and the tier it came from (`memory`, `redis`, `disk`), or `None` on a miss.
@@ -175,7 +205,10 @@ impl Cache {
         self.count("set", "ok", TIER_MEMORY);
         let redis = async {
             if let Some(redis) = &self.inner.redis {
-                self.store_redis(redis, key, &sealed, ttl).await;
+                match self.inner.claims.take(key.as_str()) {
+                    Some(claim) => self.store_redis_releasing(redis, key, &sealed, ttl, &claim).await,
+                    None => self.store_redis(redis, key, &sealed, ttl).await,
+                }
             }
         };
         let disk = async {
@@ -206,7 +239,10 @@ impl Cache {
         miss(TIER_MEMORY);
 
         if let Some(redis) = &self.inner.redis {
-            match redis.get(key.as_str()).await {
+            // This instance's single-flight claim just found Redis without the value.
+            let lookup =
+                if self.inner.claims.contains(key.as_str()) { Ok(None) } else { redis.get(key.as_str()).await };
+            match lookup {
                 Ok(Some(bytes)) => match envelope::open::<T>(bytes, now) {
                     Opened::Fresh(value, sealed) => {
                         self.count("get", "hit", TIER_REDIS);
@@ -264,6 +300,25 @@ impl Cache {
 
     async fn store_redis(&self, redis: &RedisTier, key: &CacheKey, sealed: &Sealed, ttl: Duration) {
         match redis.set(key.as_str(), &sealed.bytes, ttl).await {
+            Ok(()) => self.count("set", "ok", TIER_REDIS),
+            Err(error) => {
+                tracing::trace!(key = %key, %error, "redis cache set failed");
+                self.count("set", "error", TIER_REDIS);
+            }
+        }
+    }
+
+    /// `store_redis` that also ends this instance's lease on the key, in one round trip. If it
+    /// fails, the lease expires on its own (the single-flight layer no longer releases it).
+    async fn store_redis_releasing(
+        &self,
+        redis: &RedisTier,
+        key: &CacheKey,
+        sealed: &Sealed,
+        ttl: Duration,
+        claim: &Claim,
+    ) {
+        match redis.set_and_release(key.as_str(), &sealed.bytes, ttl, &claim.lease_key, &claim.token).await {
             Ok(()) => self.count("set", "ok", TIER_REDIS),
             Err(error) => {
                 tracing::trace!(key = %key, %error, "redis cache set failed");

@@ -1,11 +1,12 @@
-//! The cross-instance lease: `SET {key}:lease <token> NX PX <ms>`, renewed and released only by
-//! its holder (compare-and-set scripts), so a holder that outlived its lease can never extend
-//! or delete a successor's.
+//! The cross-instance lease: `SET {key}:lease <token> NX PX <ms>`, taken only when the value is
+//! not stored (one script: `claim`), renewed and released only by its holder (compare-and-set
+//! scripts), so a holder that outlived its lease can never extend or delete a successor's.
 
 use std::future::Future;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::{Either, select};
 
 use crate::redis_link::{RedisLink, RedisLinkError};
@@ -13,6 +14,18 @@ use crate::redis_link::{RedisLink, RedisLinkError};
 static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+    )
+});
+
+/// Look for the value; only when there is none, take the lease. One round trip where a read
+/// and then a `SET NX` took two. `{1, value}`: stored; `{2, ''}`: the lease is ours; `{0, ''}`:
+/// another holder has it.
+static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "local value = redis.call('GET', KEYS[1]) \
+         if value then return {1, value} end \
+         if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, ''} end \
+         return {0, ''}",
     )
 });
 
@@ -33,25 +46,45 @@ pub(super) struct Lease {
     ttl: Duration,
 }
 
+/// What a claim found.
+pub(super) enum Claimed {
+    /// The value was already stored (its raw bytes).
+    Stored(Bytes),
+    /// No value, and now the lease is ours.
+    Acquired(Lease),
+    /// No value, and another holder has the lease.
+    Held,
+}
+
 impl Lease {
-    /// `Ok(None)` when another holder has it.
-    pub async fn try_acquire(link: &RedisLink, key: String, ttl: Duration) -> Result<Option<Self>, RedisLinkError> {
+    /// The value at `key` if stored, else the lease at `lease_key` if free, in one round trip.
+    pub async fn claim(
+        link: &RedisLink,
+        key: &str,
+        lease_key: String,
+        ttl: Duration,
+    ) -> Result<Claimed, RedisLinkError> {
         let token = uuid::Uuid::new_v4().to_string();
         let millis = ttl_millis(ttl);
-        let (key_ref, token_ref) = (&key, &token);
-        let acquired: Option<String> = link
+        let (lease_ref, token_ref) = (&lease_key, &token);
+        let (outcome, value): (i64, Vec<u8>) = link
             .run(|mut conn| async move {
-                redis::cmd("SET")
-                    .arg(key_ref)
-                    .arg(token_ref)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(millis)
-                    .query_async(&mut conn)
-                    .await
+                CLAIM.key(key).key(lease_ref).arg(token_ref).arg(millis).invoke_async(&mut conn).await
             })
             .await?;
-        Ok(acquired.map(|_ok| Self { link: link.clone(), key, token, ttl }))
+        Ok(match outcome {
+            1 => Claimed::Stored(Bytes::from(value)),
+            2 => Claimed::Acquired(Self { link: link.clone(), key: lease_key, token, ttl }),
+            _ => Claimed::Held,
+        })
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// Run `work`, renewing the lease every third of its lifetime until `work` completes.

@@ -7,7 +7,8 @@ use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
 use super::flights::Flights;
-use super::lease::{Lease, lease_exists, lease_key};
+use super::lease::{Claimed, Lease, lease_exists, lease_key};
+use crate::cache::claims::{Claim, Claims};
 use crate::cache::{CacheKey, CacheKeyed, Cacheable};
 use crate::served::{Origin, Served};
 use crate::upstream::error::UpstreamError;
@@ -73,33 +74,39 @@ where
     let Some(link) = cache.redis().cloned() else {
         return inner.oneshot(job).await;
     };
-    // A hit needs no lease: answer it without two extra Redis round trips. Uncounted misses:
-    // the cache layer beneath counts this request's miss when the call goes ahead.
-    if let Some((value, tier)) = cache.probe::<R>(&key).await {
-        return Ok(Served { value, origin: Origin::Cache { tier } });
-    }
-    // The probe's Redis read just failed: coordinating would only add lease timeouts to a
-    // request that is going upstream anyway.
-    if !link.is_up() {
-        return inner.oneshot(job).await;
-    }
     let config = flights.config;
     let now = Instant::now();
     let deadline = now.checked_add(config.max_wait).unwrap_or(now + Duration::from_secs(86_400));
     let lease_key = lease_key(key.as_str());
+    let mut unreadable_seen = false;
     loop {
-        match Lease::try_acquire(&link, lease_key.clone(), config.lease).await {
+        // The memory tier was looked at by `call`; the claim looks at Redis and, when the value
+        // is not there, takes the lease in the same round trip.
+        match Lease::claim(&link, key.as_str(), lease_key.clone(), config.lease).await {
+            // Redis failing or backing off: coordinating would only add timeouts to a request
+            // that is going upstream anyway.
             Err(_) => return inner.oneshot(job).await,
-            Ok(Some(lease)) => {
-                // Another instance may have stored the answer between our look and the lease.
-                // No second look here: the cache layer beneath makes exactly that lookup before
-                // it calls the upstream, so looking here too would cost a Redis round trip per
-                // miss for nothing.
+            Ok(Claimed::Stored(bytes)) => {
+                if let Some((value, tier)) = cache.accept_from_redis::<R>(&key, bytes).await {
+                    return Ok(Served { value, origin: Origin::Cache { tier } });
+                }
+                // An unreadable entry, deleted by the cache: claim again, once.
+                if std::mem::replace(&mut unreadable_seen, true) {
+                    return inner.oneshot(job).await;
+                }
+            }
+            Ok(Claimed::Acquired(lease)) => {
+                // The cache layer beneath sees the claim: it skips the Redis read this claim just
+                // made, and its store ends the lease in the same round trip (`cache::claims`).
+                let claim = ClaimGuard::new(cache.claims(), key.as_str(), &lease);
                 let result = lease.hold_while(inner.oneshot(job)).await;
-                lease.release().await;
+                if claim.take() {
+                    // Not used by a store (an error, an answer not to be cached): end it here.
+                    lease.release().await;
+                }
                 return result;
             }
-            Ok(None) => match wait_for_holder::<R>(&flights, &key, &lease_key, deadline).await {
+            Ok(Claimed::Held) => match wait_for_holder::<R>(&flights, &key, &lease_key, deadline).await {
                 Waited::Stored(value) => {
                     cache
                         .metrics()
@@ -112,6 +119,32 @@ where
                 Waited::GiveUp => return inner.oneshot(job).await,
             },
         }
+    }
+}
+
+/// This instance's claim on a key while its call runs. Dropped with an unfinished flight (every
+/// caller left), it forgets the claim, so the cache layer never skips Redis for a key on the
+/// strength of a lease nobody here will end; the lease then expires on its own.
+struct ClaimGuard<'a> {
+    claims: &'a Claims,
+    key: &'a str,
+}
+
+impl<'a> ClaimGuard<'a> {
+    fn new(claims: &'a Claims, key: &'a str, lease: &Lease) -> Self {
+        claims.insert(key, Claim { lease_key: lease.key().to_owned(), token: lease.token().to_owned() });
+        Self { claims, key }
+    }
+
+    /// Whether the claim was still here (no store used it).
+    fn take(self) -> bool {
+        self.claims.take(self.key).is_some()
+    }
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        self.claims.take(self.key);
     }
 }
 

@@ -24,7 +24,8 @@ pub struct GeminiClient {
     http: Connections,
     bodies: BodyBuilder,
     /// `{base}/{api_version}/models/{model}:generateContent`, built once.
-    endpoint: String,
+    /// Parsed once: reqwest would parse a string on every call.
+    endpoint: url::Url,
     model: String,
     api_key: String,
 }
@@ -32,7 +33,7 @@ pub struct GeminiClient {
 impl std::fmt::Debug for GeminiClient {
     // The key stays out of every log line.
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("GeminiClient").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        formatter.debug_struct("GeminiClient").field("endpoint", &self.endpoint.as_str()).finish_non_exhaustive()
     }
 }
 
@@ -48,6 +49,8 @@ impl GeminiClient {
             config.api_version.trim_matches('/'),
             model
         );
+        // A path appended to a URL that parsed is a URL (the parser percent-encodes what needs it).
+        let endpoint = url::Url::parse(&endpoint).expect("a parsed base URL with a path appended parses");
         Self { http, bodies: BodyBuilder::default(), endpoint, model, api_key: config.api_key }
     }
 
@@ -59,7 +62,7 @@ impl GeminiClient {
         let body = reqwest::Body::wrap(self.bodies.body(request));
         let http = self.http.lease();
         let response = http
-            .post(&self.endpoint)
+            .post(self.endpoint.clone())
             .header("x-goog-api-key", &self.api_key)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
