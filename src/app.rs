@@ -26,6 +26,7 @@ use crate::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter
 use crate::middleware::request_id;
 use crate::readiness::Readiness;
 use crate::routes::{analyze, health, speech};
+use crate::server::{self, ServerOptions};
 use crate::state::{AppState, Inner};
 
 /// The HTTP surface. Layer order, outermost first:
@@ -186,19 +187,20 @@ impl App {
         let readiness = state.readiness.clone();
         let metrics = state.metrics.clone();
         let signal_started = started.clone();
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                readiness.shutting_down();
-                tracing::info!(
-                    delay_seconds = delay.as_secs(),
-                    grace_seconds = grace.as_secs(),
-                    "shutting down: readiness 503"
-                );
-                tokio::time::sleep(delay).await;
-                tracing::info!("listener closed; draining in-flight requests");
-                signal_started.notify_one();
-            });
+        let options =
+            ServerOptions { header_read_timeout: state.settings.request_body_timeout, ..ServerOptions::default() };
+        let server = server::serve(listener, router, options, async move {
+            shutdown.await;
+            readiness.shutting_down();
+            tracing::info!(
+                delay_seconds = delay.as_secs(),
+                grace_seconds = grace.as_secs(),
+                "shutting down: readiness 503"
+            );
+            tokio::time::sleep(delay).await;
+            tracing::info!("listener closed; draining in-flight requests");
+            signal_started.notify_one();
+        });
         tokio::select! {
             result = server => {
                 tracing::info!("all requests finished; bye");

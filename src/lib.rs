@@ -35,6 +35,7 @@ pub mod readiness;
 pub mod redis_link;
 pub mod routes;
 pub mod served;
+pub mod server;
 pub mod simulator;
 pub mod speech;
 pub mod state;

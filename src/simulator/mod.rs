@@ -8,13 +8,14 @@
 
 pub mod azure;
 pub mod gemini;
-pub mod server;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::State;
+
+use crate::server::ServerOptions;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -96,7 +97,9 @@ impl Simulator {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        server::serve(listener, self.router(), shutdown).await
+        // The service multiplexes its calls over a few HTTP/2 connections: no cap that would queue them.
+        let options = ServerOptions { max_concurrent_streams: 100_000, ..ServerOptions::default() };
+        crate::server::serve(listener, self.router(), options, shutdown).await
     }
 
     /// Start on an ephemeral loopback port in the background; returns its address. Used by the

@@ -174,6 +174,21 @@ async fn a_client_that_stalls_mid_body_gets_408_instead_of_holding_the_connectio
 }
 
 #[tokio::test]
+async fn a_client_that_sends_its_request_head_slowly_is_disconnected_instead_of_holding_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(&[("REQUEST_BODY_TIMEOUT_SECONDS", "1")]).await;
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.expect("connect");
+    // Slowloris: a head that never ends.
+    stream.write_all(b"POST /api/analyze HTTP/1.1\r\nHost: test\r\nX-Slow: a").await.expect("write part of a head");
+    // The bound only guards against a hang; the server closes the connection on its own.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the server closed the connection of the stalled head");
+    // The service is unharmed.
+    assert_eq!(app.get("/health").await.status().as_u16(), 200);
+}
+
+#[tokio::test]
 async fn past_max_in_flight_requests_are_refused_at_once_with_503_overloaded() {
     let app = spawn_app(&[("MAX_IN_FLIGHT", "1"), ("SIMULATOR_LATENCY_MS", "1500")]).await;
     let client = app.client.clone();
