@@ -386,7 +386,8 @@ def write(out_dir, report_path):
     add("")
     add("```")
     if os.environ.get("BENCH_BEFORE_BIN"):
-        add("# the before-the-fixes build: commit 1b75212 built with `cargo build --release`, copied aside")
+        before = os.environ.get("BENCH_BEFORE_COMMIT", "the commit before the fixes")
+        add(f"# the before-the-fixes build: {before} built with `cargo build --release`, copied aside")
         add("BENCH_BEFORE_BIN=<that binary> bash bench/run.sh   # everything below, then this file")
     else:
         add("bash bench/run.sh            # everything below, then this file")
@@ -397,7 +398,7 @@ def write(out_dir, report_path):
     add("")
     add("Service environment (all scenarios): `BIND_ADDRESS=127.0.0.1 CACHE_MODE=redis_only "
         "REDIS_URL=<private redis-server> AZURE_SPEECH_KEY=bench AZURE_SPEECH_ENDPOINT=<simulator> "
-        "GEMINI_API_KEY=bench GEMINI_BASE_URL=<simulator> LOG_FORMAT=json` (one JSON access-log line per "
+        "GEMINI_API_KEY=bench GEMINI_BASE_URL=<simulator> UPSTREAM_HTTP2_PRIOR_KNOWLEDGE=true LOG_FORMAT=json` (one JSON access-log line per "
         "request, to a file, as in production), plus per scenario: a `RATE_LIMIT_PER_MINUTE=10000000`; "
         "b, c, e `RATE_LIMIT_PER_MINUTE=0`; d `RATE_LIMIT_PER_MINUTE=1000000 AUDIO_FETCH_ALLOW_PRIVATE=true`. "
         "Simulator: `SIMULATOR_LATENCY_MS=50 backend-ai simulator PORT` (c: 2000; e: 0).")
