@@ -54,6 +54,8 @@ pub struct Collectors {
     /// `scope`: local (same instance) | remote (another instance's lease, via Redis).
     pub single_flight_shared_total: IntCounterVec,
     pub http_requests_in_flight: IntGauge,
+    /// Calls to an upstream on the wire or waiting for an HTTP/2 stream, set at each scrape.
+    pub upstream_calls_in_flight: IntGaugeVec,
     /// `upstream`; `reason`: the `UpstreamError::kind()` that was retried.
     pub upstream_retries_total: IntCounterVec,
     /// Gemini `usageMetadata`. `kind`: prompt | candidates | thoughts | total.
@@ -131,6 +133,13 @@ impl Metrics {
                 "http_requests_in_flight",
                 "HTTP requests being served right now"
             )),
+            upstream_calls_in_flight: register!(IntGaugeVec::new(
+                Opts::new(
+                    "upstream_calls_in_flight",
+                    "Upstream calls on the wire or waiting for an HTTP/2 stream (at most about UPSTREAM_CONNECTIONS x 100 run at once)"
+                ),
+                &["upstream"]
+            )),
             upstream_retries_total: register!(counter(
                 "upstream_retries_total",
                 "Upstream calls sent again after a transient failure",
@@ -167,6 +176,7 @@ impl Metrics {
             for kind in ["unreachable", "server_error", "rate_limited"] {
                 let _ = self.upstream_retries_total.with_label_values(&[upstream, kind]);
             }
+            let _ = self.upstream_calls_in_flight.with_label_values(&[upstream]);
             for scope in ["local", "remote"] {
                 let _ = self.single_flight_shared_total.with_label_values(&[operation, scope]);
             }

@@ -39,7 +39,7 @@ use crate::served::Served;
 use crate::simulator::{SimConfig, Simulator};
 use crate::speech::{Pronunciation, Transcription};
 use crate::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
-use crate::upstream::connections::ConnectionSettings;
+use crate::upstream::connections::{ConnectionSettings, Connections};
 use crate::upstream::gemini::{GeminiClient, GeminiConfig};
 use crate::upstream::{Upstream, UpstreamError};
 
@@ -55,6 +55,9 @@ pub struct Upstreams {
     gemini_breaker: Breaker,
     azure_target: TargetInfo,
     gemini_target: TargetInfo,
+    azure_connections: Connections,
+    gemini_connections: Connections,
+    metrics: Metrics,
 }
 
 /// What `/health/upstreams` says about where an upstream's calls go.
@@ -82,11 +85,18 @@ impl Upstreams {
         })
     }
 
-    /// Let each breaker notice a recovery timeout that ran out while no request came, so the
-    /// state gauges are current when scraped.
-    pub fn observe_breakers(&self) {
+    /// Bring the gauges that are read rather than counted up to date before a scrape: each
+    /// breaker notices a recovery timeout that ran out while no request came, and the calls in
+    /// flight are summed over the connections.
+    pub fn observe(&self) {
         let _ = self.azure_breaker.state();
         let _ = self.gemini_breaker.state();
+        for (upstream, connections) in
+            [(Upstream::AzureSpeech, &self.azure_connections), (Upstream::Gemini, &self.gemini_connections)]
+        {
+            let calls = i64::try_from(connections.calls_in_flight()).unwrap_or(i64::MAX);
+            self.metrics.upstream_calls_in_flight.with_label_values(&[upstream.as_str()]).set(calls);
+        }
     }
 
     pub async fn cache_health(&self) -> Value {
@@ -138,7 +148,9 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         ),
         (GeminiTarget::Simulator, None) => unreachable!("uses_simulator() is true whenever a target is the simulator"),
     };
-    let analyzer = Analyzer::new(GeminiClient::new(gemini_config), metrics.clone());
+    let gemini = GeminiClient::new(gemini_config);
+    let gemini_connections = gemini.connections().clone();
+    let analyzer = Analyzer::new(gemini, metrics.clone());
 
     let (azure_config, azure_target) = match (&settings.azure, &simulator_url) {
         (AzureTarget::Cloud { base_url, key }, _) => (
@@ -159,6 +171,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     };
     azure_config.validate().map_err(std::io::Error::other)?;
     let azure = AzureSpeechClient::new(azure_config);
+    let azure_connections = azure.connections().clone();
 
     let cache = build_cache(settings, metrics).map_err(std::io::Error::other)?;
     // Waiting on another instance's lease must end before the caller's own deadline could.
@@ -218,6 +231,9 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         gemini_breaker,
         azure_target,
         gemini_target,
+        azure_connections,
+        gemini_connections,
+        metrics: metrics.clone(),
     })
 }
 

@@ -41,7 +41,7 @@ pub async fn upstreams(State(state): State<AppState>) -> Json<Value> {
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    state.upstreams.observe_breakers();
+    state.upstreams.observe();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }
 

@@ -71,6 +71,11 @@ impl Connections {
         Lease { lane }
     }
 
+    /// Calls in flight over all lanes.
+    pub fn calls_in_flight(&self) -> usize {
+        self.lanes.iter().map(|lane| lane.in_flight.load(Ordering::Relaxed)).sum()
+    }
+
     /// Calls in flight on each lane, for tests and diagnostics.
     pub fn in_flight(&self) -> Vec<usize> {
         self.lanes.iter().map(|lane| lane.in_flight.load(Ordering::Relaxed)).collect()

@@ -46,3 +46,29 @@ async fn a_proxy_speaking_http2_without_tls_is_served_the_same_api() {
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["success"], true, "{body}");
 }
+
+#[tokio::test]
+async fn metrics_show_upstream_calls_in_flight_while_one_is_waiting_on_the_upstream() {
+    let app = spawn_app(&[("SIMULATOR_LATENCY_MS", "1500")]).await;
+    let gauge = r#"upstream_calls_in_flight{upstream="gemini"}"#;
+    assert!(app.get("/metrics").await.text().await.expect("text").contains(&format!("{gauge} 0")));
+    let client = app.client.clone();
+    let url = app.url("/api/analyze");
+    let call = tokio::spawn(async move {
+        client.post(url).json(&serde_json::json!({"text": "A sentence that waits on Gemini."})).send().await
+    });
+    // The bound only guards against a hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = app.get("/metrics").await.text().await.expect("text");
+        if text.contains(&format!("{gauge} 1")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the call never showed as in flight: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(call.await.expect("join").expect("answered").status().as_u16(), 200);
+    let after = app.get("/metrics").await.text().await.expect("text");
+    assert!(after.contains(&format!("{gauge} 0")), "{after}");
+    assert!(after.contains(r#"upstream_calls_in_flight{upstream="azure_speech"} 0"#), "{after}");
+}

@@ -130,6 +130,11 @@ pub struct AzureSpeechClient {
 }
 
 impl AzureSpeechClient {
+    /// Its connections, for the in-flight gauge.
+    pub fn connections(&self) -> &Connections {
+        &self.http
+    }
+
     pub fn new(config: AzureSpeechConfig) -> Self {
         let configure = |builder: reqwest::ClientBuilder| {
             builder

@@ -54,6 +54,11 @@ impl GeminiClient {
         Self { http, bodies: BodyBuilder::default(), endpoint, model, api_key: config.api_key }
     }
 
+    /// Its connections, for the in-flight gauge.
+    pub fn connections(&self) -> &Connections {
+        &self.http
+    }
+
     pub fn model(&self) -> &str {
         &self.model
     }
