@@ -188,7 +188,7 @@ impl App {
         let metrics = state.metrics.clone();
         let signal_started = started.clone();
         let options =
-            ServerOptions { header_read_timeout: state.settings.request_body_timeout, ..ServerOptions::default() };
+            ServerOptions { header_read_timeout: state.settings.header_read_timeout, ..ServerOptions::default() };
         let server = server::serve(listener, router, options, async move {
             shutdown.await;
             readiness.shutting_down();

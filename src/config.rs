@@ -52,6 +52,7 @@ pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const SHUTDOWN_GRACE_SECONDS: &str = "SHUTDOWN_GRACE_SECONDS";
 pub const SHUTDOWN_DELAY_SECONDS: &str = "SHUTDOWN_DELAY_SECONDS";
 pub const REQUEST_BODY_TIMEOUT_SECONDS: &str = "REQUEST_BODY_TIMEOUT_SECONDS";
+pub const HEADER_READ_TIMEOUT_SECONDS: &str = "HEADER_READ_TIMEOUT_SECONDS";
 pub const MAX_IN_FLIGHT: &str = "MAX_IN_FLIGHT";
 pub const SIMULATOR_LATENCY_MS: &str = "SIMULATOR_LATENCY_MS";
 pub const SIMULATOR_RATE_LIMIT_RATE: &str = "SIMULATOR_RATE_LIMIT_RATE";
@@ -154,6 +155,9 @@ pub struct Settings {
     pub audio_fetch_timeout: Duration,
     /// Longest pause between two pieces of a request body before the request is given up.
     pub request_body_timeout: Duration,
+    /// HTTP/1.1: longest wait for a request head, idle keep-alive time included (hyper starts
+    /// the clock when it starts waiting for a head).
+    pub header_read_timeout: Duration,
     /// `/api/*` requests served at once before new ones get 503 `overloaded`; 0 = no cap.
     pub max_in_flight: usize,
     pub log_format: LogFormat,
@@ -321,6 +325,9 @@ impl Settings {
             audio_fetch_allow_private: vars.boolean(AUDIO_FETCH_ALLOW_PRIVATE, false)?,
             audio_fetch_timeout: vars.seconds(AUDIO_FETCH_TIMEOUT_SECONDS, 10, 1)?,
             request_body_timeout: vars.seconds(REQUEST_BODY_TIMEOUT_SECONDS, 15, 1)?,
+            // Above the 60 s upstream keep-alive of nginx (and so ingress-nginx): a proxy should
+            // close an idle connection before we do, or a request it sends as we close is lost.
+            header_read_timeout: vars.seconds(HEADER_READ_TIMEOUT_SECONDS, 75, 1)?,
             max_in_flight: vars.number(MAX_IN_FLIGHT, 0usize, 0)?,
             log_format,
             shutdown_grace: vars.seconds(SHUTDOWN_GRACE_SECONDS, 25, 0)?,

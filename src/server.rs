@@ -22,7 +22,10 @@ use hyper_util::service::TowerToHyperService;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ServerOptions {
-    /// Longest an HTTP/1.1 client may take to send a request head; then the connection is closed.
+    /// Longest an HTTP/1.1 connection may go without completing a request head; then it is
+    /// closed. hyper starts the clock when it starts waiting for a head, so an idle keep-alive
+    /// connection counts too: keep it above the proxy's own upstream keep-alive timeout, or the
+    /// proxy may send a request on a connection we are closing.
     pub header_read_timeout: Duration,
     /// Streams one HTTP/2 connection may carry at once.
     pub max_concurrent_streams: u32,
@@ -30,7 +33,7 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        Self { header_read_timeout: Duration::from_secs(15), max_concurrent_streams: 200 }
+        Self { header_read_timeout: Duration::from_secs(75), max_concurrent_streams: 200 }
     }
 }
 

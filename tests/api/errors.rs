@@ -176,7 +176,7 @@ async fn a_client_that_stalls_mid_body_gets_408_instead_of_holding_the_connectio
 #[tokio::test]
 async fn a_client_that_sends_its_request_head_slowly_is_disconnected_instead_of_holding_the_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = spawn_app(&[("REQUEST_BODY_TIMEOUT_SECONDS", "1")]).await;
+    let app = spawn_app(&[("HEADER_READ_TIMEOUT_SECONDS", "1")]).await;
     let mut stream = tokio::net::TcpStream::connect(app.address).await.expect("connect");
     // Slowloris: a head that never ends.
     stream.write_all(b"POST /api/analyze HTTP/1.1\r\nHost: test\r\nX-Slow: a").await.expect("write part of a head");
