@@ -56,6 +56,8 @@ pub struct Collectors {
     pub http_requests_in_flight: IntGauge,
     /// Calls to an upstream on the wire or waiting for an HTTP/2 stream, set at each scrape.
     pub upstream_calls_in_flight: IntGaugeVec,
+    /// `UPSTREAM_CONNECTIONS` per upstream: with `upstream_calls_in_flight`, how full they are.
+    pub upstream_connections: IntGaugeVec,
     /// `upstream`; `reason`: the `UpstreamError::kind()` that was retried.
     pub upstream_retries_total: IntCounterVec,
     /// Gemini `usageMetadata`. `kind`: prompt | candidates | thoughts | total.
@@ -137,6 +139,13 @@ impl Metrics {
                 Opts::new(
                     "upstream_calls_in_flight",
                     "Upstream calls on the wire or waiting for an HTTP/2 stream (at most about UPSTREAM_CONNECTIONS x 100 run at once)"
+                ),
+                &["upstream"]
+            )),
+            upstream_connections: register!(IntGaugeVec::new(
+                Opts::new(
+                    "upstream_connections",
+                    "HTTP connections (clients) calls to an upstream are spread over (UPSTREAM_CONNECTIONS)"
                 ),
                 &["upstream"]
             )),

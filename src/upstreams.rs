@@ -222,6 +222,13 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
             async move { client.assess(&job).await.map(Served::fresh) }
         }));
 
+    for (upstream, connections) in
+        [(Upstream::AzureSpeech, &azure_connections), (Upstream::Gemini, &gemini_connections)]
+    {
+        let lanes = i64::try_from(connections.lanes()).unwrap_or(i64::MAX);
+        metrics.upstream_connections.with_label_values(&[upstream.as_str()]).set(lanes);
+    }
+
     Ok(Upstreams {
         transcribe: BoxCloneSyncService::new(transcribe),
         pronounce: BoxCloneSyncService::new(pronounce),

@@ -71,6 +71,11 @@ impl Connections {
         Lease { lane }
     }
 
+    /// How many clients (connections) calls are spread over.
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
     /// Calls in flight over all lanes.
     pub fn calls_in_flight(&self) -> usize {
         self.lanes.iter().map(|lane| lane.in_flight.load(Ordering::Relaxed)).sum()

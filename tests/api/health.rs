@@ -71,4 +71,6 @@ async fn metrics_show_upstream_calls_in_flight_while_one_is_waiting_on_the_upstr
     let after = app.get("/metrics").await.text().await.expect("text");
     assert!(after.contains(&format!("{gauge} 0")), "{after}");
     assert!(after.contains(r#"upstream_calls_in_flight{upstream="azure_speech"} 0"#), "{after}");
+    // The capacity the alert divides by: UPSTREAM_CONNECTIONS, 8 by default.
+    assert!(after.contains(r#"upstream_connections{upstream="gemini"} 8"#), "{after}");
 }
