@@ -84,7 +84,7 @@ async fn the_exact_allowed_address_is_fetched() {
 
     assert_eq!(bytes.as_ref(), small_wav().as_slice());
     let audio = Audio::recognise(bytes).expect("a WAV");
-    assert_eq!(audio.format, AudioFormat::Wav);
+    assert_eq!(audio.format(), AudioFormat::Wav);
 }
 
 #[tokio::test]

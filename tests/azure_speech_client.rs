@@ -257,7 +257,7 @@ async fn a_wav_transcription_sends_exactly_the_documented_request() {
     assert_eq!(header(&request, "Content-Type"), Some("audio/wav; codecs=audio/pcm; samplerate=16000"));
     assert_eq!(header(&request, "Accept"), Some("application/json"));
     assert_eq!(header(&request, "Pronunciation-Assessment"), None);
-    assert_eq!(request.body, audio.bytes.to_vec());
+    assert_eq!(request.body, audio.bytes().to_vec());
 }
 
 #[tokio::test]
@@ -271,7 +271,7 @@ async fn an_ogg_opus_transcription_is_sent_as_ogg_with_its_bytes_untouched() {
     assert_eq!(header(&request, "Content-Type"), Some("audio/ogg; codecs=opus"));
     assert_eq!(header(&request, "Ocp-Apim-Subscription-Key"), Some(KEY));
     assert_eq!(header(&request, "Accept"), Some("application/json"));
-    assert_eq!(request.body, audio.bytes.to_vec());
+    assert_eq!(request.body, audio.bytes().to_vec());
 }
 
 #[tokio::test]
@@ -298,7 +298,7 @@ async fn an_english_assessment_asks_for_every_dimension_and_prosody() {
             "EnableProsodyAssessment": "True",
         })
     );
-    assert_eq!(request.body, job.audio.bytes.to_vec());
+    assert_eq!(request.body, job.audio.bytes().to_vec());
 }
 
 #[tokio::test]

@@ -5,7 +5,10 @@ pub mod address;
 pub mod error;
 pub mod fetch;
 
+use std::sync::{Arc, OnceLock};
+
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 pub use address::{AddressClass, classify};
 pub use error::AudioError;
@@ -54,23 +57,69 @@ impl AudioFormat {
     }
 }
 
-/// Audio bytes whose format has been recognised.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Audio bytes whose format has been recognised. Cheap to clone: clones share the bytes and the
+/// digest.
+#[derive(Clone)]
 pub struct Audio {
-    pub bytes: Bytes,
-    pub format: AudioFormat,
+    bytes: Bytes,
+    format: AudioFormat,
+    /// SHA-256 of `bytes`, computed on first use and shared by every clone: each layer of a stack
+    /// that asks for the job's cache key (single-flight, then the cache) would otherwise hash the
+    /// whole recording again, up to `AUDIO_MAX_BYTES` per request.
+    digest: Arc<OnceLock<[u8; 32]>>,
 }
 
 impl Audio {
+    pub fn new(bytes: Bytes, format: AudioFormat) -> Self {
+        Self { bytes, format, digest: Arc::default() }
+    }
+
     /// `None` when the bytes are neither WAV nor Ogg/Opus (the contract's 415).
     pub fn recognise(bytes: Bytes) -> Option<Self> {
-        AudioFormat::detect(&bytes).map(|format| Self { bytes, format })
+        AudioFormat::detect(&bytes).map(|format| Self::new(bytes, format))
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    pub fn format(&self) -> AudioFormat {
+        self.format
+    }
+
+    pub fn digest(&self) -> &[u8; 32] {
+        self.digest.get_or_init(|| Sha256::digest(&self.bytes).into())
+    }
+}
+
+impl PartialEq for Audio {
+    fn eq(&self, other: &Self) -> bool {
+        self.format == other.format && self.bytes == other.bytes
+    }
+}
+
+impl Eq for Audio {}
+
+impl std::fmt::Debug for Audio {
+    // Recordings are large and personal: their length is what a log needs.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Audio").field("format", &self.format).field("bytes", &self.bytes.len()).finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recordings_digest_is_computed_once_for_all_its_clones() {
+        let audio = Audio::new(Bytes::from_static(b"RIFF....WAVEfmt "), AudioFormat::Wav);
+        let job_copy = audio.clone();
+        assert!(audio.digest.get().is_none(), "nothing hashed until a key is asked for");
+        let digest = *job_copy.digest();
+        assert_eq!(audio.digest.get(), Some(&digest), "the clone's hash is the original's");
+        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(b"RIFF....WAVEfmt ")));
+    }
 
     #[test]
     fn a_riff_wave_header_is_wav() {

@@ -1,5 +1,5 @@
-//! Content-addressed cache keys: what decides an answer, hashed. Audio is keyed by its bytes
-//! (never its URL: the same URL can serve different audio, and different URLs the same audio),
+//! Content-addressed cache keys: what decides an answer, hashed. Audio is keyed by its bytes,
+//! through their SHA-256 (`Audio::digest`, computed once per upload) (never its URL: the same URL can serve different audio, and different URLs the same audio),
 //! text by its normalised form plus the model and prompt version that shape the analysis.
 
 use std::borrow::Cow;
@@ -118,7 +118,10 @@ impl CacheKeyed for TranscribeJob {
     fn cache_key(&self) -> CacheKey {
         let kind = CacheKind::Transcription;
         let mut hasher = KeyHasher::new(kind);
-        hasher.field(&self.audio.bytes).field(self.audio.format.as_str().as_bytes()).field(self.language.as_bytes());
+        hasher
+            .field(self.audio.digest())
+            .field(self.audio.format().as_str().as_bytes())
+            .field(self.language.as_bytes());
         hasher.finish(kind)
     }
 }
@@ -128,8 +131,8 @@ impl CacheKeyed for PronunciationJob {
         let kind = CacheKind::Pronunciation;
         let mut hasher = KeyHasher::new(kind);
         hasher
-            .field(&self.audio.bytes)
-            .field(self.audio.format.as_str().as_bytes())
+            .field(self.audio.digest())
+            .field(self.audio.format().as_str().as_bytes())
             .field(self.language.as_bytes())
             .field(self.reference_text.as_bytes());
         hasher.finish(kind)
@@ -196,7 +199,7 @@ mod tests {
     fn wav(payload: &[u8]) -> Audio {
         let mut bytes = b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec();
         bytes.extend_from_slice(payload);
-        Audio { bytes: Bytes::from(bytes), format: AudioFormat::Wav }
+        Audio::new(Bytes::from(bytes), AudioFormat::Wav)
     }
 
     fn analyze(text: &str, model: &str, prompt_version: &'static str) -> AnalyzeJob {

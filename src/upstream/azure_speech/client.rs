@@ -210,7 +210,7 @@ impl AzureSpeechClient {
         key.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(SUBSCRIPTION_KEY, key);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(audio.format.content_type()));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(audio.format().content_type()));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         let assessing = assessment.is_some();
         if let Some(assessment) = assessment {
@@ -222,7 +222,7 @@ impl AzureSpeechClient {
             mode = %config.recognition_mode,
             language,
             assessing,
-            audio_bytes = audio.bytes.len(),
+            audio_bytes = audio.bytes().len(),
             "calling Azure Speech"
         );
         let http = self.http.lease();
@@ -230,7 +230,7 @@ impl AzureSpeechClient {
             .post(url)
             .headers(headers)
             // `Bytes` clones share the buffer: each attempt re-sends the whole audio cheaply.
-            .body(audio.bytes.clone())
+            .body(audio.bytes().clone())
             .send()
             .await
             .map_err(transport_error)?;
