@@ -16,13 +16,19 @@ pub struct RedisServer {
 impl RedisServer {
     /// Start a fresh, empty server. Panics with a clear message when `redis-server` is missing.
     pub fn start() -> Self {
-        let port = free_port();
         let dir = tempfile::tempdir().expect("temporary directory for redis-server");
-        let mut server = Self { port, child: None, dir };
-        server.spawn();
-        server
+        let mut server = Self { port: free_port(), child: None, dir };
+        // A port that was free a moment ago can be taken by a concurrent test's server before
+        // ours binds it: ours then exits, and without the identity check in `try_spawn` this
+        // test would talk to the other test's Redis until that one is killed.
+        for _ in 0..5 {
+            if server.try_spawn() {
+                return server;
+            }
+            server.port = free_port();
+        }
+        panic!("redis-server did not start on any of 5 free ports");
     }
-
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -42,12 +48,13 @@ impl RedisServer {
     /// Start it again on the same port, empty.
     pub fn restart(&mut self) {
         self.kill();
-        self.spawn();
+        assert!(self.try_spawn(), "redis-server did not start again on port {}", self.port);
     }
 
-    fn spawn(&mut self) {
+    /// Start redis-server on `self.port`; true once that very process answers there.
+    fn try_spawn(&mut self) -> bool {
         let binary = which_redis_server();
-        let child = Command::new(&binary)
+        let mut child = Command::new(&binary)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -55,13 +62,43 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| panic!("could not start {}: {error}", binary.display()));
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen on port {} within 10 s", self.port);
+        loop {
+            if child.try_wait().ok().flatten().is_some() {
+                return false; // it could not bind: the port was taken
+            }
+            if serving_pid(self.port) == Some(child.id()) {
+                self.child = Some(child);
+                return true;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The process id of the Redis answering on `port` (from `INFO server`), if one does.
+fn serving_pid(port: u16) -> Option<u32> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&reply).contains("process_id:") || !reply.ends_with(b"\r\n") {
+        let read = stream.read(&mut chunk).ok()?;
+        if read == 0 {
+            break;
+        }
+        reply.extend_from_slice(&chunk[..read]);
+    }
+    let text = String::from_utf8_lossy(&reply);
+    let line = text.lines().find_map(|line| line.strip_prefix("process_id:"))?;
+    line.trim().parse().ok()
 }
 
 impl Drop for RedisServer {
