@@ -205,10 +205,8 @@ impl Cache {
         self.count("set", "ok", TIER_MEMORY);
         let redis = async {
             if let Some(redis) = &self.inner.redis {
-                match self.inner.claims.take(key.as_str()) {
-                    Some(claim) => self.store_redis_releasing(redis, key, &sealed, ttl, &claim).await,
-                    None => self.store_redis(redis, key, &sealed, ttl).await,
-                }
+                let claim = self.inner.claims.take(key.as_str());
+                self.store_redis(redis, key, &sealed, ttl, claim.as_ref()).await;
             }
         };
         let disk = async {
@@ -294,31 +292,27 @@ impl Cache {
     async fn fill_from_disk(&self, key: &CacheKey, sealed: &Sealed, now: SystemTime) {
         self.inner.memory.insert(key.as_str(), sealed.clone()).await;
         if let (Some(redis), Some(left)) = (&self.inner.redis, sealed.remaining(now)) {
-            self.store_redis(redis, key, sealed, left).await;
+            self.store_redis(redis, key, sealed, left, None).await;
         }
     }
 
-    async fn store_redis(&self, redis: &RedisTier, key: &CacheKey, sealed: &Sealed, ttl: Duration) {
-        match redis.set(key.as_str(), &sealed.bytes, ttl).await {
-            Ok(()) => self.count("set", "ok", TIER_REDIS),
-            Err(error) => {
-                tracing::trace!(key = %key, %error, "redis cache set failed");
-                self.count("set", "error", TIER_REDIS);
-            }
-        }
-    }
-
-    /// `store_redis` that also ends this instance's lease on the key, in one round trip. If it
-    /// fails, the lease expires on its own (the single-flight layer no longer releases it).
-    async fn store_redis_releasing(
+    /// With this instance's `claim` on the key, the same round trip also ends its lease; if the
+    /// store fails, the lease expires on its own (the single-flight layer no longer releases it).
+    async fn store_redis(
         &self,
         redis: &RedisTier,
         key: &CacheKey,
         sealed: &Sealed,
         ttl: Duration,
-        claim: &Claim,
+        claim: Option<&Claim>,
     ) {
-        match redis.set_and_release(key.as_str(), &sealed.bytes, ttl, &claim.lease_key, &claim.token).await {
+        let stored = match claim {
+            Some(claim) => {
+                redis.set_and_release(key.as_str(), &sealed.bytes, ttl, &claim.lease_key, &claim.token).await
+            }
+            None => redis.set(key.as_str(), &sealed.bytes, ttl).await,
+        };
+        match stored {
             Ok(()) => self.count("set", "ok", TIER_REDIS),
             Err(error) => {
                 tracing::trace!(key = %key, %error, "redis cache set failed");

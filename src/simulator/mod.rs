@@ -14,11 +14,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::State;
-
-use crate::server::ServerOptions;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+
+use crate::server::ServerOptions;
 
 /// How the simulator misbehaves. Rates are probabilities in 0..=1 drawn independently per
 /// request, in the order hang, rate limit, server error, malformed.

@@ -23,8 +23,8 @@ const GEMINI: Upstream = Upstream::Gemini;
 pub struct GeminiClient {
     http: Connections,
     bodies: BodyBuilder,
-    /// `{base}/{api_version}/models/{model}:generateContent`, built once.
-    /// Parsed once: reqwest would parse a string on every call.
+    /// `{base}/{api_version}/models/{model}:generateContent`, built and parsed once (given a
+    /// string, reqwest would parse it on every call).
     endpoint: url::Url,
     model: String,
     api_key: String,
