@@ -325,9 +325,11 @@ impl Settings {
             audio_fetch_allow_private: vars.boolean(AUDIO_FETCH_ALLOW_PRIVATE, false)?,
             audio_fetch_timeout: vars.seconds(AUDIO_FETCH_TIMEOUT_SECONDS, 10, 1)?,
             request_body_timeout: vars.seconds(REQUEST_BODY_TIMEOUT_SECONDS, 15, 1)?,
-            // Above the 60 s upstream keep-alive of nginx (and so ingress-nginx): a proxy should
-            // close an idle connection before we do, or a request it sends as we close is lost.
-            header_read_timeout: vars.seconds(HEADER_READ_TIMEOUT_SECONDS, 75, 1)?,
+            header_read_timeout: vars.seconds(
+                HEADER_READ_TIMEOUT_SECONDS,
+                crate::server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
+                1,
+            )?,
             max_in_flight: vars.number(MAX_IN_FLIGHT, 0usize, 0)?,
             log_format,
             shutdown_grace: vars.seconds(SHUTDOWN_GRACE_SECONDS, 25, 0)?,

@@ -20,6 +20,11 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 
+/// `HEADER_READ_TIMEOUT_SECONDS`'s default: above the 60 s upstream keep-alive of nginx (and so
+/// ingress-nginx), so a proxy closes an idle connection before we do and never sends a request
+/// on one we are closing.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
+
 #[derive(Debug, Clone, Copy)]
 pub struct ServerOptions {
     /// Longest an HTTP/1.1 connection may go without completing a request head; then it is
@@ -33,7 +38,7 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        Self { header_read_timeout: Duration::from_secs(75), max_concurrent_streams: 200 }
+        Self { header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT, max_concurrent_streams: 200 }
     }
 }
 

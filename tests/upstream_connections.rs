@@ -5,20 +5,20 @@
 //! arrived, so the calls complete only if all of them are in flight at once; if any is queued
 //! behind a connection's stream limit, the fake gives up after a while and answers 503.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::routing::post;
+use backend_ai::server::{self, ServerOptions};
 use backend_ai::upstream::connections::ConnectionSettings;
 use backend_ai::upstream::gemini::{GeminiClient, GeminiConfig, GenerateRequest};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 const STREAMS_PER_CONNECTION: u32 = 2;
@@ -35,11 +35,16 @@ struct Gather {
     expected: usize,
     /// Calls that arrived and have not given up.
     in_flight: Arc<AtomicUsize>,
-    connections: Arc<AtomicUsize>,
+    /// The client ends of the connections calls arrived on.
+    connections: Arc<Mutex<HashSet<SocketAddr>>>,
     all_here: Arc<Notify>,
 }
 
-async fn generate_content(State(gather): State<Gather>) -> (StatusCode, &'static str) {
+async fn generate_content(
+    State(gather): State<Gather>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> (StatusCode, &'static str) {
+    gather.connections.lock().insert(peer);
     if gather.warming_up.load(Ordering::SeqCst) {
         return (StatusCode::OK, REPLY);
     }
@@ -53,7 +58,7 @@ async fn generate_content(State(gather): State<Gather>) -> (StatusCode, &'static
     (StatusCode::OK, REPLY)
 }
 
-/// An h2c-only fake Gemini with a small per-connection stream limit.
+/// A fake Gemini on the project's own listener, with a small per-connection HTTP/2 stream limit.
 async fn fake_gemini(expected: usize) -> (SocketAddr, Gather) {
     let gather = Gather {
         warming_up: Arc::new(AtomicBool::new(true)),
@@ -65,17 +70,8 @@ async fn fake_gemini(expected: usize) -> (SocketAddr, Gather) {
     let router = Router::new().route("/{version}/models/{action}", post(generate_content)).with_state(gather.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let address = listener.local_addr().expect("bound address");
-    let connections = gather.connections.clone();
-    tokio::spawn(async move {
-        let mut builder = Builder::new(TokioExecutor::new()).http2_only();
-        builder.http2().max_concurrent_streams(STREAMS_PER_CONNECTION);
-        while let Ok((stream, _)) = listener.accept().await {
-            connections.fetch_add(1, Ordering::SeqCst);
-            let connection =
-                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone())).into_owned();
-            tokio::spawn(connection);
-        }
-    });
+    let options = ServerOptions { max_concurrent_streams: STREAMS_PER_CONNECTION, ..ServerOptions::default() };
+    tokio::spawn(server::serve(listener, router, options, std::future::pending()));
     (address, gather)
 }
 
@@ -123,7 +119,7 @@ async fn calls_beyond_one_connections_stream_limit_run_at_once_over_several_conn
         calls,
         "every call was in flight at the same time"
     );
-    assert_eq!(gather.connections.load(Ordering::SeqCst), 3, "one HTTP/2 connection per lane");
+    assert_eq!(gather.connections.lock().len(), 3, "one HTTP/2 connection per lane");
 }
 
 #[tokio::test]
@@ -135,5 +131,5 @@ async fn with_a_single_connection_calls_queue_behind_its_stream_limit() {
     let client = client(address, 1);
 
     assert_eq!(concurrent_successes(&client, &gather, 1, calls).await, 0, "no call saw all the others in flight");
-    assert_eq!(gather.connections.load(Ordering::SeqCst), 1, "hyper opened no second connection");
+    assert_eq!(gather.connections.lock().len(), 1, "hyper opened no second connection");
 }
