@@ -1,6 +1,9 @@
 //! The HTTP half: build the request, send it once, classify whatever comes back.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use reqwest::header::HeaderValue;
 
 use serde_json::Value;
 
@@ -19,21 +22,29 @@ const BODY_EXCERPT_CHARS: usize = 200;
 
 const GEMINI: Upstream = Upstream::Gemini;
 
+/// One pointer wide: the tower stack clones its services several times per request, and the
+/// fields below (URL, model, key) would each be a fresh allocation per clone.
 #[derive(Clone)]
 pub struct GeminiClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     http: Connections,
     bodies: BodyBuilder,
     /// `{base}/{api_version}/models/{model}:generateContent`, built and parsed once (given a
     /// string, reqwest would parse it on every call).
     endpoint: url::Url,
     model: String,
-    api_key: String,
+    /// Built once and marked sensitive, so no debug output of a request shows it; `None` when
+    /// the configured key cannot be a header value (every call then fails as an auth error).
+    api_key: Option<HeaderValue>,
 }
 
 impl std::fmt::Debug for GeminiClient {
     // The key stays out of every log line.
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("GeminiClient").field("endpoint", &self.endpoint.as_str()).finish_non_exhaustive()
+        formatter.debug_struct("GeminiClient").field("endpoint", &self.inner.endpoint.as_str()).finish_non_exhaustive()
     }
 }
 
@@ -51,24 +62,33 @@ impl GeminiClient {
         );
         // A path appended to a URL that parsed is a URL (the parser percent-encodes what needs it).
         let endpoint = url::Url::parse(&endpoint).expect("a parsed base URL with a path appended parses");
-        Self { http, bodies: BodyBuilder::default(), endpoint, model, api_key: config.api_key }
+        let api_key = HeaderValue::from_str(&config.api_key).ok().map(|mut key| {
+            key.set_sensitive(true);
+            key
+        });
+        Self { inner: Arc::new(Inner { http, bodies: BodyBuilder::default(), endpoint, model, api_key }) }
     }
 
     /// Its connections, for the in-flight gauge.
     pub fn connections(&self) -> &Connections {
-        &self.http
+        &self.inner.http
     }
 
     pub fn model(&self) -> &str {
-        &self.model
+        &self.inner.model
     }
 
     pub async fn generate(&self, request: &GenerateRequest) -> Result<GeminiReply, UpstreamError> {
-        let body = reqwest::Body::wrap(self.bodies.body(request));
-        let http = self.http.lease();
+        let inner = &*self.inner;
+        let api_key = inner.api_key.clone().ok_or_else(|| UpstreamError::Auth {
+            upstream: GEMINI,
+            message: "the Gemini API key is not a valid header value".to_string(),
+        })?;
+        let body = reqwest::Body::wrap(inner.bodies.body(request));
+        let http = inner.http.lease();
         let response = http
-            .post(self.endpoint.clone())
-            .header("x-goog-api-key", &self.api_key)
+            .post(inner.endpoint.clone())
+            .header("x-goog-api-key", api_key)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()
