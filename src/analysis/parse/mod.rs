@@ -5,6 +5,8 @@
 //! 2. Strict JSON (`serde_json`). `Clean` only if the object deserialises straight into the
 //!    contract's [`Analysis`] and normalising it changes nothing (exact field names, types and
 //!    ranges); anything that needed an alias, a coercion, a clamp or the BOM is `Repaired`.
+//!    A reply in exactly the contract's shape, the usual case, is read without the detour
+//!    through a `Value` tree ([`exact`]).
 //! 3. Double-encoded reply (a JSON string holding the object, maybe fenced): decode, then parse
 //!    the inside again from step 2's lenient counterpart, at most [`MAX_ENCODING_LAYERS`] deep.
 //! 4. Extraction: from each of the first [`MAX_CANDIDATES`] `{` in the text, the first balanced
@@ -17,6 +19,7 @@
 //! 6. Normalisation ([`normalise`]) into the contract shape: a value with none of the analysis
 //!    fields counts as nothing recovered, so the result is the [`fallback_analysis`].
 
+mod exact;
 mod extract;
 mod level;
 mod normalise;
@@ -25,6 +28,7 @@ mod repair;
 use serde::Deserialize;
 use serde_json::Value;
 
+use self::exact::exact_analysis;
 use self::normalise::normalise;
 use self::repair::{cap, lenient_object, lenient_value, strip_bom, unfenced};
 use super::{Analysis, AnalysisOutcome, ParseQuality};
@@ -48,6 +52,10 @@ pub fn parse_analysis(text: &str) -> AnalysisOutcome {
     let (text, had_bom) = strip_bom(capped);
     if text.trim().is_empty() {
         return fallback();
+    }
+    if let Some(analysis) = exact_analysis(text) {
+        let parse = if had_bom || was_cut { ParseQuality::Repaired } else { ParseQuality::Clean };
+        return AnalysisOutcome { analysis, parse };
     }
     if let Ok(value) = serde_json::from_str::<Value>(text)
         && let Some(analysis) = from_value(&value, MAX_ENCODING_LAYERS)
