@@ -9,16 +9,85 @@
 //! depth) is refused, because normalisation might read it as an alias; so is a repeated key
 //! (serde refuses those itself), and a value normalisation would change (a blank list entry, an
 //! empty error or task, a confidence outside 0..1). Whatever this refuses, the general path reads.
+//!
+//! The types below mirror the contract's with `deny_unknown_fields`, which the contract's own
+//! types must not have: cached analyses are read back with them, and an instance of an older
+//! version must still read an entry a newer one wrote with a field added.
 
-use crate::analysis::{Analysis, GrammarError, RecommendedTask};
+use serde::Deserialize;
+
+use crate::analysis::{Analysis, CefrAssessment, CefrLevel, GrammarError, RecommendedTask};
 
 /// The analysis, when `text` is one JSON object in exactly the contract's shape and normal form.
 pub(super) fn exact_analysis(text: &str) -> Option<Analysis> {
-    let mut unknown_key = false;
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let analysis: Analysis = serde_ignored::deserialize(&mut deserializer, |_| unknown_key = true).ok()?;
-    deserializer.end().ok()?;
-    (!unknown_key && is_normal(&analysis)).then_some(analysis)
+    let analysis = Analysis::from(serde_json::from_str::<Exact>(text).ok()?);
+    is_normal(&analysis).then_some(analysis)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Exact {
+    errors: Vec<ExactError>,
+    feedback: String,
+    strengths: Vec<String>,
+    improvement_areas: Vec<String>,
+    recommended_tasks: Vec<ExactTask>,
+    cefr_assessment: ExactAssessment,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExactError {
+    #[serde(rename = "type")]
+    kind: String,
+    text: String,
+    correction: String,
+    explanation: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExactTask {
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExactAssessment {
+    level: CefrLevel,
+    // Absent or null, as the contract's `Option` reads it.
+    #[serde(default)]
+    confidence: Option<f64>,
+    rationale: String,
+}
+
+impl From<Exact> for Analysis {
+    fn from(exact: Exact) -> Self {
+        let Exact { errors, feedback, strengths, improvement_areas, recommended_tasks, cefr_assessment } = exact;
+        let ExactAssessment { level, confidence, rationale } = cefr_assessment;
+        Analysis {
+            errors: errors
+                .into_iter()
+                .map(|ExactError { kind, text, correction, explanation }| GrammarError {
+                    kind,
+                    text,
+                    correction,
+                    explanation,
+                })
+                .collect(),
+            feedback,
+            strengths,
+            improvement_areas,
+            recommended_tasks: recommended_tasks
+                .into_iter()
+                .map(|ExactTask { kind, title, description }| RecommendedTask { kind, title, description })
+                .collect(),
+            cefr_assessment: CefrAssessment { level, confidence, rationale },
+        }
+    }
 }
 
 /// Whether normalisation would leave the analysis as it is.
@@ -37,7 +106,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::analysis::{CefrAssessment, CefrLevel};
 
     /// What the general path (Value, normalise) makes of the same text.
     fn general(text: &str) -> Option<Analysis> {
