@@ -37,7 +37,8 @@ pub struct ServerOptions {
     /// Longest an HTTP/1.1 connection may go without completing a request head; then it is
     /// closed. hyper starts the clock when it starts waiting for a head, so an idle keep-alive
     /// connection counts too: keep it above the proxy's own upstream keep-alive timeout, or the
-    /// proxy may send a request on a connection we are closing.
+    /// proxy may send a request on a connection we are closing. A new connection that sends
+    /// nothing at all, of either protocol, is closed after it too.
     pub header_read_timeout: Duration,
     /// Streams one HTTP/2 connection may carry at once.
     pub max_concurrent_streams: u32,

@@ -189,6 +189,19 @@ async fn a_client_that_sends_its_request_head_slowly_is_disconnected_instead_of_
 }
 
 #[tokio::test]
+async fn a_connection_that_never_sends_anything_is_closed_after_the_head_timeout() {
+    use tokio::io::AsyncReadExt;
+    let app = spawn_app(&[("HEADER_READ_TIMEOUT_SECONDS", "1")]).await;
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.expect("connect");
+    // Not a byte: the listener cannot even tell HTTP/1.1 from HTTP/2 yet.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the server closed the silent connection");
+    assert!(rest.is_empty(), "closed without an answer: there was no request");
+    assert_eq!(app.get("/health").await.status().as_u16(), 200);
+}
+
+#[tokio::test]
 async fn past_max_in_flight_requests_are_refused_at_once_with_503_overloaded() {
     let app = spawn_app(&[("MAX_IN_FLIGHT", "1"), ("SIMULATOR_LATENCY_MS", "1500")]).await;
     let client = app.client.clone();
