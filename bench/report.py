@@ -298,9 +298,9 @@ def write(out_dir, report_path):
         add("p50 above 2 s is the 2 cores working through the load (every request is a cache miss with "
             "Redis round trips, and the simulator, Redis and the load generator share the cores), not requests "
             "waiting for a connection or a stream. Where the HTTP/1.1 memory goes (heaptrack, see Findings): hyper "
-            "keeps a 16 KB read buffer and an 8 KB write buffer per HTTP/1.1 connection while its request is "
-            "served, about 235 MiB for 10,000 connections before any request is handled, and axum's `serve` "
-            "offers no setting for either; over HTTP/2 the connection buffers are shared by its streams.")
+            "keeps an 8 KB read buffer and an 8 KB write buffer per HTTP/1.1 connection, about 160 MB for 10,000 "
+            "connections before any request is handled, and offers no setting that shrinks either below 8 KB; "
+            "over HTTP/2 the connection buffers are shared by its streams.")
         add("")
         for protocol in ("http2", "http1"):
             current = [r for r in rows if r["target"] == protocol]
