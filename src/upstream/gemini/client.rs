@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::HeaderValue;
-
 use serde_json::Value;
 
 use super::body::BodyBuilder;
@@ -275,6 +274,23 @@ mod tests {
         for text in ["", "s", "58", "-1s", "1.s2", "1.0000000001s", "abcs", "99999999999999999999999s", "1e3s"] {
             assert_eq!(parse_duration(text), None, "{text:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_key_that_cannot_be_a_header_is_an_auth_error_without_a_call() {
+        // Nothing listens on the discard port; the call must fail before connecting anyway.
+        let mut config = GeminiConfig::new("key\nwith a line break");
+        config.base_url = url::Url::parse("http://127.0.0.1:9").expect("url");
+        let request = GenerateRequest {
+            system_instruction: std::borrow::Cow::Borrowed("Assess."),
+            user_text: "I go home yesterday.".to_string(),
+            response_schema: None,
+            temperature: 0.2,
+            max_output_tokens: 64,
+            thinking_budget: None,
+        };
+        let error = GeminiClient::new(config).generate(&request).await.expect_err("no usable key");
+        assert!(matches!(error, UpstreamError::Auth { .. }), "{error:?}");
     }
 
     #[test]
