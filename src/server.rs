@@ -12,8 +12,9 @@
 //! Which protocol a connection speaks is told by peeking at its first bytes (the HTTP/2
 //! preface) rather than reading them: hyper-util's auto-detection reads them and hands them back
 //! in front of the stream, and hyper's first read then finds its 8 KB buffer partly used, asks
-//! for 8 KB more and the buffer doubles. That was 8 KB more per HTTP/1.1 connection for as long
-//! as it lived (heaptrack: 16 KB read buffers; 10,000 connections held 80 MB for nothing).
+//! for 8 KB more and the buffer doubles: 8 KB more per HTTP/1.1 connection for as long as it
+//! lived (heaptrack showed 16 KB read buffers; with 10,000 connections held, peak RSS fell from
+//! 422 to 383 MiB without them).
 
 use std::future::Future;
 use std::net::SocketAddr;
