@@ -115,10 +115,7 @@ fn without_keys_it_runs_on_the_simulator_and_says_so() {
     });
     assert_eq!(upstreams["azure_speech"]["target"], "simulator", "{upstreams}");
     assert_eq!(upstreams["gemini"]["target"], "simulator", "{upstreams}");
-    send_sigterm(&running.child);
-    let status = wait_exit(&mut running.child, Duration::from_secs(20));
-    assert_eq!(status.code(), Some(0));
-    let logs = collect_output(&mut running.child);
+    let logs = stop_and_collect_output(&mut running.child);
     assert!(logs.contains("simulator"), "start-up log mentions the simulator: {logs}");
 }
 
@@ -164,6 +161,13 @@ fn sigterm_lets_in_flight_requests_finish_turns_unready_first_and_exits_0() {
     assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
 }
 
+/// SIGTERM, a clean exit (code 0), and everything it printed.
+fn stop_and_collect_output(child: &mut Child) -> String {
+    send_sigterm(child);
+    assert_eq!(wait_exit(child, Duration::from_secs(20)).code(), Some(0), "SIGTERM exits 0");
+    collect_output(child)
+}
+
 fn collect_output(child: &mut Child) -> String {
     let mut logs = String::new();
     if let Some(mut stdout) = child.stdout.take() {
@@ -202,9 +206,7 @@ fn json_logs_carry_request_fields_and_never_keys_or_learner_text() {
             .expect("analyze");
         assert_eq!(wrong.status().as_u16(), 401);
     });
-    send_sigterm(&running.child);
-    assert_eq!(wait_exit(&mut running.child, Duration::from_secs(20)).code(), Some(0));
-    let logs = collect_output(&mut running.child);
+    let logs = stop_and_collect_output(&mut running.child);
     let lines: Vec<serde_json::Value> = logs
         .lines()
         .filter(|line| !line.trim().is_empty())
@@ -254,9 +256,7 @@ fn a_failed_request_logs_the_upstreams_own_words_which_the_client_is_not_told() 
         response.json().await.expect("envelope")
     });
     assert!(!body.to_string().contains("fooBar"), "the learner's client is not told upstream internals: {body}");
-    send_sigterm(&running.child);
-    assert_eq!(wait_exit(&mut running.child, Duration::from_secs(20)).code(), Some(0));
-    let logs = collect_output(&mut running.child);
+    let logs = stop_and_collect_output(&mut running.child);
     let failed = logs
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())

@@ -169,9 +169,8 @@ async fn a_job_takes_over_when_the_lease_holder_dies_without_storing() {
     let metrics = Metrics::new();
     let cache = redis_cache(&server, dir.path(), &metrics);
     // Another instance took the lease and then died: nothing renews or releases it.
-    let lease_key = format!("{}:lease", job().cache_key().as_str());
-    let mut raw =
-        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let lease_key = job_lease_key();
+    let mut raw = raw_connection(&server).await;
     let _: () = redis::cmd("SET")
         .arg(&lease_key)
         .arg("dead-holder")
@@ -197,9 +196,8 @@ async fn a_job_calls_upstream_itself_when_its_wait_budget_runs_out() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = Metrics::new();
     let cache = redis_cache(&server, dir.path(), &metrics);
-    let lease_key = format!("{}:lease", job().cache_key().as_str());
-    let mut raw =
-        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let lease_key = job_lease_key();
+    let mut raw = raw_connection(&server).await;
     let _: () = redis::cmd("SET")
         .arg(&lease_key)
         .arg("slow-holder")
@@ -290,10 +288,19 @@ async fn a_lease_outlived_by_a_slow_call_is_renewed_so_no_second_instance_calls(
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
+/// The lease single-flight takes for `job()`.
+fn job_lease_key() -> String {
+    format!("{}:lease", job().cache_key().as_str())
+}
+
+/// A connection of the test's own, to look at what the layers left in Redis.
+async fn raw_connection(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect")
+}
+
 async fn wait_until_lease_is_held(server: &RedisServer) {
-    let lease_key = format!("{}:lease", job().cache_key().as_str());
-    let mut raw =
-        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let lease_key = job_lease_key();
+    let mut raw = raw_connection(server).await;
     for _ in 0..500 {
         let held: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut raw).await.expect("exists");
         if held {
@@ -327,8 +334,7 @@ async fn a_miss_costs_two_redis_round_trips_and_its_store_ends_the_lease() {
         &calls,
         Duration::from_millis(10),
     );
-    let mut raw =
-        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let mut raw = raw_connection(&server).await;
     // A first miss loads the scripts (a one-off `SCRIPT LOAD` each); then count a second one.
     stack.clone().oneshot(AnalyzeJob::new("A warm-up sentence.", "gemini-test")).await.expect("warm-up");
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut raw).await.expect("reset stats");
@@ -345,7 +351,7 @@ async fn a_miss_costs_two_redis_round_trips_and_its_store_ends_the_lease() {
     assert_eq!(counted.get("get"), Some(&2), "{counted:?}");
     assert_eq!(counted.get("set"), Some(&2), "{counted:?}");
     assert_eq!(counted.get("del"), Some(&1), "{counted:?}");
-    let lease_key = format!("{}:lease", job().cache_key().as_str());
+    let lease_key = job_lease_key();
     let lease_left: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut raw).await.expect("exists");
     assert!(!lease_left, "the store ended the lease");
     let stored: bool =
@@ -371,9 +377,8 @@ async fn a_failed_call_ends_its_lease_at_once_so_the_next_job_need_not_wait_for_
 
     assert!(failing.oneshot(job()).await.is_err());
 
-    let mut raw =
-        redis::Client::open(server.url()).expect("url").get_multiplexed_async_connection().await.expect("connect");
-    let lease_key = format!("{}:lease", job().cache_key().as_str());
+    let mut raw = raw_connection(&server).await;
+    let lease_key = job_lease_key();
     let lease_left: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut raw).await.expect("exists");
     assert!(!lease_left, "nothing was stored, so the single-flight layer released the lease itself");
     assert!(!cache.claims().contains(job().cache_key().as_str()), "no claim lingers in this instance");
