@@ -74,3 +74,64 @@ async fn metrics_show_upstream_calls_in_flight_while_one_is_waiting_on_the_upstr
     // The capacity the alert divides by: UPSTREAM_CONNECTIONS, 8 by default.
     assert!(after.contains(r#"upstream_connections{upstream="gemini"} 8"#), "{after}");
 }
+
+/// The `http_requests_*` series in a scrape: one line per label set (histograms: their count line).
+fn http_series(scrape: &str) -> Vec<String> {
+    scrape
+        .lines()
+        .filter(|line| line.starts_with("http_requests_total{") || line.starts_with("http_request_duration_seconds_count{"))
+        .map(|line| line.rsplit_once(' ').map_or(line, |(series, _)| series).to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn invented_methods_and_paths_cannot_grow_the_metrics() {
+    // Anyone can send any method token on any path, before auth: each must not become a series.
+    let app = spawn_app(&[("API_KEYS", "k")]).await;
+    let client = reqwest::Client::new();
+    let invent = |round: usize, index: usize| {
+        let method = format!("X{round}{}", "M".repeat(200 + index));
+        reqwest::Method::from_bytes(method.as_bytes()).expect("a valid method token")
+    };
+    let send_round = |round: usize| {
+        let client = client.clone();
+        let app_url = app.url("");
+        async move {
+            for index in 0..25 {
+                for path in ["/api/analyze", "/health", &format!("/scan/{round}/{index}")] {
+                    let response =
+                        client.request(invent(round, index), format!("{app_url}{path}")).send().await.expect("sent");
+                    // Refused in the envelope, never a 500.
+                    assert!([404, 405].contains(&response.status().as_u16()), "{path}: {}", response.status());
+                }
+            }
+        }
+    };
+    send_round(0).await;
+    // A scrape is counted once it is answered: the first one's own series shows from the second.
+    let _ = app.get("/metrics").await;
+    let first = app.get("/metrics").await.text().await.expect("text");
+    send_round(1).await;
+    let second = app.get("/metrics").await.text().await.expect("text");
+
+    let (before, after) = (http_series(&first), http_series(&second));
+    let new: Vec<&String> = after.iter().filter(|series| !before.contains(series)).collect();
+    assert!(new.is_empty(), "{} new series, such as {:.300}", new.len(), new.first().map_or("", |s| s.as_str()));
+    assert_eq!(before.len(), after.len());
+    assert!(second.contains(r#"http_requests_total{method="other",path="unmatched",status="404"} 50"#), "{second}");
+    assert!(second.contains(r#"method="other",path="/api/analyze",status="405"} 50"#), "{second}");
+    assert!(!second.contains("MMMM"), "an invented method reached the metrics");
+    assert!(second.len() < first.len() + 4096, "the scrape grew by {} bytes", second.len() - first.len());
+}
+
+#[tokio::test]
+async fn standard_methods_keep_their_names_in_the_metrics() {
+    let app = spawn_app(&[]).await;
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD, reqwest::Method::DELETE, reqwest::Method::OPTIONS] {
+        let _ = app.client.request(method, app.url("/health")).send().await.expect("sent");
+    }
+    let text = app.get("/metrics").await.text().await.expect("text");
+    for method in ["GET", "HEAD", "DELETE", "OPTIONS"] {
+        assert!(text.contains(&format!(r#"http_requests_total{{method="{method}",path="/health""#)), "{method}: {text}");
+    }
+}

@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 /// gauge can never leak.
 pub struct InFlight {
     metrics: Metrics,
-    method: String,
+    method: &'static str,
     path: String,
     request_id: String,
     user_id: String,
@@ -25,7 +25,7 @@ pub struct InFlight {
 impl InFlight {
     pub(super) fn enter(
         metrics: Metrics,
-        method: String,
+        method: &'static str,
         path: String,
         request_id: String,
         user_id: String,
@@ -45,11 +45,11 @@ impl InFlight {
         let status_label = status.to_string();
         self.metrics
             .http_requests_total
-            .with_label_values(&[self.method.as_str(), self.path.as_str(), status_label.as_str()])
+            .with_label_values(&[self.method, self.path.as_str(), status_label.as_str()])
             .inc();
         self.metrics
             .http_request_duration_seconds
-            .with_label_values(&[self.method.as_str(), self.path.as_str()])
+            .with_label_values(&[self.method, self.path.as_str()])
             .observe(elapsed.as_secs_f64());
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         // Probes and scrapes are frequent and uninteresting when healthy.

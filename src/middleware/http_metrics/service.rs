@@ -2,7 +2,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use http::Response;
+use http::{Method, Response};
 use tower::Service;
 
 use super::future::{InFlight, ResponseFuture};
@@ -48,12 +48,30 @@ where
             .unwrap_or_default();
         let in_flight = InFlight::enter(
             self.metrics.clone(),
-            request.method().as_str().to_owned(),
+            method_label(request.method()),
             path,
             request_id,
             user_id,
             Instant::now(),
         );
         ResponseFuture::new(self.inner.call(request), in_flight)
+    }
+}
+
+/// The `method` label: the standard methods by name, anything else `other`. The method is the
+/// client's to choose, on any path and before auth, and hyper takes any token as one: taken as
+/// it came, each invented method would be a new series in every scrape, for good.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "other",
     }
 }
