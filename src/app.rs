@@ -17,6 +17,7 @@ use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::audio::fetch::{AudioFetcher, FetchPolicy};
+use crate::audio::{Policy as AudioPolicy, Preparer};
 use crate::config::Settings;
 use crate::error::AppError;
 use crate::metrics::Metrics;
@@ -160,7 +161,12 @@ impl App {
         if !api_layers.api_keys.enabled() {
             tracing::warn!("API_KEYS is empty: /api/* accepts requests without X-API-Key");
         }
-        let state = AppState::new(Inner { settings, metrics, readiness: Readiness::new(), upstreams, fetcher });
+        let audio = Preparer::new(
+            settings.audio_workers,
+            AudioPolicy { max_duration: settings.audio_max_duration, send: settings.audio_send_format },
+            metrics.clone(),
+        );
+        let state = AppState::new(Inner { settings, metrics, readiness: Readiness::new(), upstreams, fetcher, audio });
         let router = router(state.clone(), api_layers);
         Ok(Self { listener, router, state })
     }

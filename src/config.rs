@@ -48,6 +48,10 @@ pub const GEMINI_BASE_URL: &str = "GEMINI_BASE_URL";
 pub const AUDIO_MAX_BYTES: &str = "AUDIO_MAX_BYTES";
 pub const AUDIO_FETCH_ALLOW_PRIVATE: &str = "AUDIO_FETCH_ALLOW_PRIVATE";
 pub const AUDIO_FETCH_TIMEOUT_SECONDS: &str = "AUDIO_FETCH_TIMEOUT_SECONDS";
+pub const AUDIO_MAX_SECONDS: &str = "AUDIO_MAX_SECONDS";
+pub const AUDIO_SEND_FORMAT: &str = "AUDIO_SEND_FORMAT";
+pub const AUDIO_WORKERS: &str = "AUDIO_WORKERS";
+pub const AZURE_SPEECH_TRANSCRIPTION_ENDPOINT: &str = "AZURE_SPEECH_TRANSCRIPTION_ENDPOINT";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const SHUTDOWN_GRACE_SECONDS: &str = "SHUTDOWN_GRACE_SECONDS";
 pub const SHUTDOWN_DELAY_SECONDS: &str = "SHUTDOWN_DELAY_SECONDS";
@@ -101,8 +105,9 @@ impl std::fmt::Debug for Secret {
 /// Where the Azure Speech client sends requests, and with which key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AzureTarget {
-    /// `AZURE_SPEECH_KEY` plus a region or an endpoint.
-    Cloud { base_url: Url, key: Secret },
+    /// `AZURE_SPEECH_KEY` plus a region or an endpoint. `transcription_url` is the base of fast
+    /// transcription (recordings over 60 s), another host than short-audio recognition's.
+    Cloud { base_url: Url, transcription_url: Url, key: Secret },
     /// No key outside Kubernetes: the built-in simulator.
     Simulator,
 }
@@ -153,6 +158,11 @@ pub struct Settings {
     pub audio_max_bytes: usize,
     pub audio_fetch_allow_private: bool,
     pub audio_fetch_timeout: Duration,
+    /// `AUDIO_MAX_SECONDS`: longer recordings are refused (413).
+    pub audio_max_duration: Duration,
+    pub audio_send_format: crate::audio::SendFormat,
+    /// Recordings normalised at once (CPU work, on the blocking pool).
+    pub audio_workers: usize,
     /// Longest pause between two pieces of a request body before the request is given up.
     pub request_body_timeout: Duration,
     /// HTTP/1.1: longest wait for a request head, idle keep-alive time included (hyper starts
@@ -233,13 +243,20 @@ impl Settings {
 
         let azure = match vars.get(AZURE_SPEECH_KEY).filter(|key| !key.trim().is_empty()) {
             Some(key) => {
-                let base_url = match (vars.get(AZURE_SPEECH_ENDPOINT), vars.get(AZURE_SPEECH_REGION)) {
-                    (Some(endpoint), _) => parse_http_url(AZURE_SPEECH_ENDPOINT, &endpoint)?,
-                    (None, Some(region)) => {
-                        let region = region.trim();
+                let region = match vars.get(AZURE_SPEECH_REGION) {
+                    Some(region) => {
+                        let region = region.trim().to_string();
                         if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric()) {
                             return Err(invalid(AZURE_SPEECH_REGION, "must be a region name such as westeurope"));
                         }
+                        Some(region)
+                    }
+                    None => None,
+                };
+                let endpoint = vars.get(AZURE_SPEECH_ENDPOINT);
+                let base_url = match (&endpoint, &region) {
+                    (Some(endpoint), _) => parse_http_url(AZURE_SPEECH_ENDPOINT, endpoint)?,
+                    (None, Some(region)) => {
                         parse_http_url(AZURE_SPEECH_REGION, &format!("https://{region}.stt.speech.microsoft.com"))?
                     }
                     (None, None) => {
@@ -249,7 +266,16 @@ impl Settings {
                         ));
                     }
                 };
-                AzureTarget::Cloud { base_url, key: Secret(key.trim().to_string()) }
+                // Fast transcription lives on the regional Cognitive Services host. A private
+                // endpoint alone (a custom domain, a proxy) is taken to serve both APIs.
+                let transcription_url = match (vars.get(AZURE_SPEECH_TRANSCRIPTION_ENDPOINT), &region, &endpoint) {
+                    (Some(url), _, _) => parse_http_url(AZURE_SPEECH_TRANSCRIPTION_ENDPOINT, &url)?,
+                    (None, Some(region), None) => {
+                        parse_http_url(AZURE_SPEECH_REGION, &format!("https://{region}.api.cognitive.microsoft.com"))?
+                    }
+                    (None, _, _) => base_url.clone(),
+                };
+                AzureTarget::Cloud { base_url, transcription_url, key: Secret(key.trim().to_string()) }
             }
             None if kubernetes => return Err(invalid(AZURE_SPEECH_KEY, "is required when running in Kubernetes")),
             None => AzureTarget::Simulator,
@@ -324,6 +350,17 @@ impl Settings {
             audio_max_bytes: vars.number(AUDIO_MAX_BYTES, 10_485_760usize, 1)?,
             audio_fetch_allow_private: vars.boolean(AUDIO_FETCH_ALLOW_PRIVATE, false)?,
             audio_fetch_timeout: vars.seconds(AUDIO_FETCH_TIMEOUT_SECONDS, 10, 1)?,
+            audio_max_duration: vars.seconds(AUDIO_MAX_SECONDS, 600, 1)?,
+            audio_send_format: match vars.get(AUDIO_SEND_FORMAT).map(|raw| raw.trim().to_ascii_lowercase()).as_deref() {
+                None | Some("auto") => crate::audio::SendFormat::Auto,
+                Some("wav") => crate::audio::SendFormat::Wav,
+                Some(other) => return Err(invalid(AUDIO_SEND_FORMAT, format!("must be auto or wav (got {other:?})"))),
+            },
+            audio_workers: vars.number(
+                AUDIO_WORKERS,
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+                1,
+            )?,
             request_body_timeout: vars.seconds(REQUEST_BODY_TIMEOUT_SECONDS, 15, 1)?,
             header_read_timeout: vars.seconds(
                 HEADER_READ_TIMEOUT_SECONDS,
@@ -475,6 +512,9 @@ mod tests {
             (UPSTREAM_CONNECTIONS, "65"),
             (UPSTREAM_HTTP2_PRIOR_KNOWLEDGE, "h2c"),
             (AUDIO_FETCH_ALLOW_PRIVATE, "maybe"),
+            (AUDIO_MAX_SECONDS, "0"),
+            (AUDIO_SEND_FORMAT, "mp3"),
+            (AUDIO_WORKERS, "0"),
             (REDIS_URL, "http://example"),
             (LOG_FORMAT, "xml"),
             (SIMULATOR_HANG_RATE, "2"),
@@ -503,8 +543,9 @@ mod tests {
         assert!(settings.kubernetes);
         assert_eq!(settings.log_format, LogFormat::Json);
         assert_eq!(settings.api_keys.len(), 2);
-        assert!(matches!(&settings.azure, AzureTarget::Cloud { base_url, .. }
-            if base_url.as_str() == "https://westeurope.stt.speech.microsoft.com/"));
+        assert!(matches!(&settings.azure, AzureTarget::Cloud { base_url, transcription_url, .. }
+            if base_url.as_str() == "https://westeurope.stt.speech.microsoft.com/"
+                && transcription_url.as_str() == "https://westeurope.api.cognitive.microsoft.com/"));
     }
 
     #[test]
@@ -513,7 +554,20 @@ mod tests {
         assert_eq!(error.variable, AZURE_SPEECH_REGION);
         let ok =
             settings(&[(AZURE_SPEECH_KEY, "a"), (AZURE_SPEECH_ENDPOINT, "http://127.0.0.1:9999")]).expect("endpoint");
-        assert!(matches!(ok.azure, AzureTarget::Cloud { .. }));
+        assert!(
+            matches!(&ok.azure, AzureTarget::Cloud { transcription_url, .. }
+            if transcription_url.as_str() == "http://127.0.0.1:9999/"),
+            "a private endpoint serves both APIs"
+        );
+        let split = settings(&[
+            (AZURE_SPEECH_KEY, "a"),
+            (AZURE_SPEECH_REGION, "westeurope"),
+            (AZURE_SPEECH_TRANSCRIPTION_ENDPOINT, "http://127.0.0.1:9998"),
+        ])
+        .expect("both");
+        assert!(matches!(&split.azure, AzureTarget::Cloud { base_url, transcription_url, .. }
+            if base_url.host_str() == Some("westeurope.stt.speech.microsoft.com")
+                && transcription_url.as_str() == "http://127.0.0.1:9998/"));
     }
 
     #[test]

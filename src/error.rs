@@ -65,13 +65,17 @@ impl AppError {
             Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Audio(error) => match error {
-                AudioError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-                AudioError::Unsupported => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+                AudioError::TooLarge { .. } | AudioError::TooLong { .. } => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+                }
+                AudioError::Unsupported { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
                 AudioError::InvalidUrl(_)
                 | AudioError::Forbidden(_)
                 | AudioError::Fetch(_)
                 | AudioError::Timeout
-                | AudioError::Missing(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+                | AudioError::Missing(_)
+                | AudioError::Damaged { .. }
+                | AudioError::TooLongFor { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
             },
             Self::Upstream(error) => match error {
                 UpstreamError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Buckets the contract fixes for `ai_operation_duration_seconds`.
@@ -64,6 +64,13 @@ pub struct Collectors {
     pub gemini_tokens_total: IntCounterVec,
     /// `quality`: clean | repaired | fallback.
     pub analysis_parse_total: IntCounterVec,
+    /// Recordings taken in. `container`: wav | ogg | webm | matroska | mp4 | mp3 | adts | flac |
+    /// unknown; `codec`: opus | aac | mp3 | flac | vorbis | pcm | alac | adpcm | unknown;
+    /// `action`: passthrough | remux | transcode | rejected.
+    pub audio_inputs_total: IntCounterVec,
+    /// Seconds of audio sent to Azure (which bills by the audio second), each attempt counted.
+    /// `operation`: transcribe | pronunciation.
+    pub audio_seconds_total: CounterVec,
 }
 
 impl Metrics {
@@ -164,6 +171,15 @@ impl Metrics {
                 "Analyses by how their model reply was parsed",
                 &["quality"]
             )),
+            audio_inputs_total: register!(counter(
+                "audio_inputs_total",
+                "Recordings taken in, by container, codec and what was done to them for Azure",
+                &["container", "codec", "action"]
+            )),
+            audio_seconds_total: register!(CounterVec::new(
+                Opts::new("audio_seconds_total", "Seconds of audio sent to Azure Speech, retries included"),
+                &["operation"]
+            )),
             registry,
         }))
     }
@@ -199,6 +215,21 @@ impl Metrics {
         }
         for kind in ["prompt", "candidates", "thoughts", "total"] {
             let _ = self.gemini_tokens_total.with_label_values(&[kind]);
+        }
+        // What learners' devices send most (README's table), and refusals.
+        for (container, codec, action) in [
+            ("webm", "opus", "remux"),
+            ("mp4", "aac", "transcode"),
+            ("mp4", "opus", "remux"),
+            ("wav", "pcm", "passthrough"),
+            ("wav", "pcm", "transcode"),
+            ("mp3", "mp3", "transcode"),
+            ("unknown", "unknown", "rejected"),
+        ] {
+            let _ = self.audio_inputs_total.with_label_values(&[container, codec, action]);
+        }
+        for operation in ["transcribe", "pronunciation"] {
+            let _ = self.audio_seconds_total.with_label_values(&[operation]);
         }
     }
 

@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::audio::Preparer;
 use crate::audio::fetch::AudioFetcher;
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -21,6 +22,8 @@ pub struct Inner {
     pub upstreams: Upstreams,
     /// Downloads `audio_url`s under the SSRF policy.
     pub fetcher: AudioFetcher,
+    /// Makes recordings into what Azure takes, on the bounded blocking pool.
+    pub audio: Preparer,
 }
 
 impl AppState {

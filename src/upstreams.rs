@@ -153,9 +153,10 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let analyzer = Analyzer::new(gemini, metrics.clone());
 
     let (azure_config, azure_target) = match (&settings.azure, &simulator_url) {
-        (AzureTarget::Cloud { base_url, key }, _) => (
+        (AzureTarget::Cloud { base_url, transcription_url, key }, _) => (
             AzureSpeechConfig {
                 connections: settings.upstream_connections,
+                transcription_url: transcription_url.clone(),
                 ..AzureSpeechConfig::with_endpoint(base_url.clone(), key.expose().to_string())
             },
             TargetInfo { kind: "cloud", base_url: base_url.to_string() },
@@ -198,6 +199,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let azure_retry =
         RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::AzureSpeech, metrics.clone());
     let client = azure.clone();
+    let billed = metrics.audio_seconds_total.with_label_values(&["transcribe"]);
     let transcribe = ServiceBuilder::new()
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
         .layer(DetachLayer::new(Upstream::AzureSpeech))
@@ -207,9 +209,12 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         .layer(azure_retry.clone())
         .service(service_fn(move |job: TranscribeJob| {
             let client = client.clone();
+            // Azure bills by the audio second, each attempt that reaches it.
+            billed.inc_by(job.audio.duration().as_secs_f64());
             async move { client.transcribe(&job).await.map(Served::fresh) }
         }));
     let client = azure.clone();
+    let billed = metrics.audio_seconds_total.with_label_values(&["pronunciation"]);
     let pronounce = ServiceBuilder::new()
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
         .layer(DetachLayer::new(Upstream::AzureSpeech))
@@ -219,6 +224,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         .layer(azure_retry)
         .service(service_fn(move |job: PronunciationJob| {
             let client = client.clone();
+            billed.inc_by(job.audio.duration().as_secs_f64());
             async move { client.assess(&job).await.map(Served::fresh) }
         }));
 

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use backend_ai::audio::{Audio, AudioError, AudioFetcher, AudioFormat, FetchPolicy};
+use backend_ai::audio::{Audio, AudioError, AudioFetcher, Container, FetchPolicy, Policy, Purpose};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 #[path = "support/audio.rs"]
@@ -83,8 +83,8 @@ async fn the_exact_allowed_address_is_fetched() {
     let bytes = AudioFetcher::new(allowing(&server)).fetch(&url).await.unwrap();
 
     assert_eq!(bytes.as_ref(), small_wav().as_slice());
-    let audio = Audio::recognise(bytes).expect("a WAV");
-    assert_eq!(audio.format(), AudioFormat::Wav);
+    let audio = Audio::normalise(bytes, Purpose::Transcription, Policy::default()).expect("a WAV");
+    assert_eq!(audio.container(), Container::Wav);
 }
 
 #[tokio::test]

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use backend_ai::audio::Audio;
+use backend_ai::audio::opus::OpusHead;
+use backend_ai::audio::{Audio, Policy, Purpose, ogg_opus};
 use backend_ai::jobs::{PronunciationJob, TranscribeJob};
 use backend_ai::simulator::{SimConfig, Simulator};
 use backend_ai::speech::{Pronunciation, Transcription, WordScore};
@@ -166,17 +167,15 @@ fn wav(pcm: &[u8]) -> Vec<u8> {
 
 fn speech_wav() -> Audio {
     let pcm: Vec<u8> = (0..32_000u32).map(|i| (i % 251) as u8 | 1).collect();
-    Audio::recognise(Bytes::from(wav(&pcm))).expect("a WAV")
+    Audio::normalise(Bytes::from(wav(&pcm)), Purpose::Transcription, Policy::default()).expect("a WAV")
 }
 
 fn ogg_opus() -> Audio {
-    let mut ogg = b"OggS".to_vec();
-    ogg.extend_from_slice(&[0; 22]);
-    ogg.push(1);
-    ogg.push(19);
-    ogg.extend_from_slice(b"OpusHead\x01\x01\x38\x01\x80\x3e\x00\x00\x00\x00\x00");
-    ogg.extend_from_slice(&[0x42; 300]);
-    Audio::recognise(Bytes::from(ogg)).expect("an Ogg/Opus file")
+    let head =
+        OpusHead { channels: 1, pre_skip: 312, input_rate: 48_000, output_gain: 0, mapping_family: 0, mapping: vec![] };
+    let packets: Vec<Vec<u8>> = (0..50).map(|i| vec![0xF8, i, 0x42]).collect();
+    let ogg = ogg_opus::write(&head, packets.iter().map(Vec::as_slice), 0, "test").expect("written");
+    Audio::normalise(Bytes::from(ogg.bytes), Purpose::Transcription, Policy::default()).expect("an Ogg/Opus file")
 }
 
 fn transcribe_job(audio: Audio) -> TranscribeJob {
@@ -257,7 +256,7 @@ async fn a_wav_transcription_sends_exactly_the_documented_request() {
     assert_eq!(header(&request, "Content-Type"), Some("audio/wav; codecs=audio/pcm; samplerate=16000"));
     assert_eq!(header(&request, "Accept"), Some("application/json"));
     assert_eq!(header(&request, "Pronunciation-Assessment"), None);
-    assert_eq!(request.body, audio.bytes().to_vec());
+    assert_eq!(request.body, audio.payload().bytes.to_vec());
 }
 
 #[tokio::test]
@@ -271,7 +270,7 @@ async fn an_ogg_opus_transcription_is_sent_as_ogg_with_its_bytes_untouched() {
     assert_eq!(header(&request, "Content-Type"), Some("audio/ogg; codecs=opus"));
     assert_eq!(header(&request, "Ocp-Apim-Subscription-Key"), Some(KEY));
     assert_eq!(header(&request, "Accept"), Some("application/json"));
-    assert_eq!(request.body, audio.bytes().to_vec());
+    assert_eq!(request.body, audio.payload().bytes.to_vec());
 }
 
 #[tokio::test]
@@ -298,7 +297,7 @@ async fn an_english_assessment_asks_for_every_dimension_and_prosody() {
             "EnableProsodyAssessment": "True",
         })
     );
-    assert_eq!(request.body, job.audio.bytes().to_vec());
+    assert_eq!(request.body, job.audio.payload().bytes.to_vec());
 }
 
 #[tokio::test]
@@ -682,7 +681,8 @@ async fn the_client_reads_the_simulators_transcriptions_and_assessments() {
     assert!(assessment.prosody_score.is_some());
     assert!((0.0..=100.0).contains(&assessment.pronunciation_score));
 
-    let silence = Audio::recognise(Bytes::from(wav(&[0; 16_000]))).expect("a WAV");
+    let silence =
+        Audio::normalise(Bytes::from(wav(&[0; 16_000])), Purpose::Transcription, Policy::default()).expect("a WAV");
     let quiet = client.transcribe(&transcribe_job(silence)).await.expect("a result");
     assert_eq!((quiet.status.as_str(), quiet.text.as_str()), ("InitialSilenceTimeout", ""));
 }

@@ -1,6 +1,6 @@
 //! Why learner audio could not be taken in. Mapped to HTTP in `crate::error`.
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AudioError {
     /// Not a usable URL: unparsable, not http/https, credentials in it, no host.
     #[error("audio_url is not valid: {0}")]
@@ -11,9 +11,19 @@ pub enum AudioError {
     /// Larger than `AUDIO_MAX_BYTES`.
     #[error("audio is larger than {limit} bytes")]
     TooLarge { limit: usize },
-    /// Neither WAV nor Ogg/Opus by its magic bytes.
-    #[error("audio must be WAV (RIFF) or Ogg/Opus")]
-    Unsupported,
+    /// Longer than `AUDIO_MAX_SECONDS`. `seconds` when its whole length was measured (decoding
+    /// stops at the limit).
+    #[error("the recording is {}; at most {limit} s are accepted", length(*.seconds, *.limit))]
+    TooLong { seconds: Option<f64>, limit: u64 },
+    /// Longer than the operation itself allows (pronunciation assessment: 30 s).
+    #[error("{operation} takes at most {limit} s of audio; this recording is {}", length(*.seconds, *.limit))]
+    TooLongFor { operation: &'static str, seconds: Option<f64>, limit: u64 },
+    /// No container or codec the service reads: what was found, in words.
+    #[error("audio must be {accepted}; this is {found}", accepted = super::detect::ACCEPTED)]
+    Unsupported { found: String },
+    /// A container the service reads whose bytes do not hold together.
+    #[error("the {container} recording is damaged: {reason}")]
+    Damaged { container: &'static str, reason: String },
     /// The audio host could not be reached or answered with an error status.
     #[error("audio_url could not be fetched: {0}")]
     Fetch(String),
@@ -23,4 +33,21 @@ pub enum AudioError {
     /// No audio at all: neither `audio_url` nor an `audio` file part, or an empty one.
     #[error("{0}")]
     Missing(String),
+}
+
+impl AudioError {
+    pub fn damaged(container: &'static str, reason: impl Into<String>) -> Self {
+        Self::Damaged { container, reason: reason.into() }
+    }
+
+    pub fn unsupported(found: impl Into<String>) -> Self {
+        Self::Unsupported { found: found.into() }
+    }
+}
+
+fn length(seconds: Option<f64>, limit: u64) -> String {
+    match seconds {
+        Some(seconds) => format!("{seconds:.1} s long"),
+        None => format!("longer than {limit} s"),
+    }
 }

@@ -1,5 +1,7 @@
-//! Content-addressed cache keys: what decides an answer, hashed. Audio is keyed by its bytes,
-//! through their SHA-256 (`Audio::digest`, computed once per upload) (never its URL: the same URL can serve different audio, and different URLs the same audio),
+//! Content-addressed cache keys: what decides an answer, hashed. Audio is keyed by its bytes as
+//! uploaded, through their SHA-256 (`Audio::digest`, computed once per upload), never its URL (the
+//! same URL can serve different audio, and different URLs the same audio), plus the normaliser's
+//! version and `AUDIO_SEND_FORMAT`, which decide what Azure was sent;
 //! text by its normalised form plus the model and prompt version that shape the analysis.
 
 use std::borrow::Cow;
@@ -10,6 +12,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::analysis::model::{AnalysisOutcome, ParseQuality};
+use crate::audio::NORMALISER_VERSION;
 use crate::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob, normalise_text};
 use crate::speech::{Pronunciation, Transcription};
 
@@ -120,7 +123,8 @@ impl CacheKeyed for TranscribeJob {
         let mut hasher = KeyHasher::new(kind);
         hasher
             .field(self.audio.digest())
-            .field(self.audio.format().as_str().as_bytes())
+            .field(NORMALISER_VERSION.as_bytes())
+            .field(self.audio.send_format().as_str().as_bytes())
             .field(self.language.as_bytes());
         hasher.finish(kind)
     }
@@ -132,7 +136,8 @@ impl CacheKeyed for PronunciationJob {
         let mut hasher = KeyHasher::new(kind);
         hasher
             .field(self.audio.digest())
-            .field(self.audio.format().as_str().as_bytes())
+            .field(NORMALISER_VERSION.as_bytes())
+            .field(self.audio.send_format().as_str().as_bytes())
             .field(self.language.as_bytes())
             .field(self.reference_text.as_bytes());
         hasher.finish(kind)
@@ -194,12 +199,16 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::audio::{Audio, AudioFormat};
+    use crate::audio::{Audio, Policy, Purpose, SendFormat, wav};
+
+    fn wav_as(payload: &[u8], send: SendFormat) -> Audio {
+        let samples: Vec<i16> = payload.iter().map(|&byte| i16::from(byte) * 100).collect();
+        let policy = Policy { max_duration: std::time::Duration::from_secs(600), send };
+        Audio::normalise(Bytes::from(wav::encode(&samples)), Purpose::Transcription, policy).expect("a WAV")
+    }
 
     fn wav(payload: &[u8]) -> Audio {
-        let mut bytes = b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec();
-        bytes.extend_from_slice(payload);
-        Audio::new(Bytes::from(bytes), AudioFormat::Wav)
+        wav_as(payload, SendFormat::Auto)
     }
 
     fn analyze(text: &str, model: &str, prompt_version: &'static str) -> AnalyzeJob {
@@ -252,6 +261,8 @@ mod tests {
         assert_eq!(same, job(wav(b"same"), "en-US").cache_key());
         assert_ne!(same, job(wav(b"other"), "en-US").cache_key());
         assert_ne!(same, job(wav(b"same"), "en-GB").cache_key());
+        // What was sent for the same bytes can differ with AUDIO_SEND_FORMAT.
+        assert_ne!(same, job(wav_as(b"same", SendFormat::Wav), "en-US").cache_key());
     }
 
     #[test]

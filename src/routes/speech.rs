@@ -8,7 +8,7 @@ use super::envelope::{Meta, Success};
 use super::input::{
     self, AudioInput, AudioSource, PronunciationJson, PronunciationUpload, TranscribeJson, TranscribeUpload,
 };
-use crate::audio::{Audio, AudioError};
+use crate::audio::{Audio, AudioError, Purpose};
 use crate::error::AppError;
 use crate::jobs::{PronunciationJob, TranscribeJob};
 use crate::middleware::request_id;
@@ -18,7 +18,8 @@ use crate::state::AppState;
 /// Longest `reference_text` the contract accepts.
 const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
 
-/// Transcribe a recording (Azure Speech short-audio recognition, detailed format).
+/// Transcribe a recording: up to 60 s by Azure Speech short-audio recognition (detailed format),
+/// longer ones (up to `AUDIO_MAX_SECONDS`) by Azure fast transcription.
 #[utoipa::path(
     post,
     path = "/api/transcribe",
@@ -34,13 +35,14 @@ const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
 pub async fn transcribe(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
     let input = read_input(&state, request).await?;
     let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
-    let audio = obtain_audio(&state, input.source).await?;
+    let audio = obtain_audio(&state, input.source, Purpose::Transcription).await?;
     let served = state.upstreams.transcribe.clone().oneshot(TranscribeJob { audio, language }).await?;
     let meta = meta(served.cached());
     Ok(Success::new(served.value, meta).into_response())
 }
 
-/// Score a recording against the text the learner read (Azure pronunciation assessment).
+/// Score a recording against the text the learner read (Azure pronunciation assessment, at most
+/// 30 s of audio).
 #[utoipa::path(
     post,
     path = "/api/pronunciation",
@@ -60,7 +62,7 @@ pub async fn pronunciation(State(state): State<AppState>, request: Request) -> R
             .trim()
             .to_string();
     let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
-    let audio = obtain_audio(&state, input.source).await?;
+    let audio = obtain_audio(&state, input.source, Purpose::Assessment).await?;
     let served =
         state.upstreams.pronounce.clone().oneshot(PronunciationJob { audio, language, reference_text }).await?;
     let meta = meta(served.cached());
@@ -80,7 +82,8 @@ pub fn body_limit(audio_limit: usize) -> usize {
     audio_limit.saturating_add(256 * 1024)
 }
 
-async fn obtain_audio(state: &AppState, source: AudioSource) -> Result<Audio, AppError> {
+/// The recording, recognised, measured and made into what Azure takes (off the async workers).
+async fn obtain_audio(state: &AppState, source: AudioSource, purpose: Purpose) -> Result<Audio, AppError> {
     let bytes = match source {
         AudioSource::Upload(bytes) => bytes,
         AudioSource::Url(url) => state.fetcher.fetch(&url).await?,
@@ -88,7 +91,7 @@ async fn obtain_audio(state: &AppState, source: AudioSource) -> Result<Audio, Ap
     if bytes.is_empty() {
         return Err(AudioError::Missing("the audio is empty".into()).into());
     }
-    Ok(Audio::recognise(bytes).ok_or(AudioError::Unsupported)?)
+    Ok(state.audio.prepare(bytes, purpose).await?)
 }
 
 fn meta(cached: bool) -> Meta {

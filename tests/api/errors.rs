@@ -88,13 +88,29 @@ async fn audio_endpoints_without_audio_are_422() {
 }
 
 #[tokio::test]
-async fn an_uploaded_file_that_is_not_wav_or_ogg_opus_is_415() {
+async fn an_uploaded_file_in_no_audio_format_is_415_saying_what_it_is() {
+    let app = spawn_app(&[]).await;
+    // Named and typed as audio: only the bytes count.
+    let part = reqwest::multipart::Part::bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec())
+        .file_name("clip.mp3")
+        .mime_str("audio/mpeg")
+        .expect("mime");
+    let form = reqwest::multipart::Form::new().part("audio", part);
+    let response = app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent");
+    let body = assert_error(response, 415, "unsupported_media_type").await;
+    let message = body["error"].as_str().unwrap_or_default();
+    assert!(message.contains("a PNG image") && message.contains("WebM") && message.contains("MP4"), "{message}");
+}
+
+#[tokio::test]
+async fn a_known_container_whose_bytes_do_not_hold_together_is_422() {
     let app = spawn_app(&[]).await;
     let part = reqwest::multipart::Part::bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00not really an mp3".to_vec())
         .file_name("clip.mp3");
     let form = reqwest::multipart::Form::new().part("audio", part);
     let response = app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent");
-    assert_error(response, 415, "unsupported_media_type").await;
+    let body = assert_error(response, 422, "validation_error").await;
+    assert!(body["error"].as_str().is_some_and(|message| message.contains("MP3 recording is damaged")), "{body}");
 }
 
 #[tokio::test]

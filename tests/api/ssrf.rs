@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 
 use backend_ai::app::{ApiLayers, router};
-use backend_ai::audio::{AudioFetcher, FetchPolicy};
+use backend_ai::audio::{AudioFetcher, FetchPolicy, Policy as AudioPolicy, Preparer};
 use backend_ai::config::Settings;
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::auth::ApiKeys;
@@ -147,7 +147,8 @@ async fn spawn_admitting(admitted: SocketAddr) -> (String, tokio::task::JoinHand
     let metrics = Metrics::new();
     let upstreams = backend_ai::upstreams::build(&settings, &metrics).await.expect("upstreams");
     let fetcher = AudioFetcher::new(FetchPolicy { allowed_addresses: vec![admitted], ..FetchPolicy::default() });
-    let state = AppState::new(Inner { settings, metrics, readiness: Readiness::new(), upstreams, fetcher });
+    let audio = Preparer::new(1, AudioPolicy::default(), metrics.clone());
+    let state = AppState::new(Inner { settings, metrics, readiness: Readiness::new(), upstreams, fetcher, audio });
     let app = router(state, ApiLayers { api_keys: ApiKeys::new(Vec::new()), max_in_flight: None, rate_limit: None });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
     let base = format!("http://{}", listener.local_addr().expect("bound"));

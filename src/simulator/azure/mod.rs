@@ -1,14 +1,16 @@
-//! Simulated Azure Speech short-audio REST endpoint (UPSTREAMS.md 1.1-1.8).
+//! Simulated Azure Speech: the short-audio REST endpoint (UPSTREAMS.md 1.1-1.8) here, fast
+//! transcription (1.9) in [`fast`].
 //!
-//! Flow of one request:
+//! Flow of one short-audio request:
 //! 1. `Simulator::before_answer` (latency, drawn fault). RateLimited -> 429 with `Retry-After`;
 //!    ServerError -> 503; Malformed -> 200 `{"RecognitionStatus": "Error"}`, Azure's own
 //!    "internal error, try again" (the one malformed answer this API documents);
 //! 2. validate like Azure: key (401, APIM's body), `language` (400 `{"Message": "Invalid CID or
-//!    language"}`), `Content-Type` and the audio's magic bytes (400), the
-//!    `Pronunciation-Assessment` header (400);
+//!    language"}`), the audio against its `Content-Type` as strictly as the documentation
+//!    reads (400; [`accept`]), at most 60 s (30 s assessed), the `Pronunciation-Assessment`
+//!    header (400);
 //! 3. answer deterministically from a hash of the audio: a learner sentence, timings from the
-//!    WAV header (Ogg: estimated from size), 1-2 NBest alternatives, and with pronunciation
+//!    audio itself (WAV samples, Ogg granules), 1-2 NBest alternatives, and with pronunciation
 //!    assessment the flat REST scores with `PronScore` from Azure's documented formula. A WAV of
 //!    silence gives `InitialSilenceTimeout`.
 //!
@@ -27,19 +29,16 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use self::accept::Speech;
 use self::assessment::{assessment_answer, decode_assessment};
-use self::measure::{Speech, wav_speech};
 use super::{Fault, Simulator};
-use crate::audio::AudioFormat;
 
 /// axum's 2 MB default is barely Azure's 60 s of 16 kHz 16-bit mono (~1.92 MB); leave room for
-/// richer WAVs so the client, not the simulator, decides what is too large.
-const MAX_AUDIO_BYTES: usize = 16 * 1024 * 1024;
+/// fast transcription's long WAVs so the client, not the simulator, decides what is too large.
+const MAX_AUDIO_BYTES: usize = 64 * 1024 * 1024;
 const TICKS_PER_SECOND: u64 = 10_000_000;
-/// For Ogg/Opus, whose duration needs a decoder: a typical speech Opus bitrate.
-const OGG_BYTES_PER_SECOND: u64 = 4_000;
-/// 16 kHz, 16-bit mono: what a WAV with a broken header is assumed to be.
-const DEFAULT_WAV_BYTE_RATE: u64 = 32_000;
+/// Pronunciation assessment's documented limit.
+const ASSESSMENT_MAX_SECONDS: u64 = 30;
 const MISPRONUNCIATION_BELOW: f64 = 60.0;
 
 /// What learners say in the simulator's world.
@@ -54,12 +53,14 @@ const SENTENCES: &[&str] = &[
     "I would like a cup of coffee, please.",
 ];
 
+mod accept;
 mod assessment;
-mod measure;
+mod fast;
 
 pub fn router(simulator: Simulator) -> Router {
     Router::new()
         .route("/speech/recognition/{mode}/cognitiveservices/v1", post(recognise))
+        .route("/speechtotext/transcriptions:transcribe", post(fast::transcribe))
         .layer(DefaultBodyLimit::max(MAX_AUDIO_BYTES))
         .with_state(simulator)
 }
@@ -119,17 +120,8 @@ fn answer(query: &HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> 
     if !query.get("language").is_some_and(|language| is_locale(language)) {
         return Err(bad_request("Invalid CID or language"));
     }
-    let declared = header_text(headers, "content-type")
-        .and_then(|value| value.split(';').next())
-        .map(|mime| mime.trim().to_ascii_lowercase());
-    let format = match declared.as_deref() {
-        Some("audio/wav") => AudioFormat::Wav,
-        Some("audio/ogg") => AudioFormat::OggOpus,
-        _ => return Err(bad_request("Unsupported audio format: use audio/wav or audio/ogg; codecs=opus")),
-    };
-    if AudioFormat::detect(body) != Some(format) {
-        return Err(bad_request("Invalid audio: the body does not match its Content-Type"));
-    }
+    let speech: Speech =
+        accept::short_audio(header_text(headers, "content-type"), body).map_err(|message| bad_request(&message))?;
     let assessment = match header_text(headers, "pronunciation-assessment") {
         Some(encoded) => {
             Some(decode_assessment(encoded).ok_or_else(|| bad_request("Invalid Pronunciation-Assessment header"))?)
@@ -138,13 +130,10 @@ fn answer(query: &HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> 
     };
     let detailed = assessment.is_some() || query.get("format").is_some_and(|format| format == "detailed");
 
+    if assessment.is_some() && speech.ticks > ASSESSMENT_MAX_SECONDS * TICKS_PER_SECOND {
+        return Err(bad_request("Audio longer than 30 seconds cannot be assessed"));
+    }
     let hash = audio_hash(body);
-    let speech = match format {
-        AudioFormat::Wav => wav_speech(body),
-        AudioFormat::OggOpus => {
-            Speech { ticks: body.len() as u64 * TICKS_PER_SECOND / OGG_BYTES_PER_SECOND, silent: false }
-        }
-    };
     if speech.silent {
         return Ok(json!({"RecognitionStatus": "InitialSilenceTimeout", "Offset": 0, "Duration": speech.ticks}));
     }

@@ -3,7 +3,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use super::measure::wav_speech;
+use super::accept;
 use super::*;
 use crate::simulator::SimConfig;
 use base64::Engine;
@@ -35,14 +35,23 @@ fn speech(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed) | 1).collect()
 }
 
-fn ogg_opus(len: usize) -> Vec<u8> {
-    let mut ogg = b"OggS".to_vec();
-    ogg.extend_from_slice(&[0; 22]);
-    ogg.push(1);
-    ogg.push(19);
-    ogg.extend_from_slice(b"OpusHead\x01\x01\x38\x01\x80\x3e\x00\x00\x00\x00\x00");
-    ogg.resize(len, 7);
-    ogg
+/// A valid Ogg Opus stream of `packets` 20 ms packets (pre-skip 312), as the service writes it.
+fn ogg_opus(packets: usize) -> Vec<u8> {
+    let head = crate::audio::opus::OpusHead {
+        channels: 1,
+        pre_skip: 312,
+        input_rate: 48_000,
+        output_gain: 0,
+        mapping_family: 0,
+        mapping: vec![],
+    };
+    let packets: Vec<Vec<u8>> = (0..packets).map(|i| vec![0xF8, i as u8, 0x55]).collect();
+    crate::audio::ogg_opus::write(&head, packets.iter().map(Vec::as_slice), 0, "test").expect("written").bytes
+}
+
+/// A canonical 16 kHz mono 16-bit WAV of `seconds` of a never-silent signal.
+fn long_wav(seconds: usize) -> Vec<u8> {
+    wav(&speech(seconds * 32_000, 9))
 }
 
 fn assessment_header(params: Value) -> String {
@@ -102,7 +111,7 @@ async fn audio_that_is_not_what_its_content_type_says_is_refused() {
     let headers = |content_type| vec![("Ocp-Apim-Subscription-Key", "key"), ("Content-Type", content_type)];
     for (content_type, body) in [
         ("audio/mpeg", wav(&speech(3200, 1))),
-        (WAV, ogg_opus(400)),
+        (WAV, ogg_opus(20)),
         ("audio/ogg; codecs=opus", wav(&speech(3200, 1))),
         (WAV, b"not audio at all".to_vec()),
         (WAV, Vec::new()),
@@ -161,18 +170,139 @@ async fn a_zero_data_length_header_still_counts_the_audio_that_follows() {
 }
 
 #[tokio::test]
-async fn ogg_opus_is_recognised_with_a_size_estimated_duration() {
+async fn ogg_opus_is_timed_by_its_final_granule_less_the_pre_skip() {
     let (status, _, body) = call(
         Simulator::default(),
         PATH,
         &[("Ocp-Apim-Subscription-Key", "key"), ("Content-Type", "audio/ogg; codecs=opus")],
-        ogg_opus(8_000),
+        // 100 x 20 ms = 96,000 samples; less 312 of pre-skip: 95,688 = 1.9935 s.
+        ogg_opus(100),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["RecognitionStatus"], "Success");
     let total = body["Offset"].as_u64().zip(body["Duration"].as_u64()).map(|(o, d)| o + d);
-    assert_eq!(total, Some(20_000_000));
+    assert_eq!(total, Some(95_688 * 10_000_000 / 48_000));
+}
+
+#[tokio::test]
+async fn a_wav_that_is_not_16_khz_mono_16_bit_or_disagrees_with_its_type_is_refused() {
+    let headers = |content_type| vec![("Ocp-Apim-Subscription-Key", "key"), ("Content-Type", content_type)];
+    let mut rate = wav(&speech(3200, 1));
+    rate[24..28].copy_from_slice(&44_100u32.to_le_bytes());
+    let mut stereo = wav(&speech(3200, 1));
+    stereo[22..24].copy_from_slice(&2u16.to_le_bytes());
+    let mut float = wav(&speech(3200, 1));
+    float[20..22].copy_from_slice(&3u16.to_le_bytes());
+    let mut wide = wav(&speech(3200, 1));
+    wide[34..36].copy_from_slice(&24u16.to_le_bytes());
+    for (name, content_type, body) in [
+        ("44.1 kHz", WAV, rate),
+        ("stereo", WAV, stereo),
+        ("float", WAV, float),
+        ("24-bit", WAV, wide),
+        ("declared 44.1 kHz", "audio/wav; codecs=audio/pcm; samplerate=44100", wav(&speech(3200, 1))),
+    ] {
+        let (status, _, body) = call(Simulator::default(), PATH, &headers(content_type), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(body["Message"].as_str().is_some_and(|message| !message.is_empty()), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_broken_ogg_stream_is_refused() {
+    let headers = [("Ocp-Apim-Subscription-Key", "key"), ("Content-Type", "audio/ogg; codecs=opus")];
+    let good = ogg_opus(60);
+    let mut bad_crc = good.clone();
+    let last = bad_crc.len() - 1;
+    bad_crc[last] ^= 0xFF;
+    let mut cut = good.clone();
+    cut.truncate(good.len() - 10);
+    let mut granule_past_the_packets = good.clone();
+    // The last page's granule (bytes 6..14 of its header) made huge, CRC and all: the reader
+    // would refuse a bad CRC first, so rebuild the page with the crate's writer instead.
+    granule_past_the_packets.clear();
+    {
+        let mut writer = ogg::writing::PacketWriter::new(&mut granule_past_the_packets);
+        let head = b"OpusHead\x01\x01\x38\x01\x80\xbb\x00\x00\x00\x00\x00".to_vec();
+        writer.write_packet(head, 7, ogg::writing::PacketWriteEndInfo::EndPage, 0).expect("head");
+        writer
+            .write_packet(b"OpusTags\0\0\0\0\0\0\0\0".to_vec(), 7, ogg::writing::PacketWriteEndInfo::EndPage, 0)
+            .expect("tags");
+        writer.write_packet(vec![0xF8, 1], 7, ogg::writing::PacketWriteEndInfo::EndStream, 48_000).expect("audio");
+    }
+    for (name, body) in
+        [("bad CRC", bad_crc), ("cut short", cut), ("granule past the packets", granule_past_the_packets)]
+    {
+        let (status, _, body) = call(Simulator::default(), PATH, &headers, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(body["Message"].as_str().is_some_and(|m| m.contains("Ogg")), "{name}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn more_than_a_minute_of_short_audio_or_half_a_minute_assessed_is_refused() {
+    let (status, body) = recognise(PATH, &[], long_wav(61)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = recognise(PATH, &[], long_wav(59)).await;
+    assert_eq!(status, StatusCode::OK);
+    let header = assessment_header(json!({"ReferenceText": "Good morning", "GradingSystem": "HundredMark"}));
+    let (status, body) = recognise(PATH, &[("Pronunciation-Assessment", &header)], long_wav(31)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+/// A multipart body as Azure fast transcription takes it.
+fn fast_request(audio: &[u8], definition: &str) -> (String, Vec<u8>) {
+    let boundary = "simulator-test-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\n").as_bytes());
+    body.extend_from_slice(audio);
+    body.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"definition\"\r\n\r\n{definition}\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+const FAST_PATH: &str = "/speechtotext/transcriptions:transcribe?api-version=2024-11-15";
+
+#[tokio::test]
+async fn fast_transcription_answers_phrases_across_the_whole_recording() {
+    let (content_type, body) = fast_request(&long_wav(90), r#"{"locales":["en-US"]}"#);
+    let (status, _, answer) = call(
+        Simulator::default(),
+        FAST_PATH,
+        &[("Ocp-Apim-Subscription-Key", "key"), ("Content-Type", &content_type)],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["durationMilliseconds"], 90_000);
+    let phrases = answer["phrases"].as_array().expect("phrases");
+    assert!(phrases.len() >= 20, "a phrase every few seconds: {}", phrases.len());
+    let last = phrases.last().expect("a phrase");
+    let end = last["offsetMilliseconds"].as_u64().zip(last["durationMilliseconds"].as_u64()).map(|(o, d)| o + d);
+    assert!(end.is_some_and(|end| end > 85_000 && end <= 90_000), "{end:?}");
+    assert!(answer["combinedPhrases"][0]["text"].as_str().is_some_and(|text| text.len() > 200));
+    assert_eq!(phrases[0]["locale"], "en-US");
+}
+
+#[tokio::test]
+async fn fast_transcription_refuses_what_azure_refuses() {
+    let key = ("Ocp-Apim-Subscription-Key", "key");
+    let (content_type, body) = fast_request(&long_wav(2), r#"{"locales":[]}"#);
+    let (status, _, answer) =
+        call(Simulator::default(), FAST_PATH, &[key, ("Content-Type", &content_type)], body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["code"], "InvalidArgument");
+    let (content_type, body) = fast_request(b"not audio", r#"{"locales":["en-US"]}"#);
+    let (status, _, answer) =
+        call(Simulator::default(), FAST_PATH, &[key, ("Content-Type", &content_type)], body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let (content_type, body) = fast_request(&long_wav(2), r#"{"locales":["en-US"]}"#);
+    let no_version = "/speechtotext/transcriptions:transcribe";
+    let (status, _, _) = call(Simulator::default(), no_version, &[key, ("Content-Type", &content_type)], body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (content_type, body) = fast_request(&long_wav(2), r#"{"locales":["en-US"]}"#);
+    let (status, _, _) = call(Simulator::default(), FAST_PATH, &[("Content-Type", &content_type)], body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -282,8 +412,9 @@ proptest::proptest! {
     ) {
         let mut audio = b"RIFF\0\0\0\0WAVE".to_vec();
         audio.extend_from_slice(&tail);
-        let speech = wav_speech(&audio);
-        proptest::prop_assert!(speech.ticks <= audio.len() as u64 * TICKS_PER_SECOND);
+        if let Ok(speech) = accept::short_audio(Some(WAV), &audio) {
+            proptest::prop_assert!(speech.ticks <= audio.len() as u64 * TICKS_PER_SECOND);
+        }
     }
 }
 
@@ -292,9 +423,9 @@ fn truncated_and_odd_wav_headers_never_panic() {
     for len in 0..60 {
         let mut audio = wav(&speech(16, 1));
         audio.truncate(len);
-        let _ = wav_speech(&audio);
+        let _ = accept::short_audio(Some(WAV), &audio);
     }
     let mut huge_chunk = wav(&speech(16, 1));
     huge_chunk[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
-    let _ = wav_speech(&huge_chunk);
+    let _ = accept::short_audio(Some(WAV), &huge_chunk);
 }

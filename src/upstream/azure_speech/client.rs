@@ -20,14 +20,14 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER}
 use url::Url;
 
 use super::wire::{AssessmentParams, ErrorBody, RecognitionResponse, RecognitionStatus};
-use crate::audio::Audio;
+use crate::audio::{Audio, Destination};
 use crate::jobs::{PronunciationJob, TranscribeJob};
 use crate::speech::{Pronunciation, Transcription, WordScore};
 use crate::upstream::connections::{ConnectionSettings, Connections};
 use crate::upstream::{Upstream, UpstreamError};
 
-const UPSTREAM: Upstream = Upstream::AzureSpeech;
-const SUBSCRIPTION_KEY: &str = "Ocp-Apim-Subscription-Key";
+pub(super) const UPSTREAM: Upstream = Upstream::AzureSpeech;
+pub(super) const SUBSCRIPTION_KEY: &str = "Ocp-Apim-Subscription-Key";
 const PRONUNCIATION_ASSESSMENT: &str = "Pronunciation-Assessment";
 /// Offsets and durations are in 100-ns ticks.
 const TICKS_PER_MS: f64 = 10_000.0;
@@ -40,6 +40,9 @@ pub struct AzureSpeechConfig {
     /// `https://{region}.stt.speech.microsoft.com`, or `AZURE_SPEECH_ENDPOINT`. A path on it is
     /// kept as a prefix (private endpoints, proxies).
     pub base_url: Url,
+    /// Fast transcription's base: `https://{region}.api.cognitive.microsoft.com`, or
+    /// `AZURE_SPEECH_TRANSCRIPTION_ENDPOINT`.
+    pub transcription_url: Url,
     /// The resource key, sent as `Ocp-Apim-Subscription-Key`.
     pub key: String,
     /// `conversation` (the only one the current docs list), `interactive` or `dictation`.
@@ -64,6 +67,7 @@ impl AzureSpeechConfig {
 
     pub fn with_endpoint(endpoint: Url, key: String) -> Self {
         Self {
+            transcription_url: endpoint.clone(),
             base_url: endpoint,
             key,
             recognition_mode: "conversation".to_string(),
@@ -113,6 +117,7 @@ impl std::fmt::Debug for AzureSpeechConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AzureSpeechConfig")
             .field("base_url", &self.base_url.as_str())
+            .field("transcription_url", &self.transcription_url.as_str())
             .field("key", &"<redacted>")
             .field("recognition_mode", &self.recognition_mode)
             .field("profanity", &self.profanity)
@@ -125,8 +130,8 @@ impl std::fmt::Debug for AzureSpeechConfig {
 /// share one connection pool.
 #[derive(Debug, Clone)]
 pub struct AzureSpeechClient {
-    http: Connections,
-    config: std::sync::Arc<AzureSpeechConfig>,
+    pub(super) http: Connections,
+    pub(super) config: std::sync::Arc<AzureSpeechConfig>,
 }
 
 impl AzureSpeechClient {
@@ -155,9 +160,13 @@ impl AzureSpeechClient {
         Self { http, config: std::sync::Arc::new(config) }
     }
 
-    /// Recognise `job.audio` in `job.language`. No speech (`NoMatch`, `InitialSilenceTimeout`,
-    /// `BabbleTimeout`) is an `Ok` with empty text and that status.
+    /// Recognise `job.audio` in `job.language`: by short-audio recognition up to 60 s, by fast
+    /// transcription beyond. No speech (`NoMatch`, `InitialSilenceTimeout`, `BabbleTimeout`) is
+    /// an `Ok` with empty text and that status.
     pub async fn transcribe(&self, job: &TranscribeJob) -> Result<Transcription, UpstreamError> {
+        if job.audio.payload().destination == Destination::FastTranscription {
+            return self.fast_transcribe(job.audio.payload(), &job.language).await;
+        }
         let response = self.recognise(&job.audio, &job.language, None).await?;
         transcription(response, &job.language)
     }
@@ -210,7 +219,7 @@ impl AzureSpeechClient {
         key.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(SUBSCRIPTION_KEY, key);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(audio.format().content_type()));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(audio.payload().content_type));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         let assessing = assessment.is_some();
         if let Some(assessment) = assessment {
@@ -222,7 +231,7 @@ impl AzureSpeechClient {
             mode = %config.recognition_mode,
             language,
             assessing,
-            audio_bytes = audio.bytes().len(),
+            audio_bytes = audio.payload().bytes.len(),
             "calling Azure Speech"
         );
         let http = self.http.lease();
@@ -230,7 +239,7 @@ impl AzureSpeechClient {
             .post(url)
             .headers(headers)
             // `Bytes` clones share the buffer: each attempt re-sends the whole audio cheaply.
-            .body(audio.bytes().clone())
+            .body(audio.payload().bytes.clone())
             .send()
             .await
             .map_err(transport_error)?;
@@ -250,7 +259,7 @@ impl AzureSpeechClient {
     }
 }
 
-fn transport_error(error: reqwest::Error) -> UpstreamError {
+pub(super) fn transport_error(error: reqwest::Error) -> UpstreamError {
     // A connect timeout is a refused connection for our purposes: retryable, unlike the
     // deadline-style `Timeout`.
     if error.is_timeout() && !error.is_connect() {
@@ -269,7 +278,7 @@ fn transport_error(error: reqwest::Error) -> UpstreamError {
 }
 
 /// One decision per status class; the body only supplies the message.
-fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> UpstreamError {
+pub(super) fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> UpstreamError {
     let message = error_message(status, body);
     match status.as_u16() {
         401 | 403 => UpstreamError::Auth { upstream: UPSTREAM, message },

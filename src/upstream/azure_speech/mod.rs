@@ -1,8 +1,9 @@
-//! Azure Speech: short-audio REST recognition and pronunciation assessment
-//! (UPSTREAMS.md section 1). The wire types are private; callers see only the contract's
+//! Azure Speech: short-audio REST recognition and pronunciation assessment, and fast
+//! transcription for recordings over 60 s (UPSTREAMS.md section 1). The wire types are private; callers see only the contract's
 //! `speech::Transcription` / `speech::Pronunciation` and `UpstreamError`.
 
 mod client;
+mod fast;
 mod wire;
 
 pub use client::{AzureSpeechClient, AzureSpeechConfig};

@@ -1,0 +1,118 @@
+//! Packets to mono PCM. symphonia decodes AAC-LC, MP3, FLAC, Vorbis, ALAC, ADPCM and PCM;
+//! Opus, which symphonia has no decoder for, goes to `opus-decoder` (a pure-Rust decoder that
+//! passes the RFC 8251 conformance vectors), so the service stays one binary with no C library
+//! to install. Channels are averaged into one.
+//!
+//! The rate is the decoder's, not the container's: symphonia's AAC decoder plays HE-AAC's core
+//! at half the rate the container announces, and resampling from the announced rate would
+//! double the speed of the learner's voice.
+
+use opus_decoder::OpusDecoder;
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::packet::Packet;
+
+use super::demux::{Codec, Demuxer};
+use super::error::AudioError;
+use super::opus::{self, OpusHead};
+use super::wav::TARGET_RATE;
+
+/// Opus decodes straight to Azure's rate: the decoder's own band-limited output stage does the
+/// resampling, and its output needs no second pass.
+const OPUS_OUTPUT_RATE: u32 = TARGET_RATE;
+const OPUS_RATE_RATIO: u64 = (opus::RATE / OPUS_OUTPUT_RATE) as u64;
+
+pub enum Decoder {
+    Symphonia {
+        decoder: Box<dyn AudioDecoder>,
+        planes: Vec<Vec<f32>>,
+        failures: u64,
+    },
+    Opus {
+        decoder: Box<OpusDecoder>,
+        buffer: Vec<f32>,
+        /// Output samples of pre-skip still to drop.
+        skip: usize,
+    },
+}
+
+impl Decoder {
+    pub fn new(demuxer: &Demuxer, head: Option<&OpusHead>) -> Result<Self, AudioError> {
+        let container = demuxer.container.name();
+        if demuxer.codec == Codec::Opus {
+            let head = head.ok_or_else(|| AudioError::damaged(container, "its Opus header is missing"))?;
+            if head.mapping_family != 0 {
+                return Err(AudioError::unsupported(format!("multichannel (surround) Opus in a {container} file")));
+            }
+            // A mono decoder down-mixes a stereo stream itself.
+            let decoder = OpusDecoder::new(OPUS_OUTPUT_RATE, 1).map_err(|error| {
+                AudioError::damaged(container, format!("its Opus stream cannot be decoded ({error})"))
+            })?;
+            let buffer = vec![0.0; decoder.max_frame_size_per_channel()];
+            let skip = usize::from(head.pre_skip) / OPUS_RATE_RATIO as usize;
+            return Ok(Self::Opus { decoder: Box::new(decoder), buffer, skip });
+        }
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&demuxer.params, &AudioDecoderOptions::default())
+            .map_err(|_| {
+                AudioError::unsupported(format!(
+                    "{} audio in a {container} file",
+                    demuxer.codec.as_str().to_uppercase()
+                ))
+            })?;
+        Ok(Self::Symphonia { decoder, planes: Vec::new(), failures: 0 })
+    }
+
+    /// Decode one packet, appending its samples, down-mixed to mono, to `out`. Returns the
+    /// rate they are at; `None` when the packet carried no audio (a damaged packet is skipped,
+    /// as players do).
+    pub fn decode(&mut self, packet: &Packet, out: &mut Vec<f32>) -> Result<Option<u32>, AudioError> {
+        match self {
+            Self::Symphonia { decoder, planes, failures } => {
+                let buffer = match decoder.decode(packet) {
+                    Ok(buffer) => buffer,
+                    Err(SymphoniaError::DecodeError(_) | SymphoniaError::IoError(_)) => {
+                        *failures += 1;
+                        return Ok(None);
+                    }
+                    Err(error) => return Err(AudioError::damaged("audio", format!("it cannot be decoded ({error})"))),
+                };
+                let rate = buffer.spec().rate();
+                let channels = buffer.num_planes().max(1);
+                buffer.copy_to_vecs_planar::<f32>(planes);
+                let frames = buffer.frames();
+                let scale = 1.0 / channels as f32;
+                out.reserve(frames);
+                for frame in 0..frames {
+                    let sum: f32 = planes.iter().map(|plane| plane.get(frame).copied().unwrap_or(0.0)).sum();
+                    out.push(sum * scale);
+                }
+                Ok((frames > 0).then_some(rate))
+            }
+            Self::Opus { decoder, buffer, skip } => {
+                let decoded = match decoder.decode_float(&packet.data, buffer, false) {
+                    Ok(decoded) => decoded,
+                    // As a player would: conceal the lost packet rather than shift what follows.
+                    Err(_) => decoder.decode_float(&[], buffer, false).unwrap_or(0),
+                };
+                let dropped = decoded.min(*skip);
+                *skip -= dropped;
+                out.extend_from_slice(&buffer[dropped..decoded]);
+                Ok(Some(OPUS_OUTPUT_RATE))
+            }
+        }
+    }
+
+    /// Packets the decoder could not read.
+    pub fn failures(&self) -> u64 {
+        match self {
+            Self::Symphonia { failures, .. } => *failures,
+            Self::Opus { .. } => 0,
+        }
+    }
+
+    /// Samples at the output rate that `samples_48k` of Opus time make (Opus only).
+    pub fn opus_output_samples(samples_48k: u64) -> u64 {
+        samples_48k / OPUS_RATE_RATIO
+    }
+}
