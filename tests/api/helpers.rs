@@ -8,6 +8,8 @@ use backend_ai::state::AppState;
 #[path = "../support/redis.rs"]
 pub mod redis_support;
 
+#[path = "../support/audio_checks.rs"]
+pub mod audio_checks;
 #[path = "../support/audio.rs"]
 mod audio_support;
 #[path = "../support/tripwire.rs"]

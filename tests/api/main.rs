@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audio;
 mod cache;
 mod errors;
 mod health;

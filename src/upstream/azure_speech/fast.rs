@@ -73,8 +73,10 @@ impl AzureSpeechClient {
         let length = audio.bytes.len() as u64;
         let file = Part::stream_with_length(reqwest::Body::from(audio.bytes.clone()), length)
             .file_name(audio.file_name)
-            .mime_str(audio.content_type)
-            .map_err(transport_error)?;
+            // The part's type is the media type alone: short audio's `codecs=audio/pcm` parameter
+            // is not a valid MIME parameter value, and fast transcription reads the bytes anyway.
+            .mime_str(audio.content_type.split(';').next().unwrap_or(audio.content_type).trim())
+            .map_err(|error| UpstreamError::Rejected { upstream: UPSTREAM, status: 0, message: error.to_string() })?;
         let form = Form::new().part("audio", file).text("definition", definition);
         let mut key = HeaderValue::from_str(&self.config.key).map_err(|_| UpstreamError::Auth {
             upstream: UPSTREAM,
