@@ -34,8 +34,9 @@ pub struct Writer {
     container: &'static str,
     pre_skip: u64,
     held: Option<Vec<u8>>,
-    /// 48 kHz samples up to and including the held packet.
+    /// 48 kHz samples up to and including the held packet, and in the held packet.
     granule: u64,
+    held_samples: u64,
     page_started_at: u64,
     last_page_granule: u64,
 }
@@ -51,6 +52,7 @@ impl Writer {
             pre_skip: u64::from(head.pre_skip),
             held: None,
             granule: 0,
+            held_samples: 0,
             page_started_at: 0,
             last_page_granule: 0,
         })
@@ -73,6 +75,7 @@ impl Writer {
             self.write(previous, end, self.granule)?;
         }
         self.held = Some(packet.to_vec());
+        self.held_samples = u64::from(samples);
         self.granule += u64::from(samples);
         Ok(())
     }
@@ -80,9 +83,11 @@ impl Writer {
     /// `end_trim`: 48 kHz samples of encoder padding at the end, when the source said (else 0).
     pub fn finish(mut self, end_trim: u64) -> Result<OggOpus, AudioError> {
         let last = self.held.take().ok_or_else(|| AudioError::damaged(self.container, "it holds no audio"))?;
-        // Trimming may not take the end before what earlier pages already promised, nor before
-        // the pre-skip (RFC 7845 4: a final granule below it is invalid).
-        let position = self.granule.saturating_sub(end_trim).max(self.last_page_granule).max(self.pre_skip);
+        // Trimming cuts into the last packet only: the end may not come before the packets
+        // already complete (a page the Ogg writer closed when it filled up carries their
+        // granule, and granules never go back), nor before the pre-skip (RFC 7845 4).
+        let floor = self.granule - self.held_samples;
+        let position = self.granule.saturating_sub(end_trim).max(floor).max(self.last_page_granule).max(self.pre_skip);
         self.write(last, PacketWriteEndInfo::EndStream, position)?;
         Ok(OggOpus { bytes: self.pages.into_inner(), played_samples: position.saturating_sub(self.pre_skip) })
     }
