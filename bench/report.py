@@ -73,6 +73,20 @@ def wrk_record(argv):
     return record
 
 
+def criterion_record(argv):
+    """criterion-record SCENARIO NAME ESTIMATES_JSON: one criterion benchmark's median."""
+    scenario, name, estimates = argv
+    data = json.loads(Path(estimates).read_text())
+    # "remux webm opus (30.5 s of audio)" -> the audio's length, for the real-time factor.
+    audio = float(name.rsplit("(", 1)[1].split(" s", 1)[0]) if "(" in name else 0.0
+    median_ms = data["median"]["point_estimate"] / 1e6
+    return {"scenario": scenario, "target": name.split(" (")[0].replace("_", " "), "audio_s": audio,
+            "median_ms": median_ms, "low_ms": data["median"]["confidence_interval"]["lower_bound"] / 1e6,
+            "high_ms": data["median"]["confidence_interval"]["upper_bound"] / 1e6,
+            "rate": 0, "run": 1, "requests": 0, "rps": 0, "p50_ms": median_ms, "p99_ms": 0,
+            "errors": 0, "load1": 0.0}
+
+
 def locust_record(argv):
     record = base(argv)
     rows = list(csv.DictReader(open(argv[5])))
@@ -367,6 +381,25 @@ def write(out_dir, report_path):
             "raw profiles `bench/out/callgrind-*.out` (open with `callgrind_annotate` or KCachegrind).")
         add("")
 
+    # ---- f
+    if pick("f"):
+        add("## f. Normalising recordings (one core)")
+        add("")
+        add("`cargo bench --bench audio` pinned to one core (`taskset -c 1`): the whole normaliser "
+            "(detection, demuxing, and either re-packaging as Ogg/Opus or decoding, down-mixing and "
+            "resampling to a 16 kHz WAV) on the 30 s fixtures in `tests/fixtures/audio` "
+            "(`bench-30s-*`). Median of criterion's samples, its 95 % interval in brackets.")
+        add("")
+        add("| recording | audio | median | | **x real time** |")
+        add("|---|---|---|---|---|")
+        for r in pick("f"):
+            factor = r["audio_s"] * 1000.0 / r["median_ms"] if r["median_ms"] else 0.0
+            add(f"| {r['target']} | {r['audio_s']:.1f} s | {r['median_ms']:.2f} ms | "
+                f"[{r['low_ms']:.2f}, {r['high_ms']:.2f}] | **{factor:,.0f}x** |")
+            goal = 1000 if r["target"].startswith("remux") else 100
+            summary.append((f"f. {r['target']}: x real time, one core", f">= {goal}x", f"{factor:,.0f}x", factor >= goal))
+        add("")
+
     add("## Summary against the goals")
     add("")
     add("| goal | target | measured | |")
@@ -420,7 +453,8 @@ def main():
     if command == "write":
         write(*argv)
         return
-    records = {"oha-record": oha_record, "wrk-record": wrk_record, "locust-record": locust_record}
+    records = {"oha-record": oha_record, "wrk-record": wrk_record, "locust-record": locust_record,
+               "criterion-record": criterion_record}
     print(json.dumps(records[command](argv)))
 
 

@@ -15,7 +15,8 @@
 #   c  ~10,000 requests in flight against a 2 s upstream: all succeed, peak RSS
 #   d  the upgrade guide's locustfile (tests/load/locustfile.py), headless, 100 requests/s
 #   e  instructions per cached hit, under callgrind (robust on a noisy shared machine)
-# Pick some with BENCH_SCENARIOS=abcde (default: all).
+#   f  normalising 30 s recordings on one core (criterion: `cargo bench --bench audio`)
+# Pick some with BENCH_SCENARIOS=abcdef (default: all).
 set -euo pipefail
 
 MODE=full
@@ -29,7 +30,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 OUT="$ROOT/bench/out"
 TOOLS="${BENCH_TOOLS:-$HOME/.cache/backend-ai-bench}"
-SCENARIOS="${BENCH_SCENARIOS:-abcde}"
+SCENARIOS="${BENCH_SCENARIOS:-abcdef}"
 mkdir -p "$OUT" "$TOOLS"
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/backend-ai-bench.XXXXXX")
 chmod 755 "$RUN_DIR" # nginx's workers run as nobody
@@ -488,11 +489,27 @@ profile_requests() {
   rm -f "$RUN_DIR"/callgrind.out.*
 }
 
+# ---------------------------------------------------------------- f: normalising recordings
+# Criterion on one core (the goal is per core); its medians go into the report.
+scenario_f() {
+  log "f: normalising 30 s recordings (criterion, one core)"
+  local time=10; [[ $MODE == quick ]] && time=2
+  command_line f "taskset -c 1 cargo bench --locked --bench audio -- --measurement-time $time"
+  rm -rf "$ROOT/target/criterion/normalise 30 s"
+  taskset -c 1 cargo bench --locked --bench audio -- --measurement-time "$time" >"$OUT/criterion-audio.txt" 2>&1
+  local dir
+  for dir in "$ROOT/target/criterion/normalise 30 s"/*/; do
+    [[ -f $dir/new/estimates.json ]] || continue
+    record "$(python3 bench/report.py criterion-record f "$(basename "$dir")" "$dir/new/estimates.json")"
+  done
+}
+
 [[ $SCENARIOS == *a* ]] && scenario_a
 [[ $SCENARIOS == *b* ]] && scenario_b
 [[ $SCENARIOS == *c* ]] && scenario_c
 [[ $SCENARIOS == *d* ]] && scenario_d
 [[ $SCENARIOS == *e* ]] && scenario_e
+[[ $SCENARIOS == *f* ]] && scenario_f
 
 REPORT="$ROOT/BENCHMARKS.md"
 [[ $MODE == quick ]] && REPORT="$OUT/BENCHMARKS.md"
