@@ -1,0 +1,23 @@
+//! `cargo +nightly fuzz run normalise_audio fuzz/corpus/normalise_audio tests/fixtures/audio -- -max_total_time=300`
+//! (the fixtures seed it with every container). Any bytes must give a normalised recording or a
+//! refusal, never a panic, a hang or unbounded memory; what is accepted is always something
+//! Azure documents, no longer than the limit.
+#![no_main]
+
+use std::time::Duration;
+
+use backend_ai::audio::normalise::{self, OGG_OPUS_CONTENT_TYPE, WAV_CONTENT_TYPE};
+use backend_ai::audio::{Policy, Purpose, SendFormat};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let policy = Policy { max_duration: Duration::from_secs(120), send: SendFormat::Auto };
+    let purpose = if data.first().is_some_and(|byte| byte & 1 == 1) { Purpose::Assessment } else { Purpose::Transcription };
+    if let Ok(normalised) = normalise::normalise(bytes::Bytes::copy_from_slice(data), purpose, policy) {
+        assert!(normalised.duration <= policy.max_duration);
+        let content_type = normalised.payload.content_type;
+        if normalised.payload.destination == backend_ai::audio::Destination::ShortAudio {
+            assert!(content_type == WAV_CONTENT_TYPE || content_type == OGG_OPUS_CONTENT_TYPE, "{content_type}");
+        }
+    }
+});
