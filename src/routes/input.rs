@@ -13,7 +13,7 @@ use crate::error::AppError;
 /// The fields the audio endpoints take, from JSON or from multipart text parts.
 #[derive(Debug, Default, Deserialize)]
 pub struct AudioFields {
-    /// http(s) URL of a WAV or Ogg/Opus recording (or upload it as the multipart part `audio`).
+    /// http(s) URL of a recording (or upload it as the multipart part `audio`).
     pub audio_url: Option<String>,
     /// BCP-47, default `en-US`.
     pub language: Option<String>,
@@ -47,7 +47,7 @@ pub const DEFAULT_LANGUAGE: &str = "en-US";
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code, reason = "documents the body; the handler reads AudioFields")]
 pub struct TranscribeJson {
-    /// http(s) URL of a WAV or Ogg/Opus recording on the public internet.
+    /// http(s) URL of a recording on the public internet: WAV, Ogg, WebM/Matroska, MP4/M4A/3GP, MP3, AAC (ADTS) or FLAC, recognised by its bytes.
     #[schema(
         example = "https://cdn.example.com/recordings/42.wav",
         pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
@@ -70,7 +70,7 @@ pub struct TranscribeJson {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code, reason = "documents the body; the handler reads AudioFields")]
 pub struct TranscribeUpload {
-    /// The recording: WAV (RIFF) or Ogg/Opus, at most AUDIO_MAX_BYTES.
+    /// The recording as the device made it: WAV, Ogg, WebM/Matroska, MP4/M4A/3GP, MP3, AAC (ADTS) or FLAC, recognised by its bytes; at most AUDIO_MAX_BYTES and AUDIO_MAX_SECONDS.
     #[schema(value_type = String, format = Binary)]
     audio: Vec<u8>,
     /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent or empty: `en-US`.
@@ -86,7 +86,7 @@ pub struct TranscribeUpload {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code, reason = "documents the body; the handler reads AudioFields")]
 pub struct PronunciationJson {
-    /// http(s) URL of a WAV or Ogg/Opus recording on the public internet.
+    /// http(s) URL of a recording on the public internet: WAV, Ogg, WebM/Matroska, MP4/M4A/3GP, MP3, AAC (ADTS) or FLAC, recognised by its bytes.
     #[schema(
         example = "https://cdn.example.com/recordings/42.wav",
         pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
@@ -113,7 +113,7 @@ pub struct PronunciationJson {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code, reason = "documents the body; the handler reads AudioFields")]
 pub struct PronunciationUpload {
-    /// The recording: WAV (RIFF) or Ogg/Opus, at most AUDIO_MAX_BYTES.
+    /// The recording as the device made it: WAV, Ogg, WebM/Matroska, MP4/M4A/3GP, MP3, AAC (ADTS) or FLAC, recognised by its bytes; at most AUDIO_MAX_BYTES and AUDIO_MAX_SECONDS.
     #[schema(value_type = String, format = Binary)]
     audio: Vec<u8>,
     /// The text the learner read.
