@@ -1,0 +1,255 @@
+//! Typed settings, parsed once at start-up from the environment (12-factor), with optional
+//! defaults from a TOML file named by `CONFIG_FILE`; the environment wins.
+//!
+//! Every variable name is a constant in [`names`] and documented in the README's table; [`vars`]
+//! reads values of each kind, [`targets`] the upstreams' endpoints and keys. A bad value is a
+//! `ConfigError` naming the variable; `main` prints it on one line and exits 2.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::cache::{RequestedMode, SERVICE_ACCOUNT_DIR, kubernetes_detected};
+use crate::upstream::connections::ConnectionSettings;
+
+/// Each lane is a client with its own pool: beyond a few dozen they only cost memory.
+const MAX_UPSTREAM_CONNECTIONS: usize = 64;
+
+mod names;
+mod targets;
+mod vars;
+
+pub use names::*;
+pub use targets::{AzureTarget, GeminiTarget, Secret};
+use targets::{azure_target, gemini_target};
+pub use vars::ConfigError;
+use vars::{Vars, invalid, read_config_file};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulatorSettings {
+    pub latency: Duration,
+    pub rate_limit_rate: f64,
+    pub server_error_rate: f64,
+    pub hang_rate: f64,
+    pub malformed_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub bind_address: std::net::IpAddr,
+    pub port: u16,
+    /// Empty: auth off (warned at start-up; refused in Kubernetes).
+    pub api_keys: Vec<Secret>,
+    pub kubernetes: bool,
+    pub cache_mode: RequestedMode,
+    pub redis_url: String,
+    pub redis_timeout: Duration,
+    pub disk_cache_dir: PathBuf,
+    pub ttl_transcription: Duration,
+    pub ttl_pronunciation: Duration,
+    pub ttl_analysis: Duration,
+    pub memory_cache_max_entries: u64,
+    pub memory_cache_max_bytes: u64,
+    /// 0 turns per-user limiting off.
+    pub rate_limit_per_minute: u32,
+    pub breaker_failure_threshold: u32,
+    pub breaker_recovery_timeout: Duration,
+    pub breaker_half_open_probes: u32,
+    pub upstream_timeout: Duration,
+    pub upstream_max_attempts: u32,
+    /// For the cloud upstreams; the built-in simulator always gets HTTP/2 by prior knowledge.
+    pub upstream_connections: ConnectionSettings,
+    pub azure: AzureTarget,
+    pub gemini: GeminiTarget,
+    pub gemini_model: String,
+    pub audio_max_bytes: usize,
+    pub audio_fetch_allow_private: bool,
+    pub audio_fetch_timeout: Duration,
+    /// `AUDIO_MAX_SECONDS`: longer recordings are refused (413).
+    pub audio_max_duration: Duration,
+    pub audio_send_format: crate::audio::SendFormat,
+    /// Recordings normalised at once (CPU work, on the blocking pool).
+    pub audio_workers: usize,
+    /// Longest pause between two pieces of a request body before the request is given up.
+    pub request_body_timeout: Duration,
+    /// HTTP/1.1: longest wait for a request head, idle keep-alive time included (hyper starts
+    /// the clock when it starts waiting for a head).
+    pub header_read_timeout: Duration,
+    /// `/api/*` requests served at once before new ones get 503 `overloaded`; 0 = no cap.
+    pub max_in_flight: usize,
+    pub log_format: LogFormat,
+    pub shutdown_grace: Duration,
+    /// Between readiness turning 503 and the listener closing: time for load balancers to stop
+    /// sending new requests (an alternative to a `preStop` sleep).
+    pub shutdown_delay: Duration,
+    pub simulator: SimulatorSettings,
+}
+
+impl Settings {
+    /// From the process environment (and `CONFIG_FILE`), detecting Kubernetes the usual way.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::from_lookup(|name| env.get(name).cloned(), Path::new(SERVICE_ACCOUNT_DIR))
+    }
+
+    /// From any variable source; `service_account_dir` is where Kubernetes would mount the pod's
+    /// service account, passed in so tests never depend on the machine they run on.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        service_account_dir: &Path,
+    ) -> Result<Self, ConfigError> {
+        let file = match lookup(CONFIG_FILE).filter(|path| !path.trim().is_empty()) {
+            Some(path) => read_config_file(&path)?,
+            None => HashMap::new(),
+        };
+        let vars = Vars { lookup: &lookup, file };
+
+        let kubernetes = kubernetes_detected(&|name: &str| vars.get(name), service_account_dir);
+
+        let api_keys: Vec<Secret> = vars
+            .get(API_KEYS)
+            .map(|raw| {
+                raw.split(',').map(str::trim).filter(|key| !key.is_empty()).map(|key| Secret(key.to_string())).collect()
+            })
+            .unwrap_or_default();
+        if api_keys.is_empty() && kubernetes {
+            return Err(invalid(API_KEYS, "must list at least one key when running in Kubernetes"));
+        }
+
+        let cache_mode: RequestedMode = match vars.get(CACHE_MODE) {
+            None => RequestedMode::Auto,
+            Some(raw) => raw.parse().map_err(|_| {
+                invalid(CACHE_MODE, format!("must be auto, redis_only, tiered or disk_only (got {raw:?})"))
+            })?,
+        };
+
+        let redis_url = vars.get(REDIS_URL).unwrap_or_else(|| "redis://127.0.0.1:6379/0".to_string());
+        match Url::parse(&redis_url) {
+            Ok(url) if matches!(url.scheme(), "redis" | "rediss" | "unix" | "redis+unix") => {}
+            _ => return Err(invalid(REDIS_URL, "must be a redis:// or rediss:// URL")),
+        }
+
+        let ttl_default = vars.seconds(CACHE_TTL_SECONDS, 604_800, 1)?;
+        let ttl_or_default = |name| -> Result<Duration, ConfigError> {
+            match vars.get(name) {
+                Some(_) => vars.seconds(name, 0, 1),
+                None => Ok(ttl_default),
+            }
+        };
+
+        let upstream_timeout = vars.seconds(UPSTREAM_TIMEOUT_SECONDS, 30, 1)?;
+        let lanes = vars.number(UPSTREAM_CONNECTIONS, ConnectionSettings::default().lanes, 1)?;
+        if lanes > MAX_UPSTREAM_CONNECTIONS {
+            return Err(invalid(
+                UPSTREAM_CONNECTIONS,
+                format!("must be at most {MAX_UPSTREAM_CONNECTIONS} (got {lanes})"),
+            ));
+        }
+        let upstream_connections =
+            ConnectionSettings { lanes, http2_prior_knowledge: vars.boolean(UPSTREAM_HTTP2_PRIOR_KNOWLEDGE, false)? };
+
+        let azure = azure_target(&vars, kubernetes)?;
+        let gemini = gemini_target(&vars, kubernetes)?;
+
+        let gemini_model = vars
+            .get(GEMINI_MODEL)
+            .map(|model| model.trim().to_string())
+            .unwrap_or_else(|| "gemini-2.5-flash".to_string());
+        if gemini_model.is_empty() || !gemini_model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+            return Err(invalid(GEMINI_MODEL, "must be a model id such as gemini-2.5-flash"));
+        }
+
+        let log_format = match vars.get(LOG_FORMAT).map(|raw| raw.trim().to_ascii_lowercase()) {
+            None => {
+                if kubernetes {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Pretty
+                }
+            }
+            Some(raw) if raw == "json" => LogFormat::Json,
+            Some(raw) if raw == "pretty" || raw == "text" => LogFormat::Pretty,
+            Some(other) => return Err(invalid(LOG_FORMAT, format!("must be json or pretty (got {other:?})"))),
+        };
+
+        let bind_address = match vars.get(BIND_ADDRESS) {
+            None => std::net::IpAddr::from([0, 0, 0, 0]),
+            Some(raw) => {
+                raw.trim().parse().map_err(|_| invalid(BIND_ADDRESS, "must be an IP address such as 0.0.0.0"))?
+            }
+        };
+
+        Ok(Self {
+            bind_address,
+            port: vars.number(PORT, 8000u16, 0)?,
+            api_keys,
+            kubernetes,
+            cache_mode,
+            redis_url,
+            redis_timeout: Duration::from_millis(vars.number(REDIS_TIMEOUT_MS, 250u64, 1)?),
+            disk_cache_dir: PathBuf::from(vars.get(DISK_CACHE_DIR).unwrap_or_else(|| "./data/cache".to_string())),
+            ttl_transcription: ttl_or_default(CACHE_TTL_TRANSCRIPTION_SECONDS)?,
+            ttl_pronunciation: ttl_or_default(CACHE_TTL_PRONUNCIATION_SECONDS)?,
+            ttl_analysis: ttl_or_default(CACHE_TTL_ANALYSIS_SECONDS)?,
+            memory_cache_max_entries: vars.number(CACHE_MEMORY_MAX_ENTRIES, 10_000u64, 0)?,
+            memory_cache_max_bytes: vars.number(CACHE_MEMORY_MAX_BYTES, 64 * 1024 * 1024u64, 0)?,
+            rate_limit_per_minute: vars.number(RATE_LIMIT_PER_MINUTE, 60u32, 0)?,
+            breaker_failure_threshold: vars.number(BREAKER_FAILURE_THRESHOLD, 5u32, 1)?,
+            breaker_recovery_timeout: vars.seconds(BREAKER_RECOVERY_TIMEOUT_SECONDS, 60, 1)?,
+            breaker_half_open_probes: vars.number(BREAKER_HALF_OPEN_PROBES, 1u32, 1)?,
+            upstream_timeout,
+            upstream_max_attempts: vars.number(UPSTREAM_MAX_ATTEMPTS, 3u32, 1)?,
+            upstream_connections,
+            azure,
+            gemini,
+            gemini_model,
+            audio_max_bytes: vars.number(AUDIO_MAX_BYTES, 10_485_760usize, 1)?,
+            audio_fetch_allow_private: vars.boolean(AUDIO_FETCH_ALLOW_PRIVATE, false)?,
+            audio_fetch_timeout: vars.seconds(AUDIO_FETCH_TIMEOUT_SECONDS, 10, 1)?,
+            audio_max_duration: vars.seconds(AUDIO_MAX_SECONDS, 600, 1)?,
+            audio_send_format: match vars.get(AUDIO_SEND_FORMAT).map(|raw| raw.trim().to_ascii_lowercase()).as_deref() {
+                None | Some("auto") => crate::audio::SendFormat::Auto,
+                Some("wav") => crate::audio::SendFormat::Wav,
+                Some(other) => return Err(invalid(AUDIO_SEND_FORMAT, format!("must be auto or wav (got {other:?})"))),
+            },
+            audio_workers: vars.number(
+                AUDIO_WORKERS,
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+                1,
+            )?,
+            request_body_timeout: vars.seconds(REQUEST_BODY_TIMEOUT_SECONDS, 15, 1)?,
+            header_read_timeout: vars.seconds(
+                HEADER_READ_TIMEOUT_SECONDS,
+                crate::server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
+                1,
+            )?,
+            max_in_flight: vars.number(MAX_IN_FLIGHT, 0usize, 0)?,
+            log_format,
+            shutdown_grace: vars.seconds(SHUTDOWN_GRACE_SECONDS, 25, 0)?,
+            shutdown_delay: vars.seconds(SHUTDOWN_DELAY_SECONDS, 0, 0)?,
+            simulator: SimulatorSettings {
+                latency: Duration::from_millis(vars.number(SIMULATOR_LATENCY_MS, 0u64, 0)?),
+                rate_limit_rate: vars.rate(SIMULATOR_RATE_LIMIT_RATE)?,
+                server_error_rate: vars.rate(SIMULATOR_SERVER_ERROR_RATE)?,
+                hang_rate: vars.rate(SIMULATOR_HANG_RATE)?,
+                malformed_rate: vars.rate(SIMULATOR_MALFORMED_RATE)?,
+            },
+        })
+    }
+
+    /// Whether any upstream is served by the built-in simulator.
+    pub fn uses_simulator(&self) -> bool {
+        self.azure == AzureTarget::Simulator || self.gemini == GeminiTarget::Simulator
+    }
+}
+
+#[cfg(test)]
+mod tests;

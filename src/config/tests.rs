@@ -1,0 +1,114 @@
+use super::*;
+
+fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Settings::from_lookup(|name| map.get(name).cloned(), Path::new("/nonexistent/serviceaccount"))
+}
+
+#[test]
+fn defaults_run_on_the_simulator_outside_kubernetes() {
+    let settings = settings(&[]).expect("defaults are valid");
+    assert_eq!(settings.port, 8000);
+    assert_eq!(settings.azure, AzureTarget::Simulator);
+    assert_eq!(settings.gemini, GeminiTarget::Simulator);
+    assert_eq!(settings.cache_mode, RequestedMode::Auto);
+    assert_eq!(settings.log_format, LogFormat::Pretty);
+    assert_eq!(settings.upstream_timeout, Duration::from_secs(30));
+    assert_eq!(settings.ttl_analysis, Duration::from_secs(604_800));
+    assert_eq!(settings.upstream_connections, ConnectionSettings { lanes: 8, http2_prior_knowledge: false });
+}
+
+#[test]
+fn a_bad_value_names_its_variable() {
+    for (name, value) in [
+        (PORT, "eighty"),
+        (PORT, "70000"),
+        (CACHE_MODE, "memory"),
+        (RATE_LIMIT_PER_MINUTE, "-1"),
+        (BREAKER_FAILURE_THRESHOLD, "0"),
+        (UPSTREAM_TIMEOUT_SECONDS, "0"),
+        (UPSTREAM_CONNECTIONS, "0"),
+        (UPSTREAM_CONNECTIONS, "65"),
+        (UPSTREAM_HTTP2_PRIOR_KNOWLEDGE, "h2c"),
+        (AUDIO_FETCH_ALLOW_PRIVATE, "maybe"),
+        (AUDIO_MAX_SECONDS, "0"),
+        (AUDIO_SEND_FORMAT, "mp3"),
+        (AUDIO_WORKERS, "0"),
+        (REDIS_URL, "http://example"),
+        (LOG_FORMAT, "xml"),
+        (SIMULATOR_HANG_RATE, "2"),
+        (GEMINI_MODEL, "gemini 2.5/../x"),
+    ] {
+        let error = settings(&[(name, value)]).expect_err(name);
+        assert_eq!(error.variable, name, "{error}");
+        assert!(error.to_string().starts_with(&format!("invalid configuration: {name}: ")));
+    }
+}
+
+#[test]
+fn kubernetes_requires_keys_and_defaults_to_json_logs() {
+    let error = settings(&[(KUBERNETES_SERVICE_HOST, "10.0.0.1")]).expect_err("no api keys");
+    assert_eq!(error.variable, API_KEYS);
+    let error = settings(&[(KUBERNETES_SERVICE_HOST, "10.0.0.1"), (API_KEYS, "k")]).expect_err("no azure key");
+    assert_eq!(error.variable, AZURE_SPEECH_KEY);
+    let settings = settings(&[
+        (KUBERNETES_SERVICE_HOST, "10.0.0.1"),
+        (API_KEYS, "k1, k2"),
+        (AZURE_SPEECH_KEY, "a"),
+        (AZURE_SPEECH_REGION, "westeurope"),
+        (GEMINI_API_KEY, "g"),
+    ])
+    .expect("complete kubernetes settings");
+    assert!(settings.kubernetes);
+    assert_eq!(settings.log_format, LogFormat::Json);
+    assert_eq!(settings.api_keys.len(), 2);
+    assert!(matches!(&settings.azure, AzureTarget::Cloud { base_url, transcription_url, .. }
+        if base_url.as_str() == "https://westeurope.stt.speech.microsoft.com/"
+            && transcription_url.as_str() == "https://westeurope.api.cognitive.microsoft.com/"));
+}
+
+#[test]
+fn an_azure_key_needs_a_region_or_endpoint() {
+    let error = settings(&[(AZURE_SPEECH_KEY, "a")]).expect_err("no region");
+    assert_eq!(error.variable, AZURE_SPEECH_REGION);
+    let ok = settings(&[(AZURE_SPEECH_KEY, "a"), (AZURE_SPEECH_ENDPOINT, "http://127.0.0.1:9999")]).expect("endpoint");
+    assert!(
+        matches!(&ok.azure, AzureTarget::Cloud { transcription_url, .. }
+        if transcription_url.as_str() == "http://127.0.0.1:9999/"),
+        "a private endpoint serves both APIs"
+    );
+    let split = settings(&[
+        (AZURE_SPEECH_KEY, "a"),
+        (AZURE_SPEECH_REGION, "westeurope"),
+        (AZURE_SPEECH_TRANSCRIPTION_ENDPOINT, "http://127.0.0.1:9998"),
+    ])
+    .expect("both");
+    assert!(matches!(&split.azure, AzureTarget::Cloud { base_url, transcription_url, .. }
+        if base_url.host_str() == Some("westeurope.stt.speech.microsoft.com")
+            && transcription_url.as_str() == "http://127.0.0.1:9998/"));
+}
+
+#[test]
+fn per_kind_ttls_override_the_default() {
+    let settings = settings(&[(CACHE_TTL_SECONDS, "100"), (CACHE_TTL_ANALYSIS_SECONDS, "5")]).expect("valid");
+    assert_eq!(settings.ttl_transcription, Duration::from_secs(100));
+    assert_eq!(settings.ttl_analysis, Duration::from_secs(5));
+}
+
+#[test]
+fn the_config_file_supplies_defaults_and_the_environment_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("backend-ai.toml");
+    std::fs::write(&path, "RATE_LIMIT_PER_MINUTE = 120\nPORT = 9000\nAPI_KEYS = [\"a\", \"b\"]\n").expect("write");
+    let path = path.to_string_lossy().to_string();
+    let settings = settings(&[(CONFIG_FILE, &path), (PORT, "9100")]).expect("valid");
+    assert_eq!(settings.rate_limit_per_minute, 120);
+    assert_eq!(settings.port, 9100);
+    assert_eq!(settings.api_keys.len(), 2);
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let settings = settings(&[(API_KEYS, "super-secret-key")]).expect("valid");
+    assert!(!format!("{settings:?}").contains("super-secret-key"));
+}
