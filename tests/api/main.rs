@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod analysis_fields;
 mod cache;
 mod errors;
 mod health;

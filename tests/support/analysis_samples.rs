@@ -11,11 +11,17 @@ fn error(kind: &str, text: &str, correction: &str, explanation: &str) -> Grammar
         text: text.into(),
         correction: correction.into(),
         explanation: explanation.into(),
+        extra: Default::default(),
     }
 }
 
 fn task(kind: &str, title: &str, description: &str) -> RecommendedTask {
-    RecommendedTask { kind: kind.into(), title: title.into(), description: description.into() }
+    RecommendedTask {
+        kind: kind.into(),
+        title: title.into(),
+        description: Some(description.into()),
+        extra: Default::default(),
+    }
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -67,6 +73,7 @@ pub fn typical() -> Analysis {
             level: CefrLevel::B1,
             confidence: Some(0.8),
             rationale: "Connected text on familiar topics with frequent tense errors.".into(),
+            extra: Default::default(),
         },
     }
 }
@@ -89,6 +96,7 @@ pub fn analyses() -> Vec<Analysis> {
                 level: CefrLevel::A2,
                 confidence: None,
                 rationale: "Simple sentences; the learners' range is still limited.".into(),
+                extra: Default::default(),
             },
         },
         Analysis {
@@ -101,6 +109,7 @@ pub fn analyses() -> Vec<Analysis> {
                 level: CefrLevel::C2,
                 confidence: Some(0.95),
                 rationale: "Near-native control of grammar and register.".into(),
+                extra: Default::default(),
             },
         },
         Analysis {
@@ -121,6 +130,7 @@ pub fn analyses() -> Vec<Analysis> {
                 level: CefrLevel::A1,
                 confidence: Some(0.6),
                 rationale: "Basic phrases with frequent errors in verb forms.".into(),
+                extra: Default::default(),
             },
         },
         Analysis {
@@ -142,6 +152,7 @@ pub fn analyses() -> Vec<Analysis> {
                 level: CefrLevel::B2,
                 confidence: Some(0.7),
                 rationale: "Clear, detailed text with a few lexical slips.".into(),
+                extra: Default::default(),
             },
         },
     ]
