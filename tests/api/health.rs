@@ -79,7 +79,9 @@ async fn metrics_show_upstream_calls_in_flight_while_one_is_waiting_on_the_upstr
 fn http_series(scrape: &str) -> Vec<String> {
     scrape
         .lines()
-        .filter(|line| line.starts_with("http_requests_total{") || line.starts_with("http_request_duration_seconds_count{"))
+        .filter(|line| {
+            line.starts_with("http_requests_total{") || line.starts_with("http_request_duration_seconds_count{")
+        })
         .map(|line| line.rsplit_once(' ').map_or(line, |(series, _)| series).to_string())
         .collect()
 }
@@ -132,6 +134,9 @@ async fn standard_methods_keep_their_names_in_the_metrics() {
     }
     let text = app.get("/metrics").await.text().await.expect("text");
     for method in ["GET", "HEAD", "DELETE", "OPTIONS"] {
-        assert!(text.contains(&format!(r#"http_requests_total{{method="{method}",path="/health""#)), "{method}: {text}");
+        assert!(
+            text.contains(&format!(r#"http_requests_total{{method="{method}",path="/health""#)),
+            "{method}: {text}"
+        );
     }
 }
