@@ -12,6 +12,12 @@
 //!   complete value and closed. An array keeps only its complete elements, an object keeps its
 //!   complete members, so a half-written error or a half-sentence never reaches a learner.
 
+mod edits;
+mod lexis;
+
+use self::edits::{Edit, with_edits};
+use self::lexis::{closes_string, is_bare_char, starts_comment};
+
 /// Deeper than any analysis (3 levels); beyond this the text is not an analysis and scanning
 /// further would only build a huge closing suffix.
 const MAX_DEPTH: usize = 64;
@@ -34,16 +40,6 @@ impl Frame {
     fn next_is_key(&self) -> bool {
         !self.is_array && self.expect != Expect::Value
     }
-}
-
-#[derive(Clone, Copy)]
-enum Edit {
-    /// Put a backslash before the quote here.
-    Escape,
-    /// Leave out the (one-byte) closer here.
-    Drop,
-    /// Write this raw (one-byte) control char as a `\u00XX` escape.
-    Control(char),
 }
 
 enum Mode {
@@ -171,75 +167,6 @@ fn close_truncated(text: &str, start: usize, stack: &[Frame], edits: &[(usize, E
         out.push(if frame.is_array { ']' } else { '}' });
     }
     out
-}
-
-fn with_edits(text: &str, start: usize, end: usize, edits: &[(usize, Edit)]) -> String {
-    let mut out = String::with_capacity(end - start + edits.len() + 8);
-    let mut from = start;
-    for &(at, edit) in edits.iter().take_while(|(at, _)| *at < end) {
-        out.push_str(&text[from..at]);
-        match edit {
-            Edit::Escape => {
-                out.push('\\');
-                from = at;
-            }
-            // Only one-byte (ASCII) chars are dropped or replaced.
-            Edit::Drop => from = at + 1,
-            Edit::Control(c) => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
-                from = at + 1;
-            }
-        }
-    }
-    out.push_str(&text[from..end]);
-    out
-}
-
-fn is_bare_char(c: char) -> bool {
-    !(c.is_whitespace() || matches!(c, ',' | ':' | '{' | '}' | '[' | ']' | '"' | '“' | '#'))
-}
-
-fn starts_comment(text: &str, i: usize) -> bool {
-    text[i..].starts_with("//") || text[i..].starts_with("/*")
-}
-
-/// Whether a quote ending at `after` closes its string: what follows must look like structure.
-/// At the end of a cut-off text, a `'` right after a letter is taken as an apostrophe
-/// (`'You'` cut from `'You're`): dropping a complete value is safer than keeping half of one.
-fn closes_string(text: &str, after: usize, apostrophe_like: bool) -> bool {
-    let rest = &text[after..];
-    let trimmed = rest.trim_start();
-    let skipped_newline = rest[..rest.len() - trimmed.len()].contains('\n');
-    match trimmed.chars().next() {
-        None => !apostrophe_like,
-        // `{` and `[` right after a quote: a key missing its colon, not prose.
-        Some('}' | ']' | ':' | '#' | '{' | '[') => true,
-        Some('/') => starts_comment(trimmed, 0),
-        Some(',') => starts_value_or_key(&trimmed[1..]),
-        // Back-to-back strings only when a newline separates them (a missing comma in
-        // pretty-printed output); on one line `"a "b" c"` is prose.
-        Some('"') => skipped_newline,
-        Some(_) => false,
-    }
-}
-
-fn starts_value_or_key(rest: &str) -> bool {
-    let rest = rest.trim_start();
-    let Some(first) = rest.chars().next() else {
-        return true;
-    };
-    match first {
-        '"' | '\'' | '“' | '{' | '[' | '}' | ']' | '#' | '-' => true,
-        '/' => starts_comment(rest, 0),
-        c if c.is_ascii_digit() => true,
-        c if c.is_alphabetic() || c == '_' => {
-            let word_len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
-            let word = &rest[..word_len];
-            matches!(word, "true" | "false" | "null" | "True" | "False" | "None")
-                || rest[word_len..].trim_start().starts_with(':')
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]
