@@ -1,142 +1,218 @@
-//! Counts, per kind of damage, what the parser gave back against what the text still held.
+//! Counts, per kind of damage, the leaf fields the parser gave back against the leaf fields the
+//! damaged text still held.
+//!
+//! A leaf is a scalar of the analysis (a string, number, boolean or null) at its JSON pointer:
+//! `/errors/2/correction`, `/strengths/0`, `/cefr_assessment/sub_scores/grammar`. The text
+//! holds a leaf when its value is there complete (see `Leaf::held_by`); a leaf comes back when
+//! the parsed analysis has the same value at the same pointer. A value the analysis has that the
+//! text did not hold is wrong (half a string, a made-up item), unless it is the contract's
+//! default (`""`, `null`, level `A1`), which every analysis must carry.
 
 use std::collections::BTreeMap;
 
-use backend_ai::analysis::{Analysis, CefrAssessment, ParseQuality, parse_analysis};
+use backend_ai::analysis::{Analysis, ParseQuality, parse_analysis};
+use serde_json::Value;
 
-use crate::writer::Written;
+const FAILURES_SHOWN_PER_KIND: usize = 4;
 
 #[derive(Default)]
 pub struct Tally {
-    pub total: usize,
-    pub exact: usize,
-    pub recoverable: usize,
-    pub fallback_recoverable: usize,
-    pub informational_fallbacks: usize,
+    pub cases: usize,
+    pub held: usize,
+    pub recovered: usize,
+    pub wrong: usize,
+    /// Cases that held a leaf yet fell back to the fallback analysis.
+    pub fallbacks: usize,
+    /// Cases parsed with another quality than they should have been.
+    pub misjudged: usize,
+    /// Part of the goal (asserted), or only measured.
+    pub in_goal: bool,
 }
 
+impl Tally {
+    pub fn recovery(&self) -> f64 {
+        if self.held == 0 { 1.0 } else { self.recovered as f64 / self.held as f64 }
+    }
+}
+
+/// What the quality of a parse must be.
+#[derive(Clone, Copy)]
+pub enum Quality {
+    Exactly(ParseQuality),
+    /// A damaged reply is never `clean`.
+    NotClean,
+}
+
+#[derive(Default)]
 pub struct Corpus {
     pub tallies: BTreeMap<&'static str, Tally>,
-    pub failures: Vec<String>,
+    /// The first few problems of each kind, to show.
+    pub failures: BTreeMap<&'static str, Vec<String>>,
 }
 
 impl Corpus {
-    fn fail(&mut self, kind: &str, why: String, text: &str) {
-        let excerpt: String = text.chars().take(160).collect();
-        self.failures.push(format!("[{kind}] {why}\n    input starts: {excerpt:?}"));
-    }
-
-    /// A syntax corruption: the whole analysis must come back, marked as `want`.
+    /// A reply that still holds all of `original`.
     pub fn whole(&mut self, kind: &'static str, text: &str, original: &Analysis, want: ParseQuality) {
-        let outcome = parse_analysis(text);
+        let leaves = leaves_of(&serde_json::to_value(original).expect("an analysis serialises"));
+        let held: Vec<(&str, &Value)> = leaves.iter().map(|(pointer, value)| (pointer.as_str(), value)).collect();
+        self.judge(kind, text, &held, &leaves, Quality::Exactly(want));
+    }
+
+    /// A reply holding `held`, out of `written` (every leaf written, held or not).
+    pub fn partial(
+        &mut self,
+        kind: &'static str,
+        text: &str,
+        held: &[(&str, &Value)],
+        written: &BTreeMap<String, Value>,
+        quality: Quality,
+    ) {
+        self.judge(kind, text, held, written, quality);
+    }
+
+    /// Not part of the goal: only whether the reply fell back is counted.
+    pub fn measured_only(&mut self, kind: &'static str, text: &str) {
         let tally = self.tallies.entry(kind).or_default();
-        tally.total += 1;
-        tally.recoverable += 1;
-        if outcome.parse == ParseQuality::Fallback {
-            tally.fallback_recoverable += 1;
-        }
-        if outcome.analysis == *original && outcome.parse == want {
-            tally.exact += 1;
-        } else {
-            let why = format!("got {:?}: {:?}", outcome.parse, outcome.analysis);
-            self.fail(kind, why, text);
+        tally.cases += 1;
+        if parse_analysis(text).parse == ParseQuality::Fallback {
+            tally.fallbacks += 1;
         }
     }
 
-    /// A reply cut at `cut`: members complete before the cut come back equal, the member being
-    /// written is at most a prefix of the original, members after it are defaults.
-    pub fn truncated(&mut self, kind: &'static str, written: &Written, offset: usize, cut: usize, original: &Analysis) {
-        let text = &written.text[..cut];
+    fn judge(
+        &mut self,
+        kind: &'static str,
+        text: &str,
+        held: &[(&str, &Value)],
+        written: &BTreeMap<String, Value>,
+        quality: Quality,
+    ) {
         let outcome = parse_analysis(text);
-        let complete: Vec<&str> =
-            written.member_ends.iter().filter(|(_, end)| end + offset <= cut).map(|(k, _)| *k).collect();
-        let recoverable = !complete.is_empty();
         let tally = self.tallies.entry(kind).or_default();
-        tally.total += 1;
-        if recoverable {
-            tally.recoverable += 1;
-            if outcome.parse == ParseQuality::Fallback {
-                tally.fallback_recoverable += 1;
-            }
-        }
-        let got = &outcome.analysis;
+        tally.in_goal = true;
+        tally.cases += 1;
+        tally.held += held.len();
         let mut problems = Vec::new();
-        if outcome.parse == ParseQuality::Clean {
-            problems.push("a truncated reply was marked clean".to_owned());
-        }
         if outcome.parse == ParseQuality::Fallback {
-            if recoverable {
-                problems.push("fallback although a field was complete".to_owned());
+            if !held.is_empty() {
+                tally.fallbacks += 1;
+                problems.push(format!("fallback although {} leaves were held", held.len()));
             }
         } else {
-            check_field(&mut problems, "errors", complete.contains(&"errors"), &got.errors, &original.errors);
-            check_field(
-                &mut problems,
-                "strengths",
-                complete.contains(&"strengths"),
-                &got.strengths,
-                &original.strengths,
-            );
-            check_field(
-                &mut problems,
-                "improvement_areas",
-                complete.contains(&"improvement_areas"),
-                &got.improvement_areas,
-                &original.improvement_areas,
-            );
-            check_field(
-                &mut problems,
-                "recommended_tasks",
-                complete.contains(&"recommended_tasks"),
-                &got.recommended_tasks,
-                &original.recommended_tasks,
-            );
-            let feedback_ok = if complete.contains(&"feedback") {
-                got.feedback == original.feedback
-            } else {
-                got.feedback.is_empty()
+            let right_quality = match quality {
+                Quality::Exactly(want) => outcome.parse == want,
+                Quality::NotClean => outcome.parse != ParseQuality::Clean,
             };
-            if !feedback_ok {
-                problems.push(format!("feedback {:?}", got.feedback));
+            if !right_quality {
+                tally.misjudged += 1;
+                problems.push(format!("parsed as {:?}", outcome.parse));
             }
-            let (a, o) = (&got.cefr_assessment, &original.cefr_assessment);
-            let cefr_ok = if complete.contains(&"cefr_assessment") {
-                a == o
-            } else {
-                let d = CefrAssessment::default();
-                (a.level == o.level || a.level == d.level)
-                    && (a.confidence == o.confidence || a.confidence.is_none())
-                    && (a.rationale == o.rationale || a.rationale.is_empty())
-            };
-            if !cefr_ok {
-                problems.push(format!("cefr_assessment {a:?}"));
+            let got = leaves_of(&serde_json::to_value(&outcome.analysis).expect("an analysis serialises"));
+            let mut lost = Vec::new();
+            for &(pointer, value) in held {
+                if got.get(pointer) == Some(value) {
+                    tally.recovered += 1;
+                } else {
+                    lost.push(pointer);
+                }
+            }
+            let wrong: Vec<String> = got
+                .iter()
+                .filter(|(pointer, value)| !is_default(pointer, value) && written.get(pointer.as_str()) != Some(value))
+                .map(|(pointer, value)| format!("{pointer}={value}"))
+                .collect();
+            tally.wrong += wrong.len();
+            if !lost.is_empty() {
+                problems.push(format!("lost {}", lost.join(" ")));
+            }
+            if !wrong.is_empty() {
+                problems.push(format!("wrong {}", wrong.join(" ")));
             }
         }
-        if problems.is_empty() {
-            if let Some(t) = self.tallies.get_mut(kind) {
-                t.exact += 1;
+        if !problems.is_empty() {
+            let tail: String = text.chars().rev().take(100).collect::<Vec<_>>().into_iter().rev().collect();
+            let shown = self.failures.entry(kind).or_default();
+            if shown.len() < FAILURES_SHOWN_PER_KIND {
+                shown.push(format!("[{kind}] {} bytes: {}\n    ends with: {tail:?}", text.len(), problems.join("; ")));
             }
-        } else {
-            self.fail(kind, format!("cut at {cut}: {}", problems.join("; ")), &text[tail_start(text, 120)..]);
         }
+    }
+
+    /// Adds another corpus's counts (of other kinds) to this one.
+    pub fn absorb(&mut self, other: Corpus) {
+        for (kind, tally) in other.tallies {
+            let mine = self.tallies.entry(kind).or_default();
+            mine.cases += tally.cases;
+            mine.held += tally.held;
+            mine.recovered += tally.recovered;
+            mine.wrong += tally.wrong;
+            mine.fallbacks += tally.fallbacks;
+            mine.misjudged += tally.misjudged;
+            mine.in_goal |= tally.in_goal;
+        }
+        for (kind, failures) in other.failures {
+            self.failures.entry(kind).or_default().extend(failures);
+        }
+    }
+
+    /// The per-kind table, and the kinds in the goal that recover less than `floor`.
+    pub fn report(&self, floor: f64) -> Vec<String> {
+        println!(
+            "\n{:<34} {:>6} {:>7} {:>9} {:>8} {:>6} {:>9} {:>9}",
+            "damage", "cases", "held", "recovered", "rate", "wrong", "fallback", "misjudged"
+        );
+        let mut below = Vec::new();
+        for (kind, t) in &self.tallies {
+            let name = if t.in_goal { kind.to_string() } else { format!("{kind} (measured only)") };
+            let rate = if t.in_goal { format!("{:.2}%", 100.0 * t.recovery()) } else { "-".to_owned() };
+            println!(
+                "{name:<34} {:>6} {:>7} {:>9} {rate:>8} {:>6} {:>9} {:>9}",
+                t.cases, t.held, t.recovered, t.wrong, t.fallbacks, t.misjudged
+            );
+            if t.in_goal && t.recovery() < floor {
+                below.push(format!("{kind}: {:.2}%", 100.0 * t.recovery()));
+            }
+        }
+        below
     }
 }
 
-/// Complete before the cut: equal. Otherwise a prefix (only whole elements survive a cut).
-fn check_field<T: PartialEq + std::fmt::Debug>(
-    problems: &mut Vec<String>,
-    name: &str,
-    complete: bool,
-    got: &[T],
-    original: &[T],
-) {
-    let ok = if complete { got == original } else { original.starts_with(got) };
-    if !ok {
-        problems.push(format!("{name} {got:?}"));
+/// Every scalar in `value` by its JSON pointer. Empty arrays and objects hold no field: an
+/// analysis without errors and one whose errors were lost cannot be told apart by them.
+pub fn leaves_of(value: &Value) -> BTreeMap<String, Value> {
+    fn walk(value: &Value, pointer: &mut String, out: &mut BTreeMap<String, Value>) {
+        let at = pointer.len();
+        match value {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    pointer.push_str(&format!("/{i}"));
+                    walk(item, pointer, out);
+                    pointer.truncate(at);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    pointer.push('/');
+                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    walk(item, pointer, out);
+                    pointer.truncate(at);
+                }
+            }
+            scalar => {
+                out.insert(pointer.clone(), scalar.clone());
+            }
+        }
     }
+    let mut out = BTreeMap::new();
+    walk(value, &mut String::new(), &mut out);
+    out
 }
 
-/// Byte offset of the last `chars` chars, for showing where a cut landed.
-fn tail_start(text: &str, chars: usize) -> usize {
-    text.char_indices().rev().nth(chars).map_or(0, |(at, _)| at)
+/// What an analysis carries where nothing was recovered.
+fn is_default(pointer: &str, value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty() || (pointer == "/cefr_assessment/level" && s == "A1"),
+        _ => false,
+    }
 }

@@ -1,4 +1,5 @@
-//! Writes a sample analysis the ways Gemini has been seen to write one, corruption by corruption.
+//! Writes a sample analysis the ways Gemini has been seen to write one, corruption by corruption,
+//! and notes where each leaf value ends in the text, so a cut can be judged by what it left.
 
 use serde_json::{Value, json};
 
@@ -23,36 +24,55 @@ pub struct Style {
     pub comment: Option<&'static str>,
 }
 
-/// The text plus where each top-level member's value ends, to judge truncations.
+/// A scalar as written: where it sits in the analysis (a JSON pointer) and where it ends.
+pub struct Leaf {
+    pub pointer: String,
+    pub value: Value,
+    /// Byte offset just past the value (past its closing quote, for a string).
+    pub end: usize,
+    pub quoted: bool,
+}
+
+impl Leaf {
+    /// Whether the text cut at `cut` shows this value complete: a string by its closing quote, a
+    /// number or keyword by the character after it (`0.8` could be the start of `0.85`).
+    pub fn held_by(&self, cut: usize) -> bool {
+        if self.quoted { self.end <= cut } else { self.end < cut }
+    }
+}
+
+/// The text plus every leaf it holds, by the pointer it has in the analysis the text holds.
 pub struct Written {
     pub text: String,
-    pub member_ends: Vec<(&'static str, usize)>,
+    pub leaves: Vec<Leaf>,
+}
+
+impl Written {
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.text.insert_str(0, prefix);
+        for leaf in &mut self.leaves {
+            leaf.end += prefix.len();
+        }
+        self
+    }
 }
 
 pub fn write(value: &Value, order: &[&'static str], style: Style) -> Written {
-    let mut w = Writer { out: String::new(), style };
-    let mut member_ends = Vec::new();
-    w.out.push('{');
-    for (i, key) in order.iter().enumerate() {
-        if i > 0 {
-            w.comma();
-        }
-        w.newline(1);
-        w.key(key);
-        w.value(&value[*key], 1);
-        member_ends.push((*key, w.out.len()));
-    }
-    if w.style.trailing_commas {
-        w.out.push(',');
-    }
-    w.newline(0);
-    w.out.push('}');
-    Written { text: w.out, member_ends }
+    let mut w = Writer { out: String::new(), style, path: Vec::new(), leaves: Vec::new() };
+    let members: Vec<(&str, &Value)> = order.iter().map(|key| (*key, &value[*key])).collect();
+    w.object(&members, 0);
+    Written { text: w.out, leaves: w.leaves }
 }
+
+/// Members in the order the response schema gives them (what Gemini writes), extras after.
+const SCHEMA_ORDER: [&str; 9] =
+    ["type", "text", "correction", "explanation", "title", "description", "level", "confidence", "rationale"];
 
 struct Writer {
     out: String,
     style: Style,
+    path: Vec<String>,
+    leaves: Vec<Leaf>,
 }
 
 impl Writer {
@@ -84,6 +104,7 @@ impl Writer {
     }
 
     fn value(&mut self, value: &Value, depth: usize) {
+        let start = self.out.len();
         match value {
             Value::Null if self.style.quotes == Quotes::Python => self.out.push_str("None"),
             Value::Bool(b) if self.style.quotes == Quotes::Python => {
@@ -91,40 +112,52 @@ impl Writer {
             }
             Value::String(s) => self.string(s),
             Value::Array(items) => {
-                self.out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        self.comma();
-                    }
-                    self.newline(depth + 1);
-                    self.value(item, depth + 1);
-                }
-                self.close(!items.is_empty(), depth, ']');
+                let items: Vec<(&str, &Value)> = items.iter().map(|item| ("", item)).collect();
+                return self.container(&items, depth, false);
             }
             Value::Object(map) => {
-                self.out.push('{');
-                for (i, (key, item)) in map.iter().enumerate() {
-                    if i > 0 {
-                        self.comma();
-                    }
-                    self.newline(depth + 1);
-                    self.key(key);
-                    self.value(item, depth + 1);
-                }
-                self.close(!map.is_empty(), depth, '}');
+                let mut members: Vec<(&str, &Value)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+                members.sort_by_key(|(key, _)| SCHEMA_ORDER.iter().position(|k| k == key).unwrap_or(usize::MAX));
+                return self.object(&members, depth);
             }
             scalar => self.out.push_str(&scalar.to_string()),
         }
+        debug_assert!(self.out.len() > start);
+        self.leaves.push(Leaf {
+            pointer: self.path.iter().map(|segment| format!("/{segment}")).collect(),
+            value: value.clone(),
+            end: self.out.len(),
+            quoted: value.is_string(),
+        });
     }
 
-    fn close(&mut self, non_empty: bool, depth: usize, bracket: char) {
+    fn object(&mut self, members: &[(&str, &Value)], depth: usize) {
+        self.container(members, depth, true)
+    }
+
+    /// An array's items (keys unused) or an object's members.
+    fn container(&mut self, entries: &[(&str, &Value)], depth: usize, is_object: bool) {
+        self.out.push(if is_object { '{' } else { '[' });
+        for (index, &(key, item)) in entries.iter().enumerate() {
+            if index > 0 {
+                self.comma();
+            }
+            self.newline(depth + 1);
+            self.path.push(if is_object { escape(key) } else { index.to_string() });
+            if is_object {
+                self.key(key);
+            }
+            self.value(item, depth + 1);
+            self.path.pop();
+        }
+        let non_empty = !entries.is_empty();
         if non_empty && self.style.trailing_commas {
             self.out.push(',');
         }
         if non_empty {
             self.newline(depth);
         }
-        self.out.push(bracket);
+        self.out.push(if is_object { '}' } else { ']' });
     }
 
     fn string(&mut self, s: &str) {
@@ -154,6 +187,11 @@ impl Writer {
         }
         self.out.push(close);
     }
+}
+
+/// A key as a JSON-pointer segment.
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 /// Keys renamed to aliases Gemini has been seen to drift to; values kept.

@@ -4,8 +4,8 @@
 pub(super) enum Edit {
     /// Put a backslash before the quote here.
     Escape,
-    /// Leave out the (one-byte) closer here.
-    Drop,
+    /// Write `with` instead of the `len` bytes here (a stray closer, an ellipsis, a spare comma).
+    Replace { len: usize, with: &'static str },
     /// Write this raw (one-byte) control char as a `\u00XX` escape.
     Control(char),
 }
@@ -20,8 +20,10 @@ pub(super) fn with_edits(text: &str, start: usize, end: usize, edits: &[(usize, 
                 out.push('\\');
                 from = at;
             }
-            // Only one-byte (ASCII) chars are dropped or replaced.
-            Edit::Drop => from = at + 1,
+            Edit::Replace { len, with } => {
+                out.push_str(with);
+                from = (at + len).min(end);
+            }
             Edit::Control(c) => {
                 out.push_str(&format!("\\u{:04x}", u32::from(c)));
                 from = at + 1;

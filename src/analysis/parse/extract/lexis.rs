@@ -8,18 +8,27 @@ pub(super) fn starts_comment(text: &str, i: usize) -> bool {
     text[i..].starts_with("//") || text[i..].starts_with("/*")
 }
 
-/// Whether a quote ending at `after` closes its string: what follows must look like structure.
-/// At the end of a cut-off text, a `'` right after a letter is taken as an apostrophe
-/// (`'You'` cut from `'You're`): dropping a complete value is safer than keeping half of one.
-pub(super) fn closes_string(text: &str, after: usize, apostrophe_like: bool) -> bool {
+/// Whether a quote at the end of a cut-off text is in doubt: with nothing after it (`bare`), or
+/// only a comma (`before_comma`).
+#[derive(Clone, Copy)]
+pub(super) struct EndDoubt {
+    pub bare: bool,
+    pub before_comma: bool,
+}
+
+/// Whether a quote ending at `after` closes its string: what follows must look like structure,
+/// and where the text ends right after it, the quote must not be in doubt (see `EndDoubt`).
+pub(super) fn closes_string(text: &str, after: usize, doubt: EndDoubt) -> bool {
     let rest = &text[after..];
     let trimmed = rest.trim_start();
     let skipped_newline = rest[..rest.len() - trimmed.len()].contains('\n');
     match trimmed.chars().next() {
-        None => !apostrophe_like,
+        None => !doubt.bare,
         // `{` and `[` right after a quote: a key missing its colon, not prose.
         Some('}' | ']' | ':' | '#' | '{' | '[') => true,
-        Some('/') => starts_comment(trimmed, 0),
+        // A lone `/` at the end is a comment cut after its first char.
+        Some('/') => starts_comment(trimmed, 0) || trimmed == "/",
+        Some(',') if trimmed[1..].trim().is_empty() => !doubt.before_comma,
         Some(',') => starts_value_or_key(&trimmed[1..]),
         // Back-to-back strings only when a newline separates them (a missing comma in
         // pretty-printed output); on one line `"a "b" c"` is prose.
@@ -35,7 +44,8 @@ fn starts_value_or_key(rest: &str) -> bool {
     };
     match first {
         '"' | '\'' | '“' | '{' | '[' | '}' | ']' | '#' | '-' => true,
-        '/' => starts_comment(rest, 0),
+        // A lone `/` at the end is a comment cut after its first char.
+        '/' => starts_comment(rest, 0) || rest == "/",
         c if c.is_ascii_digit() => true,
         c if c.is_alphabetic() || c == '_' => {
             let word_len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());

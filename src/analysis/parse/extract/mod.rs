@@ -9,14 +9,15 @@
 //!   content and is escaped in the output. This closes jsonrepair-rs's largest gap: it splits
 //!   `"Use "went", not "go"."` into invented keys;
 //! - truncated text (the end comes while something is still open) is cut back to the last
-//!   complete value and closed. An array keeps only its complete elements, an object keeps its
-//!   complete members, so a half-written error or a half-sentence never reaches a learner.
+//!   complete value and closed. Every open container keeps its complete members: an error item
+//!   cut in its explanation keeps its type, text and correction, but a string, number or keyword
+//!   cut mid-way is not a value and goes, so half a sentence never reaches a learner.
 
 mod edits;
 mod lexis;
 
 use self::edits::{Edit, with_edits};
-use self::lexis::{closes_string, is_bare_char, starts_comment};
+use self::lexis::{EndDoubt, closes_string, is_bare_char, starts_comment};
 
 /// Deeper than any analysis (3 levels); beyond this the text is not an analysis and scanning
 /// further would only build a huge closing suffix.
@@ -31,6 +32,8 @@ enum Expect {
 
 struct Frame {
     is_array: bool,
+    /// Byte offset just past the opening bracket.
+    opened: usize,
     /// Byte offset just past the last complete element (array) or member (object).
     last_complete: usize,
     expect: Expect,
@@ -44,8 +47,16 @@ impl Frame {
 
 enum Mode {
     Code,
-    Bare { key: bool },
-    Str { close: char, key: bool },
+    /// A token without quotes (a keyword, number or unquoted key).
+    Bare {
+        key: bool,
+    },
+    /// A string closed by `close`, with `inner` quotes inside it taken as content so far.
+    Str {
+        close: char,
+        key: bool,
+        inner: usize,
+    },
     LineComment,
     BlockComment,
 }
@@ -53,6 +64,15 @@ enum Mode {
 /// The object starting at `text[start..]` (which must begin with `{`), inner quotes escaped and,
 /// when cut short, closed. `None` when it is not worth repairing (too deep).
 pub(super) fn first_object(text: &str, start: usize) -> Option<String> {
+    scan(text, start).map(|(object, _)| object)
+}
+
+/// [`first_object`], and whether the text ended before the object did.
+pub(super) fn first_object_or_cut(text: &str, start: usize) -> Option<(String, bool)> {
+    scan(text, start)
+}
+
+fn scan(text: &str, start: usize) -> Option<(String, bool)> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut edits: Vec<(usize, Edit)> = Vec::new();
     let mut mode = Mode::Code;
@@ -78,7 +98,7 @@ pub(super) fn first_object(text: &str, start: usize) -> Option<String> {
                     mode = Mode::Code;
                 }
             }
-            Mode::Str { close, key } => {
+            Mode::Str { close, key, inner } => {
                 if c == '\\' {
                     chars.next();
                 } else if u32::from(c) < 0x20 {
@@ -87,12 +107,26 @@ pub(super) fn first_object(text: &str, start: usize) -> Option<String> {
                     edits.push((i, Edit::Control(c)));
                 } else if c == close {
                     let after = i + c.len_utf8();
-                    let apostrophe = close == '\'' && text[..i].chars().next_back().is_some_and(char::is_alphanumeric);
-                    if close == '”' || closes_string(text, after, apostrophe) {
+                    let before = text[..i].chars().next_back();
+                    // At the very end of a cut-off text a quote may as well open or close an
+                    // inner quotation: `'You'` may be cut from `'You're`, `"… finished: "` and
+                    // `"… "went"` from `"… finished: "went", not…`. Dropping a complete value
+                    // then is safer than keeping half of one.
+                    let opens_inner = before.is_some_and(char::is_whitespace);
+                    let doubt = if close == '\'' {
+                        let apostrophe = before.is_some_and(char::is_alphanumeric);
+                        EndDoubt { bare: apostrophe || opens_inner, before_comma: opens_inner }
+                    } else {
+                        // Inner quotes come in pairs; apostrophes (in `'…'`) do not.
+                        let doubtful = inner % 2 == 1 || opens_inner;
+                        EndDoubt { bare: doubtful, before_comma: doubtful }
+                    };
+                    if close == '”' || closes_string(text, after, doubt) {
                         mode = Mode::Code;
                         end_token(&mut stack, key, after);
                     } else {
                         edits.push((i, Edit::Escape));
+                        mode = Mode::Str { close, key, inner: inner + 1 };
                     }
                 }
             }
@@ -103,17 +137,18 @@ pub(super) fn first_object(text: &str, start: usize) -> Option<String> {
                         if stack.len() >= MAX_DEPTH {
                             return None;
                         }
-                        stack.push(Frame { is_array: c == '[', last_complete: i + 1, expect: Expect::Key });
+                        let opened = i + 1;
+                        stack.push(Frame { is_array: c == '[', opened, last_complete: opened, expect: Expect::Key });
                     }
                     '}' | ']' if stack.last().is_some_and(|top| top.is_array != (c == ']')) => {
                         // `{"type":]"x"`: a stray closer would end the object early; a missing
                         // one is added at the end like for a truncated reply.
-                        edits.push((i, Edit::Drop));
+                        edits.push((i, Edit::Replace { len: 1, with: "" }));
                     }
                     '}' | ']' => {
                         stack.pop();
                         if stack.is_empty() {
-                            return Some(with_edits(text, start, i + 1, &edits));
+                            return Some((with_edits(text, start, i + 1, &edits), false));
                         }
                         end_token(&mut stack, false, i + 1);
                     }
@@ -127,8 +162,8 @@ pub(super) fn first_object(text: &str, start: usize) -> Option<String> {
                             top.expect = Expect::Value;
                         }
                     }
-                    '"' | '\'' => mode = Mode::Str { close: c, key },
-                    '“' => mode = Mode::Str { close: '”', key },
+                    '"' | '\'' => mode = Mode::Str { close: c, key, inner: 0 },
+                    '“' => mode = Mode::Str { close: '”', key, inner: 0 },
                     '#' => mode = Mode::LineComment,
                     '/' if text[i + 1..].starts_with('/') => mode = Mode::LineComment,
                     '/' if text[i + 1..].starts_with('*') => {
@@ -141,7 +176,7 @@ pub(super) fn first_object(text: &str, start: usize) -> Option<String> {
             }
         }
     }
-    Some(close_truncated(text, start, &stack, &edits))
+    Some((close_truncated(text, start, &stack, &edits), true))
 }
 
 /// A key, or a value that completes the current element/member.
@@ -156,85 +191,18 @@ fn end_token(stack: &mut [Frame], key: bool, end: usize) {
 }
 
 fn close_truncated(text: &str, start: usize, stack: &[Frame], edits: &[(usize, Edit)]) -> String {
-    let Some(innermost) = stack.len().checked_sub(1) else {
+    // Every open container keeps its complete members; one that has none yet is left out
+    // itself, back to the innermost that has some (`"errors": [{` closes as `"errors": []`).
+    let keep = stack.iter().rposition(|frame| frame.last_complete > frame.opened).unwrap_or(0);
+    let Some(kept) = stack.get(keep) else {
         return String::new();
     };
-    // The outermost array below the root decides the cut: everything inside its unfinished
-    // element goes. Without one, the innermost container keeps its complete members.
-    let cut_frame = stack.iter().skip(1).position(|f| f.is_array).map_or(innermost, |p| p + 1);
-    let mut out = with_edits(text, start, stack[cut_frame].last_complete, edits);
-    for frame in stack[..=cut_frame].iter().rev() {
+    let mut out = with_edits(text, start, kept.last_complete, edits);
+    for frame in stack[..=keep].iter().rev() {
         out.push(if frame.is_array { ']' } else { '}' });
     }
     out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scan(text: &str) -> String {
-        let start = text.find('{').expect("test input has an object");
-        first_object(text, start).expect("not too deep")
-    }
-
-    #[test]
-    fn the_first_balanced_object_ends_where_its_braces_balance_ignoring_strings_and_comments() {
-        let text = r#"Sure: {"a": "}{", /* } */ "b": [1, {"c": 2}] # }
-        } and then {"x": 1}"#;
-        let body = scan(text);
-        assert!(body.starts_with(r#"{"a": "}{""#));
-        assert!(body.ends_with('}'));
-        assert!(!body.contains("\"x\""));
-    }
-
-    #[test]
-    fn inner_quotes_that_are_not_followed_by_structure_are_escaped() {
-        let body = scan(r#"{"e": "Use "went", not "go".", "b": 1}"#);
-        assert_eq!(body, r#"{"e": "Use \"went\", not \"go\".", "b": 1}"#);
-        let v: serde_json::Value = serde_json::from_str(&body).expect("valid after escaping");
-        assert_eq!(v["e"], "Use \"went\", not \"go\".");
-    }
-
-    #[test]
-    fn apostrophes_inside_single_quoted_strings_are_escaped() {
-        let body = scan("{'f': 'don't stop', 'g': 'x'}");
-        assert_eq!(body, r"{'f': 'don\'t stop', 'g': 'x'}");
-    }
-
-    #[test]
-    fn truncation_keeps_complete_members_and_drops_the_partial_one() {
-        let body = scan(r#"{"a": "done", "b": "half"#);
-        assert_eq!(body, r#"{"a": "done"}"#);
-    }
-
-    #[test]
-    fn truncation_inside_an_array_element_drops_the_whole_element() {
-        let body = scan(r#"{"errors": [{"t": "x"}, {"t": "y", "c": "par"#);
-        assert_eq!(body, r#"{"errors": [{"t": "x"}]}"#);
-    }
-
-    #[test]
-    fn truncation_inside_a_nested_object_keeps_its_complete_members() {
-        let body = scan(r#"{"f": "x", "cefr": {"level": "B1", "confidence": 0.8"#);
-        assert_eq!(body, r#"{"f": "x", "cefr": {"level": "B1"}}"#);
-    }
-
-    #[test]
-    fn raw_control_chars_inside_strings_are_escaped() {
-        let body = scan("{\"a\": \"x\u{1}y\nz\"}");
-        assert_eq!(body, r#"{"a": "x\u0001y\u000az"}"#);
-    }
-
-    #[test]
-    fn a_stray_closer_that_does_not_match_is_left_out() {
-        let body = scan(r#"{"t": [{"type":]"x"}], "b": 1}"#);
-        assert_eq!(body, r#"{"t": [{"type":"x"}], "b": 1}"#);
-    }
-
-    #[test]
-    fn nesting_beyond_the_limit_is_refused() {
-        let text = "{\"a\":".repeat(MAX_DEPTH + 1);
-        assert!(first_object(&text, 0).is_none());
-    }
-}
+mod tests;
