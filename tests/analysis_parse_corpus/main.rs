@@ -17,7 +17,7 @@ use backend_ai::analysis::{Analysis, ParseQuality, parse_analysis};
 use serde_json::{Value, json};
 
 use crate::tally::{Corpus, Quality};
-use crate::writer::{Quotes, Style, Written, drifted, write};
+use crate::writer::{Ellipsis, Quotes, Style, Written, drifted, write};
 
 /// Top-level keys in the contract's order (how Gemini writes them with a response schema).
 const CONTRACT_ORDER: [&str; 6] =
@@ -55,6 +55,17 @@ fn assert_goal(corpus: &Corpus) {
 /// Every leaf written, by pointer.
 fn all_leaves(written: &Written) -> BTreeMap<String, Value> {
     written.leaves.iter().map(|leaf| (leaf.pointer.clone(), leaf.value.clone())).collect()
+}
+
+fn ellipses() -> impl Iterator<Item = (&'static str, Ellipsis)> {
+    [true, false].into_iter().flat_map(|middle| {
+        let kind = if middle { "ellipsis in the middle" } else { "ellipsis at the end" };
+        ["...", "…"].into_iter().flat_map(move |token| {
+            [true, false].into_iter().flat_map(move |commas| {
+                [true, false].into_iter().map(move |in_objects| (kind, Ellipsis { token, middle, commas, in_objects }))
+            })
+        })
+    })
 }
 
 #[test]
@@ -146,6 +157,7 @@ fn damaged_replies_give_back_what_they_still_hold() {
                 comment: Some("// note"),
                 raw_control: true,
                 inner_quotes_raw: false,
+                ellipsis: None,
             };
             w.whole(
                 "mixed lenient",
@@ -153,6 +165,28 @@ fn damaged_replies_give_back_what_they_still_hold() {
                 original,
                 ParseQuality::Repaired,
             );
+
+            // Items and members left out for `...`: what is written is what the reply holds.
+            for (kind, ellipsis) in ellipses() {
+                for base in [Style::default(), pretty] {
+                    let written = write(&value, order, Style { ellipsis: Some(ellipsis), ..base });
+                    let leaves = all_leaves(&written);
+                    let held: Vec<(&str, &Value)> = leaves.iter().map(|(p, v)| (p.as_str(), v)).collect();
+                    w.partial(kind, &written.text, &held, &leaves, Quality::Exactly(ParseQuality::Repaired));
+                }
+            }
+            let everything_with_ellipsis = Style {
+                pretty: true,
+                quotes: Quotes::Single,
+                trailing_commas: true,
+                ellipsis: Some(Ellipsis { token: "…", middle: true, commas: true, in_objects: false }),
+                ..Style::default()
+            };
+            let written = write(&value, order, everything_with_ellipsis).with_prefix("Here's what I found:\n```json\n");
+            let leaves = all_leaves(&written);
+            let held: Vec<(&str, &Value)> = leaves.iter().map(|(p, v)| (p.as_str(), v)).collect();
+            let text = format!("{}\n```\nHope this helps!", written.text);
+            w.partial("mixed with ellipsis", &text, &held, &leaves, Quality::Exactly(ParseQuality::Repaired));
         }
 
         // Not part of the goal (a random stray byte is not how models fail), measured to know.
@@ -176,6 +210,7 @@ fn a_reply_cut_at_any_byte_gives_back_every_field_completed_before_the_cut() {
     let pretty = Style { pretty: true, ..Style::default() };
     let mixed =
         Style { pretty: true, quotes: Quotes::Single, trailing_commas: true, comment: Some("// note"), ..pretty };
+    let ellipsis = Ellipsis { token: "...", middle: true, commas: true, in_objects: true };
     let writings = [
         ("cut compact", &CONTRACT_ORDER, Style::default(), ""),
         ("cut pretty", &CONTRACT_ORDER, pretty, ""),
@@ -183,6 +218,7 @@ fn a_reply_cut_at_any_byte_gives_back_every_field_completed_before_the_cut() {
         ("cut in an unclosed fence", &CONTRACT_ORDER, pretty, "```json\n"),
         ("cut single quotes", &CONTRACT_ORDER, Style { quotes: Quotes::Single, ..pretty }, ""),
         ("cut inner quotes", &CONTRACT_ORDER, Style { inner_quotes_raw: true, ..Style::default() }, ""),
+        ("cut with ellipsis", &CONTRACT_ORDER, Style { ellipsis: Some(ellipsis), ..pretty }, ""),
         // Several kinds at once: prose before a fence, single quotes, trailing commas,
         // comments, and the cut (so no closing fence and no prose after).
         ("cut mixed lenient in a fence", &CONTRACT_ORDER, mixed, "Sure! Here's the analysis:\n\n```json\n"),

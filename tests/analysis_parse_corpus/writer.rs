@@ -12,6 +12,18 @@ pub enum Quotes {
     Python,
 }
 
+/// `...` or `…` written bare where the model left items or members out.
+#[derive(Clone, Copy)]
+pub struct Ellipsis {
+    pub token: &'static str,
+    /// Between the first item and the rest (leaving out the second), or after all but the last.
+    pub middle: bool,
+    /// `a, ..., b` rather than `a ... b`.
+    pub commas: bool,
+    /// In objects (for members) as well as in arrays (for items).
+    pub in_objects: bool,
+}
+
 /// How to write a value: each flag is one corruption; combinations make the mixed cases.
 #[derive(Clone, Copy, Default)]
 pub struct Style {
@@ -22,6 +34,7 @@ pub struct Style {
     pub raw_control: bool,
     pub trailing_commas: bool,
     pub comment: Option<&'static str>,
+    pub ellipsis: Option<Ellipsis>,
 }
 
 /// A scalar as written: where it sits in the analysis (a JSON pointer) and where it ends.
@@ -41,7 +54,8 @@ impl Leaf {
     }
 }
 
-/// The text plus every leaf it holds, by the pointer it has in the analysis the text holds.
+/// The text plus every leaf it holds, by the pointer it has in the analysis the text holds
+/// (an item left out for an ellipsis does not count, so the items after it move up).
 pub struct Written {
     pub text: String,
     pub leaves: Vec<Leaf>,
@@ -135,26 +149,46 @@ impl Writer {
         self.container(members, depth, true)
     }
 
-    /// An array's items (keys unused) or an object's members.
+    /// An array's items (keys unused) or an object's members, with the ellipsis where asked.
     fn container(&mut self, entries: &[(&str, &Value)], depth: usize, is_object: bool) {
+        let n = entries.len();
+        let ellipsis = self.style.ellipsis.filter(|e| (!is_object || e.in_objects) && n >= 2);
+        // `None` is the token; `Some(i)` the entry at `i`.
+        let slots: Vec<Option<usize>> = match ellipsis {
+            Some(e) if e.middle => {
+                let rest = if n >= 3 { 2 } else { 1 };
+                [Some(0), None].into_iter().chain((rest..n).map(Some)).collect()
+            }
+            Some(_) => (0..n - 1).map(Some).chain([None]).collect(),
+            None => (0..n).map(Some).collect(),
+        };
         self.out.push(if is_object { '{' } else { '[' });
-        for (index, &(key, item)) in entries.iter().enumerate() {
-            if index > 0 {
-                self.comma();
+        let mut index = 0;
+        for (i, slot) in slots.iter().enumerate() {
+            if i > 0 {
+                match (ellipsis, slots[i - 1].is_none() || slot.is_none()) {
+                    (Some(e), true) => self.out.push_str(if e.commas { "," } else { " " }),
+                    _ => self.comma(),
+                }
             }
             self.newline(depth + 1);
+            let Some(position) = *slot else {
+                self.out.push_str(ellipsis.map_or("", |e| e.token));
+                continue;
+            };
+            let (key, item) = entries[position];
             self.path.push(if is_object { escape(key) } else { index.to_string() });
             if is_object {
                 self.key(key);
             }
             self.value(item, depth + 1);
             self.path.pop();
+            index += 1;
         }
-        let non_empty = !entries.is_empty();
-        if non_empty && self.style.trailing_commas {
+        if n > 0 && self.style.trailing_commas {
             self.out.push(',');
         }
-        if non_empty {
+        if n > 0 {
             self.newline(depth);
         }
         self.out.push(if is_object { '}' } else { ']' });

@@ -11,7 +11,8 @@
 //!    the inside again from step 2's lenient counterpart, at most [`MAX_ENCODING_LAYERS`] deep.
 //! 4. Extraction: from each of the first [`MAX_CANDIDATES`] `{` in the text, the first balanced
 //!    object (fences and prose around it and any second object are left out; strings, escapes
-//!    and comments respected; inner quotes escaped; truncated text cut back to the last complete value of each open container and closed),
+//!    and comments respected; inner quotes escaped; a bare `...` for left-out items dropped;
+//!    truncated text cut back to the last complete value of each open container and closed),
 //!    then strict JSON or jsonrepair-rs on that object; where jsonrepair-rs gives up, a stray
 //!    char at that spot is dropped, or what precedes it is kept and closed the same way as a
 //!    truncation.

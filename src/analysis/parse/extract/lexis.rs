@@ -4,6 +4,19 @@ pub(super) fn is_bare_char(c: char) -> bool {
     !(c.is_whitespace() || matches!(c, ',' | ':' | '{' | '}' | '[' | ']' | '"' | '“' | '#'))
 }
 
+/// `...` (two dots or more) or `…`, the ways a model writes "and so on".
+pub(super) fn is_ellipsis(token: &str) -> bool {
+    token.chars().all(|c| matches!(c, '.' | '…')) && (token.contains('…') || token.len() >= 2)
+}
+
+/// Whether `rest` begins with an ellipsis token, or with dots that the end of the text cut.
+fn starts_ellipsis(rest: &str) -> bool {
+    match rest.find(|c: char| !is_bare_char(c)) {
+        Some(end) => is_ellipsis(&rest[..end]),
+        None => rest.chars().all(|c| matches!(c, '.' | '…')),
+    }
+}
+
 pub(super) fn starts_comment(text: &str, i: usize) -> bool {
     text[i..].starts_with("//") || text[i..].starts_with("/*")
 }
@@ -33,6 +46,10 @@ pub(super) fn closes_string(text: &str, after: usize, doubt: EndDoubt) -> bool {
         // Back-to-back strings only when a newline separates them (a missing comma in
         // pretty-printed output); on one line `"a "b" c"` is prose.
         Some('"') => skipped_newline,
+        // `"a" ... "b"`: items left out, written without commas; dots up to the end may be one
+        // cut short, or a sentence's full stop after an inner quotation.
+        Some('.' | '…') if trimmed.chars().all(|c| matches!(c, '.' | '…')) => !doubt.bare,
+        Some('.' | '…') => starts_ellipsis(trimmed),
         Some(_) => false,
     }
 }
@@ -46,6 +63,7 @@ fn starts_value_or_key(rest: &str) -> bool {
         '"' | '\'' | '“' | '{' | '[' | '}' | ']' | '#' | '-' => true,
         // A lone `/` at the end is a comment cut after its first char.
         '/' => starts_comment(rest, 0) || rest == "/",
+        '.' | '…' => starts_ellipsis(rest),
         c if c.is_ascii_digit() => true,
         c if c.is_alphabetic() || c == '_' => {
             let word_len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());

@@ -8,6 +8,8 @@
 //!   (`,` then a new key or value, `:`, `}`, `]`, a comment or the end). Any other quote is
 //!   content and is escaped in the output. This closes jsonrepair-rs's largest gap: it splits
 //!   `"Use "went", not "go"."` into invented keys;
+//! - `...` or `…` standing bare for items or members the model left out is not a value: it is
+//!   dropped, and the commas around it mended, so the items beside it still read as a list;
 //! - truncated text (the end comes while something is still open) is cut back to the last
 //!   complete value and closed. Every open container keeps its complete members: an error item
 //!   cut in its explanation keeps its type, text and correction, but a string, number or keyword
@@ -17,7 +19,7 @@ mod edits;
 mod lexis;
 
 use self::edits::{Edit, with_edits};
-use self::lexis::{EndDoubt, closes_string, is_bare_char, starts_comment};
+use self::lexis::{EndDoubt, closes_string, is_bare_char, is_ellipsis, starts_comment};
 
 /// Deeper than any analysis (3 levels); beyond this the text is not an analysis and scanning
 /// further would only build a huge closing suffix.
@@ -37,6 +39,8 @@ struct Frame {
     /// Byte offset just past the last complete element (array) or member (object).
     last_complete: usize,
     expect: Expect,
+    /// Where the comma that made this frame expect its next key or element is.
+    comma_at: Option<usize>,
 }
 
 impl Frame {
@@ -47,9 +51,10 @@ impl Frame {
 
 enum Mode {
     Code,
-    /// A token without quotes (a keyword, number or unquoted key).
+    /// A token without quotes (a keyword, number, unquoted key or `...`) that began at `start`.
     Bare {
         key: bool,
+        start: usize,
     },
     /// A string closed by `close`, with `inner` quotes inside it taken as content so far.
     Str {
@@ -79,12 +84,16 @@ fn scan(text: &str, start: usize) -> Option<(String, bool)> {
     let mut chars = text[start..].char_indices().map(|(i, c)| (i + start, c)).peekable();
 
     while let Some((i, c)) = chars.next() {
-        if let Mode::Bare { key } = mode {
+        if let Mode::Bare { key, start: token } = mode {
             if is_bare_char(c) && !starts_comment(text, i) {
                 continue;
             }
             mode = Mode::Code;
-            end_token(&mut stack, key, i);
+            if is_ellipsis(&text[token..i]) {
+                omission(&mut stack, &mut edits, text, token, i);
+            } else {
+                end_token(&mut stack, key, i);
+            }
         }
         match mode {
             Mode::LineComment => {
@@ -138,7 +147,13 @@ fn scan(text: &str, start: usize) -> Option<(String, bool)> {
                             return None;
                         }
                         let opened = i + 1;
-                        stack.push(Frame { is_array: c == '[', opened, last_complete: opened, expect: Expect::Key });
+                        stack.push(Frame {
+                            is_array: c == '[',
+                            opened,
+                            last_complete: opened,
+                            expect: Expect::Key,
+                            comma_at: None,
+                        });
                     }
                     '}' | ']' if stack.last().is_some_and(|top| top.is_array != (c == ']')) => {
                         // `{"type":]"x"`: a stray closer would end the object early; a missing
@@ -155,6 +170,7 @@ fn scan(text: &str, start: usize) -> Option<(String, bool)> {
                     ',' => {
                         if let Some(top) = stack.last_mut() {
                             top.expect = Expect::Key;
+                            top.comma_at = Some(i);
                         }
                     }
                     ':' => {
@@ -171,7 +187,7 @@ fn scan(text: &str, start: usize) -> Option<(String, bool)> {
                         mode = Mode::BlockComment;
                     }
                     c if c.is_whitespace() => {}
-                    _ => mode = Mode::Bare { key },
+                    _ => mode = Mode::Bare { key, start: i },
                 }
             }
         }
@@ -182,11 +198,47 @@ fn scan(text: &str, start: usize) -> Option<(String, bool)> {
 /// A key, or a value that completes the current element/member.
 fn end_token(stack: &mut [Frame], key: bool, end: usize) {
     let Some(top) = stack.last_mut() else { return };
+    top.comma_at = None;
     if key {
         top.expect = Expect::Value;
     } else {
         top.last_complete = end;
         top.expect = Expect::AfterValue;
+    }
+}
+
+/// `...` or `…` (from `token` to `end`) where the model left items or members out. It is not a
+/// value, so it goes; the commas beside it are mended so that what is left is still a list:
+/// `a, ..., b` and `a ... b` become `a, b`, `[..., a]` and `a, ...]` lose the spare comma, and
+/// `"key": ...` (a value left out) becomes `null`, which normalisation reads as absent.
+fn omission(stack: &mut [Frame], edits: &mut Vec<(usize, Edit)>, text: &str, token: usize, end: usize) {
+    let Some(top) = stack.last_mut() else { return };
+    let rest = text[end..].trim_start();
+    let next_at = text.len() - rest.len();
+    let closes = rest.is_empty() || rest.starts_with(['}', ']']);
+    let mut replace = |with: &'static str| edits.push((token, Edit::Replace { len: end - token, with }));
+    match top.expect {
+        Expect::Value => {
+            replace("null");
+            top.last_complete = end;
+            top.expect = Expect::AfterValue;
+        }
+        Expect::AfterValue if closes || rest.starts_with(',') => replace(""),
+        Expect::AfterValue => {
+            replace(",");
+            top.expect = Expect::Key;
+        }
+        Expect::Key if rest.starts_with(',') => {
+            replace("");
+            edits.push((next_at, Edit::Replace { len: 1, with: "" }));
+        }
+        Expect::Key => {
+            replace("");
+            if let Some(comma) = top.comma_at.filter(|_| closes) {
+                let at = edits.partition_point(|&(at, _)| at < comma);
+                edits.insert(at, (comma, Edit::Replace { len: 1, with: "" }));
+            }
+        }
     }
 }
 

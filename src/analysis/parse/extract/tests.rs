@@ -71,6 +71,45 @@ fn a_quote_ending_the_text_that_may_open_or_close_an_inner_quotation_is_not_trus
     assert_eq!(scan("{'a': 'x', 'e': 'words like '"), "{'a': 'x'}");
 }
 
+fn value(text: &str) -> serde_json::Value {
+    serde_json::from_str(&scan(text)).unwrap_or_else(|error| panic!("{text}: {error}"))
+}
+
+#[test]
+fn an_ellipsis_for_items_left_out_goes_with_its_spare_comma() {
+    let want = serde_json::json!({"s": ["a", "c"]});
+    for text in [
+        r#"{"s": ["a", ..., "c"]}"#,
+        r#"{"s": ["a" ... "c"]}"#,
+        r#"{"s": ["a", … "c"]}"#,
+        r#"{"s": ["a" …, "c"]}"#,
+        r#"{"s": [..., "a", "c"]}"#,
+        r#"{"s": ["a", "c", ...]}"#,
+        r#"{"s": ["a", "c" …]}"#,
+    ] {
+        assert_eq!(value(text), want, "{text}");
+    }
+}
+
+#[test]
+fn an_ellipsis_for_members_left_out_goes_too_and_one_for_a_value_reads_as_null() {
+    let want = serde_json::json!({"level": "B1", "rationale": "r"});
+    for text in [
+        r#"{"level": "B1", ..., "rationale": "r"}"#,
+        r#"{"level": "B1" … "rationale": "r"}"#,
+        r#"{"level": "B1", "rationale": "r", ...}"#,
+        r#"{..., "level": "B1", "rationale": "r"}"#,
+    ] {
+        assert_eq!(value(text), want, "{text}");
+    }
+    assert_eq!(value(r#"{"level": "B1", "rationale": ...}"#), serde_json::json!({"level": "B1", "rationale": null}));
+}
+
+#[test]
+fn dots_inside_strings_or_numbers_are_not_an_ellipsis() {
+    assert_eq!(value(r#"{"f": "Wait... what?", "n": 0.5}"#), serde_json::json!({"f": "Wait... what?", "n": 0.5}));
+}
+
 #[test]
 fn truncation_inside_a_nested_object_keeps_its_complete_members() {
     let body = scan(r#"{"f": "x", "cefr": {"level": "B1", "confidence": 0.8"#);
