@@ -69,15 +69,11 @@ enum Mode {
 /// The object starting at `text[start..]` (which must begin with `{`), inner quotes escaped and,
 /// when cut short, closed. `None` when it is not worth repairing (too deep).
 pub(super) fn first_object(text: &str, start: usize) -> Option<String> {
-    scan(text, start).map(|(object, _)| object)
+    first_object_or_cut(text, start).map(|(object, _)| object)
 }
 
 /// [`first_object`], and whether the text ended before the object did.
 pub(super) fn first_object_or_cut(text: &str, start: usize) -> Option<(String, bool)> {
-    scan(text, start)
-}
-
-fn scan(text: &str, start: usize) -> Option<(String, bool)> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut edits: Vec<(usize, Edit)> = Vec::new();
     let mut mode = Mode::Code;
@@ -244,7 +240,7 @@ fn omission(stack: &mut [Frame], edits: &mut Vec<(usize, Edit)>, text: &str, tok
 
 fn close_truncated(text: &str, start: usize, stack: &[Frame], edits: &[(usize, Edit)]) -> String {
     // Every open container keeps its complete members; one that has none yet is left out
-    // itself, back to the innermost that has some (`"errors": [{` closes as `"errors": []`).
+    // itself, back to the innermost that has some (`{"a": 1, "errors": [{"ty` is `{"a": 1}`).
     let keep = stack.iter().rposition(|frame| frame.last_complete > frame.opened).unwrap_or(0);
     let Some(kept) = stack.get(keep) else {
         return String::new();
