@@ -100,7 +100,9 @@ impl AppError {
         match self {
             Self::RateLimited { retry_after } => Some(*retry_after),
             Self::Upstream(UpstreamError::CircuitOpen { retry_after, .. }) => Some(*retry_after),
-            Self::Upstream(UpstreamError::RateLimited { retry_after, .. }) => *retry_after,
+            Self::Upstream(
+                UpstreamError::RateLimited { retry_after, .. } | UpstreamError::Server { retry_after, .. },
+            ) => *retry_after,
             Self::Overloaded => Some(Duration::from_secs(1)),
             _ => None,
         }

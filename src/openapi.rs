@@ -130,4 +130,20 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn errors_tasks_and_the_assessment_may_carry_fields_beyond_the_contracts() {
+        let document: serde_json::Value = serde_json::from_str(document()).expect("the document is JSON");
+        let schemas = &document["components"]["schemas"];
+        for (name, required) in [
+            ("GrammarError", &["type", "text", "correction", "explanation"][..]),
+            ("RecommendedTask", &["type", "title"][..]),
+            ("CefrAssessment", &["level", "rationale"][..]),
+        ] {
+            let schema = &schemas[name];
+            assert!(schema["additionalProperties"].is_object(), "{name}: {schema}");
+            assert_eq!(schema["required"], serde_json::json!(required), "{name}");
+        }
+        assert!(schemas["RecommendedTask"]["properties"]["description"].is_object());
+    }
 }

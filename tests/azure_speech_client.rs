@@ -636,6 +636,19 @@ async fn timeouts_and_server_errors_are_transient() {
 }
 
 #[tokio::test]
+async fn a_5xx_or_408_with_retry_after_carries_that_wait_for_the_retry_layer() {
+    for status in [408, 500, 503] {
+        let error = error_for(status, "", Some("2")).await;
+        assert_eq!(error.retry(), Some(Some(Duration::from_secs(2))), "{status}: {error:?}");
+    }
+    let in_a_minute = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
+    let Some(Some(wait)) = error_for(503, "", Some(&in_a_minute)).await.retry() else {
+        panic!("a 503 with an HTTP-date Retry-After is retried after it");
+    };
+    assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60), "{wait:?}");
+}
+
+#[tokio::test]
 async fn other_client_errors_are_rejections_and_any_body_is_tolerated() {
     let bodies = ["", "not json", r#"{"error": "a string"}"#, r#"{"code": "UnsupportedMediaType", "message": "no"}"#];
     for (status, body) in [404, 413, 415, 422].into_iter().zip(bodies) {

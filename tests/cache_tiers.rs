@@ -173,6 +173,7 @@ async fn the_cache_layer_answers_a_repeat_from_the_cache_and_stores_no_errors() 
                         upstream: backend_ai::upstream::error::Upstream::Gemini,
                         status: 503,
                         message: "overloaded".into(),
+                        retry_after: None,
                     });
                 }
                 Ok(Served::fresh(outcome(&format!("call {call}"), ParseQuality::Clean)))

@@ -71,7 +71,7 @@ impl Service<()> for Fake {
 }
 
 fn server_error() -> UpstreamError {
-    UpstreamError::Server { upstream: Upstream::Gemini, status: 503, message: "UNAVAILABLE".into() }
+    UpstreamError::Server { upstream: Upstream::Gemini, status: 503, message: "UNAVAILABLE".into(), retry_after: None }
 }
 
 fn breaker(threshold: u32, probes: u32, metrics: &Metrics) -> Breaker {

@@ -369,10 +369,37 @@ async fn the_overloaded_503_is_a_retryable_server_error() {
         UpstreamError::Server {
             upstream: GEMINI,
             status: 503,
-            message: "UNAVAILABLE: The model is overloaded.".into()
+            message: "UNAVAILABLE: The model is overloaded.".into(),
+            retry_after: None
         }
     );
     assert_eq!(error.retry(), Some(None));
+}
+
+#[tokio::test]
+async fn an_overloaded_503_with_retry_after_carries_that_wait_for_the_retry_layer() {
+    let body = json!({"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}});
+    let (_server, client) =
+        fake(ResponseTemplate::new(503).set_body_json(body).insert_header("Retry-After", "3")).await;
+    let error = client.generate(&request()).await.expect_err("503");
+    assert_eq!(error.retry(), Some(Some(Duration::from_secs(3))));
+}
+
+#[tokio::test]
+async fn a_503_whose_status_carries_retry_info_gives_its_retry_delay() {
+    let body = json!({"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE",
+        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2.5s"}]}});
+    let error = reply_to(503, body).await.expect_err("503");
+    assert_eq!(error.retry(), Some(Some(Duration::from_millis(2500))));
+}
+
+#[tokio::test]
+async fn a_429_without_retry_info_falls_back_to_its_retry_after_header() {
+    let body = json!({"error":{"code":429,"message":"Resource has been exhausted.","status":"RESOURCE_EXHAUSTED"}});
+    let (_server, client) =
+        fake(ResponseTemplate::new(429).set_body_json(body).insert_header("Retry-After", "4")).await;
+    let error = client.generate(&request()).await.expect_err("429");
+    assert_eq!(error.retry(), Some(Some(Duration::from_secs(4))));
 }
 
 #[tokio::test]

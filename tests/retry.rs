@@ -80,7 +80,16 @@ impl Service<String> for Fake {
 }
 
 fn server_error() -> UpstreamError {
-    UpstreamError::Server { upstream: Upstream::Gemini, status: 503, message: "UNAVAILABLE".into() }
+    UpstreamError::Server { upstream: Upstream::Gemini, status: 503, message: "UNAVAILABLE".into(), retry_after: None }
+}
+
+fn overloaded(retry_after: Duration) -> UpstreamError {
+    UpstreamError::Server {
+        upstream: Upstream::AzureSpeech,
+        status: 503,
+        message: "Service Unavailable".into(),
+        retry_after: Some(retry_after),
+    }
 }
 
 fn throttled(retry_after: Option<Duration>) -> UpstreamError {
@@ -150,6 +159,33 @@ async fn a_hint_longer_than_the_remaining_deadline_gives_up_at_once_with_the_ups
     assert_eq!(fake.calls(), 1);
     assert!(started.elapsed() < Duration::from_secs(1), "waited {:?}", started.elapsed());
     assert_eq!(retries(&metrics, "rate_limited"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_503_with_retry_after_is_retried_once_that_wait_has_passed_not_after_the_backoff() {
+    let metrics = Metrics::new();
+    let fake = Fake::scripted([Step::Fail(overloaded(Duration::from_secs(1)))]);
+    let service = layer(RetryPolicy::new(DEADLINE), generous_budget(), &metrics).layer(fake.clone());
+
+    let started = Instant::now();
+    assert_eq!(service.oneshot("hello".into()).await, Ok("answer to hello".into()));
+    assert_eq!(started.elapsed(), Duration::from_secs(1), "the 250 ms backoff would have been shorter");
+    assert_eq!(fake.calls(), 2);
+    assert_eq!(retries(&metrics, "server_error"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_503_asking_for_longer_than_the_remaining_deadline_is_returned_at_once() {
+    let metrics = Metrics::new();
+    let error = overloaded(Duration::from_secs(31));
+    let fake = Fake::scripted([Step::Fail(error.clone())]);
+    let service = layer(RetryPolicy::new(DEADLINE), generous_budget(), &metrics).layer(fake.clone());
+
+    let started = Instant::now();
+    assert_eq!(service.oneshot("hello".into()).await, Err(error));
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(fake.calls(), 1);
+    assert_eq!(retries(&metrics, "server_error"), 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -108,7 +108,12 @@ async fn waiters_get_the_same_error_as_the_one_call() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = Metrics::new();
     let calls = Arc::new(AtomicUsize::new(0));
-    let error = UpstreamError::Server { upstream: Upstream::Gemini, status: 503, message: "overloaded".into() };
+    let error = UpstreamError::Server {
+        upstream: Upstream::Gemini,
+        status: 503,
+        message: "overloaded".into(),
+        retry_after: None,
+    };
     let stack: Stack = ServiceBuilder::new()
         .layer(SingleFlightLayer::new(local_cache(dir.path(), &metrics), SingleFlightConfig::default()))
         .service(service_fn(upstream(&calls, Duration::from_secs(1), Err(error.clone()))))
@@ -371,7 +376,12 @@ async fn a_failed_call_ends_its_lease_at_once_so_the_next_job_need_not_wait_for_
         .service(service_fn(upstream(
             &calls,
             Duration::from_millis(10),
-            Err(UpstreamError::Server { upstream: Upstream::Gemini, status: 503, message: "down".into() }),
+            Err(UpstreamError::Server {
+                upstream: Upstream::Gemini,
+                status: 503,
+                message: "down".into(),
+                retry_after: None,
+            }),
         )))
         .boxed_clone();
 

@@ -1,9 +1,23 @@
 //! The analysis the contract promises in `data` of `POST /api/analyze`.
 //!
-//! Every field always exists on the wire, even for a fallback analysis: the frontend reads them
-//! without checks. Parsing of Gemini's text into this shape lives in `analysis::parse`.
+//! Every contract field always exists on the wire, even for a fallback analysis: the frontend
+//! reads them without checks. Parsing of Gemini's text into this shape lives in `analysis::parse`.
+//!
+//! An error, a task and the CEFR assessment also carry whatever else Gemini put in them
+//! (`severity`, `minutes`, `url`, `sub_scores`...) in `extra`, passed on as it came: the Python
+//! service this one replaces returned Gemini's objects whole, and the frontend reads some of
+//! those fields. `extra` never holds a contract field (see [`Extra`]).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// Members Gemini added to an object beyond the contract's, by the names it gave them.
+///
+/// The parser leaves out every key it would read as one of the object's contract fields (the
+/// name itself or an alias, in any case or style), so nothing is sent twice or shadows a typed
+/// field; on the wire, the contract's exact names are skipped here as a second guard, since a
+/// JSON object with a key twice means whatever its reader decides.
+pub type Extra = Map<String, Value>;
 
 /// One grammar/vocabulary problem found in the learner's text.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -17,15 +31,26 @@ pub struct GrammarError {
     pub correction: String,
     /// Why, in learner-friendly words.
     pub explanation: String,
+    /// Anything else Gemini sent for this error, e.g. `severity`.
+    #[serde(flatten, serialize_with = "error_extra")]
+    pub extra: Map<String, Value>,
 }
 
-/// A practice task suggested to the learner.
+/// A practice task suggested to the learner. The contract promises only "an object"; `type` and
+/// `title` are always there (empty when Gemini gave none), `description` only when Gemini wrote
+/// one: an empty one made up here would read as "no instructions" rather than "none sent".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecommendedTask {
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
-    pub description: String,
+    /// What to do, in a sentence or two; absent when Gemini gave no description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub description: Option<String>,
+    /// Anything else Gemini sent for this task, e.g. `minutes`, `url`.
+    #[serde(flatten, serialize_with = "task_extra")]
+    pub extra: Map<String, Value>,
 }
 
 /// CEFR level, always one of the six bands on the wire.
@@ -62,6 +87,25 @@ pub struct CefrAssessment {
     pub confidence: Option<f64>,
     /// Why this level, in one or two sentences.
     pub rationale: String,
+    /// Anything else Gemini sent with the assessment, e.g. `sub_scores`.
+    #[serde(flatten, serialize_with = "assessment_extra")]
+    pub extra: Map<String, Value>,
+}
+
+fn error_extra<S: Serializer>(extra: &Extra, serializer: S) -> Result<S::Ok, S::Error> {
+    without(extra, &["type", "text", "correction", "explanation"], serializer)
+}
+
+fn task_extra<S: Serializer>(extra: &Extra, serializer: S) -> Result<S::Ok, S::Error> {
+    without(extra, &["type", "title", "description"], serializer)
+}
+
+fn assessment_extra<S: Serializer>(extra: &Extra, serializer: S) -> Result<S::Ok, S::Error> {
+    without(extra, &["level", "confidence", "rationale"], serializer)
+}
+
+fn without<S: Serializer>(extra: &Extra, contract: &[&str], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(extra.iter().filter(|(key, _)| !contract.contains(&key.as_str())))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -101,4 +145,31 @@ impl ParseQuality {
 pub struct AnalysisOutcome {
     pub analysis: Analysis,
     pub parse: ParseQuality,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_extra_named_like_a_contract_field_is_never_written_beside_it() {
+        let mut error = GrammarError { kind: "grammar".into(), ..GrammarError::default() };
+        error.extra.insert("type".into(), json!("shadow"));
+        error.extra.insert("severity".into(), json!("high"));
+        let text = serde_json::to_string(&error).expect("serialises");
+        assert_eq!(text.matches("\"type\"").count(), 1, "{text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).expect("json")["type"], "grammar");
+        assert!(text.contains("\"severity\":\"high\""), "{text}");
+    }
+
+    #[test]
+    fn extras_and_an_absent_description_survive_a_round_trip_through_json() {
+        let mut task = RecommendedTask { kind: "reading".into(), title: "Short story".into(), ..Default::default() };
+        task.extra.insert("minutes".into(), json!(15));
+        let text = serde_json::to_string(&task).expect("serialises");
+        assert!(!text.contains("description"), "{text}");
+        assert_eq!(serde_json::from_str::<RecommendedTask>(&text).expect("reads back"), task);
+    }
 }

@@ -53,6 +53,15 @@ pub fn learner_text_from_prompt(prompt: &str) -> Option<String> {
 /// Only the long-documented part of the subset is used (`type`, `enum`, `items`, `properties`,
 /// `required`, `propertyOrdering`): the proto parser answers an unknown schema field with a 400,
 /// so a bound like `minimum` on `confidence` is left to the prompt and the parser.
+///
+/// Fields beyond the contract's (an error's `severity`, a task's `minutes`...) are passed on to
+/// the frontend when Gemini sends them, but this subset cannot make room for them: it has no
+/// `additionalProperties` (the proto parser refuses the name with a 400, like `minimum`), and an
+/// `OBJECT` can only hold the `properties` it lists. So under this schema Gemini writes the
+/// contract's fields and nothing else; extras arrive from replies it does not hold (a model or
+/// proxy ignoring the schema). `responseJsonSchema` (plain JSON Schema) is the field that can
+/// say `additionalProperties: true`; moving to it is a change of request format, not of this
+/// schema, and is left until the frontend needs Gemini to volunteer fields.
 pub fn response_schema() -> Value {
     let string = || json!({"type": "STRING"});
     json!({

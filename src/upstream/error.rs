@@ -31,9 +31,11 @@ pub enum UpstreamError {
     /// `per_day` when Gemini's `QuotaFailure` names a per-day quota: retrying is pointless.
     #[error("{upstream:?} rate limited us")]
     RateLimited { upstream: Upstream, retry_after: Option<Duration>, per_day: bool },
-    /// 5xx (and Azure's in-body `RecognitionStatus: Error`): transient by nature.
+    /// 5xx, 408 (and Azure's in-body `RecognitionStatus: Error`): transient by nature.
+    /// `retry_after` from `Retry-After` (or Gemini's `RetryInfo`), which an overloaded service
+    /// sends with a 503 as it does with a 429.
     #[error("{upstream:?} failed with {status}: {message}")]
-    Server { upstream: Upstream, status: u16, message: String },
+    Server { upstream: Upstream, status: u16, message: String, retry_after: Option<Duration> },
     /// A 4xx that the same request would get again (bad language, bad audio, wrong model...).
     #[error("{upstream:?} rejected the request with {status}: {message}")]
     Rejected { upstream: Upstream, status: u16, message: String },
@@ -83,7 +85,8 @@ impl UpstreamError {
     /// May the same request be sent again? `Some(hint)` carries the upstream's own wait, if any.
     pub fn retry(&self) -> Option<Option<Duration>> {
         match self {
-            Self::Unreachable { .. } | Self::Server { .. } => Some(None),
+            Self::Unreachable { .. } => Some(None),
+            Self::Server { retry_after, .. } => Some(*retry_after),
             Self::RateLimited { per_day: false, retry_after, .. } => Some(*retry_after),
             Self::RateLimited { per_day: true, .. }
             | Self::Timeout { .. }
@@ -136,7 +139,7 @@ mod tests {
             UpstreamError::Timeout { upstream },
             UpstreamError::Unreachable { upstream, message: message.clone() },
             UpstreamError::RateLimited { upstream, retry_after: None, per_day: false },
-            UpstreamError::Server { upstream, status: 503, message: message.clone() },
+            UpstreamError::Server { upstream, status: 503, message: message.clone(), retry_after: None },
             UpstreamError::Rejected { upstream, status: 400, message: message.clone() },
             UpstreamError::Auth { upstream, message: message.clone() },
             UpstreamError::InvalidResponse { upstream, message: message.clone() },

@@ -4,5 +4,6 @@ pub mod azure_speech;
 pub mod connections;
 pub mod error;
 pub mod gemini;
+mod retry_after;
 
 pub use error::{Upstream, UpstreamError};

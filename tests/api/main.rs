@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod analysis_fields;
 mod audio;
 mod cache;
 mod errors;

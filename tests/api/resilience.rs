@@ -277,6 +277,61 @@ async fn an_azure_429_with_retry_after_one_is_retried_and_the_transcript_comes_b
     azure.verify().await;
 }
 
+/// Polls the fake until it has seen `n` calls; the bound only keeps a broken run from hanging.
+async fn until_calls(server: &MockServer, n: usize) {
+    for _ in 0..1000 {
+        if calls(server).await >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the fake never saw {n} calls");
+}
+
+#[tokio::test]
+async fn an_azure_503_with_retry_after_one_is_retried_after_that_second_not_at_once() {
+    let (azure, gemini) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("POST"))
+        .and(path(AZURE_PATH))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&azure)
+        .await;
+    Mock::given(method("POST")).and(path(AZURE_PATH)).respond_with(azure_success()).expect(1).mount(&azure).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
+    // Counted, not timed: half a second after the 503 the retry must not have happened yet
+    // (our own backoff alone would have sent it within 250 ms).
+    let calls_half_a_second_after_the_503 = async {
+        until_calls(&azure, 1).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        calls(&azure).await
+    };
+    let (response, early_calls) = tokio::join!(transcribe(&app), calls_half_a_second_after_the_503);
+    assert_eq!(early_calls, 1, "the retry did not wait for Azure's Retry-After");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["data"]["text"], "Good morning.");
+    azure.verify().await;
+}
+
+#[tokio::test]
+async fn a_gemini_503_asking_for_longer_than_the_deadline_fails_at_once_and_passes_the_wait_on() {
+    let (azure, gemini) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("POST"))
+        .and(path(GEMINI_PATH))
+        .respond_with(gemini_unavailable().insert_header("Retry-After", "30"))
+        .expect(1)
+        .mount(&gemini)
+        .await;
+    let app = spawn_app_against(&azure, &gemini, &[("UPSTREAM_TIMEOUT_SECONDS", "5")]).await;
+    let response = analyze(&app, "Any text at all.").await;
+    assert_eq!(retry_after(&response), Some(30));
+    assert_error(response, 503, "upstream_unavailable").await;
+    gemini.verify().await;
+}
+
 #[tokio::test]
 async fn a_per_day_gemini_quota_is_not_retried_and_answers_503() {
     let (azure, gemini) = (MockServer::start().await, MockServer::start().await);

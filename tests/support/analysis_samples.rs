@@ -1,9 +1,12 @@
 //! Realistic analyses as Gemini returns them, shared by the parse corpus, the property tests and
 //! the benchmark. Their strings hold what makes repair hard: apostrophes, inner double quotes,
-//! newlines, tabs, non-ASCII and braces.
+//! newlines, tabs, non-ASCII and braces; some carry fields beyond the contract's, or lack a
+//! task description, as Gemini's objects can.
 #![allow(dead_code)]
 
+use backend_ai::analysis::model::Extra;
 use backend_ai::analysis::{Analysis, CefrAssessment, CefrLevel, GrammarError, RecommendedTask};
+use serde_json::{Value, json};
 
 fn error(kind: &str, text: &str, correction: &str, explanation: &str) -> GrammarError {
     GrammarError {
@@ -11,11 +14,24 @@ fn error(kind: &str, text: &str, correction: &str, explanation: &str) -> Grammar
         text: text.into(),
         correction: correction.into(),
         explanation: explanation.into(),
+        extra: Default::default(),
     }
 }
 
 fn task(kind: &str, title: &str, description: &str) -> RecommendedTask {
-    RecommendedTask { kind: kind.into(), title: title.into(), description: description.into() }
+    RecommendedTask {
+        kind: kind.into(),
+        title: title.into(),
+        description: Some(description.into()),
+        extra: Default::default(),
+    }
+}
+
+fn extra(fields: Value) -> Extra {
+    match fields {
+        Value::Object(map) => map,
+        _ => Extra::new(),
+    }
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -67,6 +83,7 @@ pub fn typical() -> Analysis {
             level: CefrLevel::B1,
             confidence: Some(0.8),
             rationale: "Connected text on familiar topics with frequent tense errors.".into(),
+            extra: Default::default(),
         },
     }
 }
@@ -84,11 +101,17 @@ pub fn analyses() -> Vec<Analysis> {
             feedback: "Très bien! A short text, but mostly correct.\tKeep writing longer answers.".into(),
             strengths: strings(&["Correct articles", "Good use of \"because\""]),
             improvement_areas: strings(&["Word order", "Longer sentences"]),
-            recommended_tasks: vec![task("reading", "Café menu", "Read a café menu (€) and describe your order.")],
+            // Gemini gave no description here, only how long the task takes.
+            recommended_tasks: vec![RecommendedTask {
+                description: None,
+                extra: extra(json!({"minutes": 10})),
+                ..task("reading", "Café menu", "")
+            }],
             cefr_assessment: CefrAssessment {
                 level: CefrLevel::A2,
                 confidence: None,
                 rationale: "Simple sentences; the learners' range is still limited.".into(),
+                extra: Default::default(),
             },
         },
         Analysis {
@@ -101,6 +124,7 @@ pub fn analyses() -> Vec<Analysis> {
                 level: CefrLevel::C2,
                 confidence: Some(0.95),
                 rationale: "Near-native control of grammar and register.".into(),
+                extra: Default::default(),
             },
         },
         Analysis {
@@ -121,27 +145,32 @@ pub fn analyses() -> Vec<Analysis> {
                 level: CefrLevel::A1,
                 confidence: Some(0.6),
                 rationale: "Basic phrases with frequent errors in verb forms.".into(),
+                extra: Default::default(),
             },
         },
+        // With the fields beyond the contract's that Gemini has been seen to add.
         Analysis {
-            errors: vec![error(
-                "vocabulary",
-                "I am boring in class",
-                "I am bored in class",
-                "\"Boring\" describes the thing; \"bored\" describes how you feel.",
-            )],
+            errors: vec![GrammarError {
+                extra: extra(json!({"severity": "minor"})),
+                ..error(
+                    "vocabulary",
+                    "I am boring in class",
+                    "I am bored in class",
+                    "\"Boring\" describes the thing; \"bored\" describes how you feel.",
+                )
+            }],
             feedback: "Solid upper-intermediate writing: varied tenses, good linking.".into(),
             strengths: strings(&["Linking words", "Conditionals"]),
             improvement_areas: strings(&["-ed/-ing adjectives"]),
-            recommended_tasks: vec![task(
-                "vocabulary",
-                "Feelings adjectives",
-                "Sort 20 adjectives into -ed and -ing and use each once.",
-            )],
+            recommended_tasks: vec![RecommendedTask {
+                extra: extra(json!({"minutes": 15, "url": "https://example.org/adjectives-ed-ing"})),
+                ..task("vocabulary", "Feelings adjectives", "Sort 20 adjectives into -ed and -ing and use each once.")
+            }],
             cefr_assessment: CefrAssessment {
                 level: CefrLevel::B2,
                 confidence: Some(0.7),
                 rationale: "Clear, detailed text with a few lexical slips.".into(),
+                extra: extra(json!({"sub_scores": {"grammar": 0.75, "vocabulary": 0.5, "coherence": 0.8}})),
             },
         },
     ]

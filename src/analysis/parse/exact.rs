@@ -5,88 +5,55 @@
 //! clean cost ~100 allocations per analysis, a quarter of a cache miss's. Deserialised straight
 //! into [`Analysis`] it costs what the analysis itself holds.
 //!
-//! It must give what the general path gives, or nothing: a key the contract does not name (at any
-//! depth) is refused, because normalisation might read it as an alias; so is a repeated key
-//! (serde refuses those itself), and a value normalisation would change (a blank list entry, an
-//! empty error or task, a confidence outside 0..1). Whatever this refuses, the general path reads.
-//!
-//! The types below mirror the contract's with `deny_unknown_fields`, which the contract's own
-//! types must not have: cached analyses are read back with them, and an instance of an older
-//! version must still read an entry a newer one wrote with a field added.
+//! It must give what the general path gives, or nothing: a key that normalisation would read as
+//! one of its object's contract fields, though it is not that field's exact name (`Feedback`,
+//! `category`, `confidence_score`), is refused at any depth, because there the general path
+//! might pick it over the exact name, and never passes it on; so is a repeated contract key (serde
+//! refuses those itself), and a value normalisation would change (a blank list entry, an error
+//! or task that is empty, a confidence outside 0..1). Whatever this refuses, the general
+//! path reads. Any other key is passed on in its object's `extra` (ignored at the top level),
+//! exactly as the general path does.
 
 use serde::Deserialize;
 
-use crate::analysis::{Analysis, CefrAssessment, CefrLevel, GrammarError, RecommendedTask};
+use super::normalise::Object;
+use crate::analysis::model::Extra;
+use crate::analysis::{Analysis, CefrAssessment, GrammarError, RecommendedTask};
 
 /// The analysis, when `text` is one JSON object in exactly the contract's shape and normal form.
 pub(super) fn exact_analysis(text: &str) -> Option<Analysis> {
-    let analysis = Analysis::from(serde_json::from_str::<Exact>(text).ok()?);
+    let exact = serde_json::from_str::<Exact>(text).ok()?;
+    if !exact.only_plain_extras() {
+        return None;
+    }
+    let Exact { errors, feedback, strengths, improvement_areas, recommended_tasks, cefr_assessment, extra: _ } = exact;
+    let analysis = Analysis { errors, feedback, strengths, improvement_areas, recommended_tasks, cefr_assessment };
     is_normal(&analysis).then_some(analysis)
 }
 
+/// The contract's [`Analysis`], with the top level's unknown keys kept to be checked (the
+/// contract's type drops them unseen). Below the top level the contract's own types read the
+/// reply: what they accept is, by definition, the contract's shape.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Exact {
-    errors: Vec<ExactError>,
+    errors: Vec<GrammarError>,
     feedback: String,
     strengths: Vec<String>,
     improvement_areas: Vec<String>,
-    recommended_tasks: Vec<ExactTask>,
-    cefr_assessment: ExactAssessment,
+    recommended_tasks: Vec<RecommendedTask>,
+    cefr_assessment: CefrAssessment,
+    #[serde(flatten)]
+    extra: Extra,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExactError {
-    #[serde(rename = "type")]
-    kind: String,
-    text: String,
-    correction: String,
-    explanation: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExactTask {
-    #[serde(rename = "type")]
-    kind: String,
-    title: String,
-    description: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExactAssessment {
-    level: CefrLevel,
-    // Absent or null, as the contract's `Option` reads it.
-    #[serde(default)]
-    confidence: Option<f64>,
-    rationale: String,
-}
-
-impl From<Exact> for Analysis {
-    fn from(exact: Exact) -> Self {
-        let Exact { errors, feedback, strengths, improvement_areas, recommended_tasks, cefr_assessment } = exact;
-        let ExactAssessment { level, confidence, rationale } = cefr_assessment;
-        Analysis {
-            errors: errors
-                .into_iter()
-                .map(|ExactError { kind, text, correction, explanation }| GrammarError {
-                    kind,
-                    text,
-                    correction,
-                    explanation,
-                })
-                .collect(),
-            feedback,
-            strengths,
-            improvement_areas,
-            recommended_tasks: recommended_tasks
-                .into_iter()
-                .map(|ExactTask { kind, title, description }| RecommendedTask { kind, title, description })
-                .collect(),
-            cefr_assessment: CefrAssessment { level, confidence, rationale },
-        }
+impl Exact {
+    /// No unknown key that normalisation would read as a contract field.
+    fn only_plain_extras(&self) -> bool {
+        let plain = |extra: &Extra, object: Object| extra.keys().all(|key| !object.names_a_field(key));
+        plain(&self.extra, Object::Analysis)
+            && self.errors.iter().all(|error| plain(&error.extra, Object::Error))
+            && self.recommended_tasks.iter().all(|task| plain(&task.extra, Object::Task))
+            && plain(&self.cefr_assessment.extra, Object::Assessment)
     }
 }
 
@@ -106,6 +73,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::analysis::CefrLevel;
 
     /// What the general path (Value, normalise) makes of the same text.
     fn general(text: &str) -> Option<Analysis> {
@@ -132,6 +100,22 @@ mod tests {
     }
 
     #[test]
+    fn fields_beyond_the_contract_take_the_fast_path_and_are_kept_where_the_general_path_keeps_them() {
+        let mut reply = exact_reply();
+        reply["errors"][0]["severity"] = json!("high");
+        reply["recommended_tasks"][0]["minutes"] = json!(10);
+        reply["recommended_tasks"][0]["url"] = json!("https://example.org/past-simple");
+        reply["cefr_assessment"]["sub_scores"] = json!({"grammar": 0.6, "vocabulary": 0.8});
+        reply["model_notes"] = json!("ignored: the top level has no extras");
+        let text = reply.to_string();
+        let fast = exact_analysis(&text).expect("plain extra fields do not leave the fast path");
+        assert_eq!(fast.errors[0].extra["severity"], "high");
+        assert_eq!(fast.recommended_tasks[0].extra["minutes"], 10);
+        assert_eq!(fast.cefr_assessment.extra["sub_scores"]["vocabulary"], 0.8);
+        assert_eq!(Some(fast), general(&text));
+    }
+
+    #[test]
     fn anything_the_general_path_might_read_differently_is_left_to_it() {
         let with = |pointer: &str, key: &str, value: serde_json::Value| {
             let mut reply = exact_reply();
@@ -143,6 +127,8 @@ mod tests {
             with("", "Feedback", json!("Other.")),
             with("/errors/0", "Explanation", json!("other")),
             with("/cefr_assessment", "confidence_score", json!(0.1)),
+            with("/recommended_tasks/0", "desc", json!("Ten more.")),
+            with("/errors/0", "category", json!("tense")),
             // Values normalisation changes.
             with("", "strengths", json!(["vocabulary", "  "])),
             with("", "errors", json!([{"type": "", "text": "", "correction": "", "explanation": ""}])),
@@ -161,23 +147,32 @@ mod tests {
         prop_oneof![Just(String::new()), Just("  ".to_string()), "[a-z ]{1,12}"]
     }
 
+    /// Extra members: plain ones, and ones the normaliser reads as a contract field (an alias, a
+    /// case variant, the contract's own name) that the fast path must leave to the general one.
+    fn extra() -> impl Strategy<Value = Extra> {
+        let key = prop::sample::select(
+            &["severity", "minutes", "url", "sub_scores", "category", "Type", "reason", "desc", "band", "text"][..],
+        );
+        let value = prop_oneof![
+            text().prop_map(serde_json::Value::from),
+            (0..100u32).prop_map(serde_json::Value::from),
+            Just(json!({"grammar": 0.5})),
+            Just(serde_json::Value::Null),
+        ];
+        prop::collection::btree_map(key, value, 0..3)
+            .prop_map(|map| map.into_iter().map(|(key, value)| (key.to_owned(), value)).collect())
+    }
+
     fn analysis() -> impl Strategy<Value = Analysis> {
-        let error = (text(), text(), text(), text()).prop_map(|(kind, text, correction, explanation)| GrammarError {
-            kind,
-            text,
-            correction,
-            explanation,
-        });
-        let task = (text(), text(), text()).prop_map(|(kind, title, description)| RecommendedTask {
-            kind,
-            title,
-            description,
-        });
+        let error =
+            (text(), text(), text(), text(), extra()).prop_map(|(kind, text, correction, explanation, extra)| {
+                GrammarError { kind, text, correction, explanation, extra }
+            });
+        let task = (text(), text(), prop::option::of(text()), extra())
+            .prop_map(|(kind, title, description, extra)| RecommendedTask { kind, title, description, extra });
         let confidence = prop_oneof![Just(None), (-0.5f64..1.5).prop_map(Some)];
-        let assessment = (0..6usize, confidence, text()).prop_map(|(level, confidence, rationale)| CefrAssessment {
-            level: CefrLevel::ALL[level],
-            confidence,
-            rationale,
+        let assessment = (0..6usize, confidence, text(), extra()).prop_map(|(level, confidence, rationale, extra)| {
+            CefrAssessment { level: CefrLevel::ALL[level], confidence, rationale, extra }
         });
         (
             prop::collection::vec(error, 0..3),

@@ -11,11 +11,13 @@
 //!    the inside again from step 2's lenient counterpart, at most [`MAX_ENCODING_LAYERS`] deep.
 //! 4. Extraction: from each of the first [`MAX_CANDIDATES`] `{` in the text, the first balanced
 //!    object (fences and prose around it and any second object are left out; strings, escapes
-//!    and comments respected; inner quotes escaped; truncated text cut back to its last complete
-//!    value and closed), then strict JSON or jsonrepair-rs on that object; where jsonrepair-rs
-//!    gives up, a stray char at that spot is dropped, or what precedes it is kept and closed
-//!    the same way as a truncation.
-//! 5. jsonrepair-rs on the whole text, for anything extraction could not delimit.
+//!    and comments respected; inner quotes escaped; a bare `...` for left-out items dropped;
+//!    truncated text cut back to the last complete value of each open container and closed),
+//!    then strict JSON or jsonrepair-rs on that object; where jsonrepair-rs gives up, a stray
+//!    char at that spot is dropped, or what precedes it is kept and closed the same way as a
+//!    truncation.
+//! 5. jsonrepair-rs on the whole text, for anything extraction could not delimit, unless the
+//!    text was cut off (it would close the cut by keeping half a value).
 //! 6. Normalisation ([`normalise`]) into the contract shape: a value with none of the analysis
 //!    fields counts as nothing recovered, so the result is the [`fallback_analysis`].
 
@@ -92,12 +94,18 @@ fn recover(text: &str, layers: usize) -> Option<Analysis> {
     {
         return Some(analysis);
     }
+    let mut cut_short = false;
     let from_objects = text
         .match_indices('{')
         .take(MAX_CANDIDATES)
-        .filter_map(|(start, _)| extract::first_object(text, start))
-        .find_map(|object| lenient_object(&object, |v| from_value(v, layers)));
-    from_objects.or_else(|| lenient_value(text).and_then(|v| from_value(&v, layers)))
+        .filter_map(|(start, _)| extract::first_object_or_cut(text, start))
+        .find_map(|(object, cut)| {
+            cut_short |= cut;
+            lenient_object(&object, |v| from_value(v, layers))
+        });
+    // jsonrepair-rs closes a cut-off text by keeping its last half-written value; what the
+    // extraction could not find in a cut-off reply it must not invent from half of one.
+    from_objects.or_else(|| (!cut_short).then(|| lenient_value(text).and_then(|v| from_value(&v, layers))).flatten())
 }
 
 /// An object as the analysis; a string as a double-encoded reply; an array (two objects back to

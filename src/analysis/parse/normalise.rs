@@ -1,12 +1,16 @@
 //! A JSON value, in whatever shape the model chose, into the contract's [`Analysis`].
 //!
 //! Tolerant of schema drift: keys are matched case- and style-insensitively (`improvementAreas`,
-//! `Improvement-Areas`) against alias lists, types are coerced where the meaning is clear, unknown
-//! fields are ignored and missing ones defaulted.
+//! `Improvement-Areas`) against alias lists, types are coerced where the meaning is clear and
+//! missing fields defaulted. Unknown keys of an error, a task or the assessment are passed on as
+//! its `extra`, unless they name one of its contract fields (then they were read, or lost to a
+//! better-ranked alias, and must not reach the frontend a second time); unknown top-level keys
+//! are ignored.
 
 use serde_json::{Map, Value};
 
 use super::level::parse_level;
+use crate::analysis::model::Extra;
 use crate::analysis::{Analysis, CefrAssessment, GrammarError, RecommendedTask};
 
 const ERRORS: &[&str] = &["errors", "grammar_errors", "mistakes", "corrections", "issues", "error_list"];
@@ -30,6 +34,35 @@ const CONFIDENCE: &[&str] = &["confidence", "certainty", "confidence_score"];
 const RATIONALE: &[&str] = &["rationale", "reasoning", "reason", "justification", "explanation"];
 /// Where the text of a list item hides when the model sent an object instead of a string.
 const ITEM_TEXT: &[&str] = &["text", "title", "description", "area", "strength", "name", "value"];
+
+/// An object of the analysis, by the alias lists of its contract fields.
+#[derive(Clone, Copy)]
+pub(super) enum Object {
+    Analysis,
+    Error,
+    Task,
+    Assessment,
+}
+
+impl Object {
+    fn fields(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Self::Analysis => &[ERRORS, FEEDBACK, STRENGTHS, IMPROVEMENT_AREAS, TASKS, CEFR],
+            Self::Error => &[KIND, ERROR_TEXT, CORRECTION, EXPLANATION],
+            Self::Task => &[KIND, TITLE, DESCRIPTION],
+            Self::Assessment => &[LEVEL, CONFIDENCE, RATIONALE],
+        }
+    }
+
+    /// Whether normalisation reads `key` (in any case or style) as one of this object's fields.
+    pub(super) fn names_a_field(self, key: &str) -> bool {
+        self.names_canonical(&canonical_key(key))
+    }
+
+    fn names_canonical(self, canonical: &str) -> bool {
+        self.fields().iter().any(|aliases| aliases.contains(&canonical))
+    }
+}
 
 /// `None` when the value holds none of the analysis fields: nothing was recovered.
 pub(super) fn normalise(value: &Value) -> Option<Analysis> {
@@ -65,20 +98,30 @@ fn analysis_from(map: &Map<String, Value>) -> Option<Analysis> {
     })
 }
 
-/// An object's keys in canonical snake_case, so alias lookup ignores case and style.
+/// An object's keys in canonical snake_case, so alias lookup ignores case and style, beside the
+/// keys as sent.
 struct Fields<'a> {
-    entries: Vec<(String, &'a Value)>,
+    entries: Vec<(String, &'a str, &'a Value)>,
 }
 
 impl<'a> Fields<'a> {
     fn new(map: &'a Map<String, Value>) -> Self {
-        Self { entries: map.iter().map(|(k, v)| (canonical_key(k), v)).collect() }
+        Self { entries: map.iter().map(|(k, v)| (canonical_key(k), k.as_str(), v)).collect() }
+    }
+
+    /// The members that are none of `object`'s fields, as sent.
+    fn extra(&self, object: Object) -> Extra {
+        self.entries
+            .iter()
+            .filter(|(canonical, ..)| !object.names_canonical(canonical))
+            .map(|&(_, key, value)| (key.to_owned(), value.clone()))
+            .collect()
     }
 
     /// The first alias present with a non-null value, in alias priority order.
     fn get(&self, aliases: &[&str]) -> Option<&'a Value> {
         aliases.iter().find_map(|alias| {
-            self.entries.iter().find(|(key, value)| key == alias && !value.is_null()).map(|&(_, value)| value)
+            self.entries.iter().find(|(key, _, value)| key == alias && !value.is_null()).map(|&(.., value)| value)
         })
     }
 
@@ -145,6 +188,7 @@ fn grammar_error(value: &Value) -> Option<GrammarError> {
                 text: fields.text(ERROR_TEXT),
                 correction: fields.text(CORRECTION),
                 explanation: fields.text(EXPLANATION),
+                extra: fields.extra(Object::Error),
             }
         }
         other => GrammarError { explanation: text(other)?, ..GrammarError::default() },
@@ -159,7 +203,8 @@ fn task(value: &Value) -> Option<RecommendedTask> {
             RecommendedTask {
                 kind: fields.text(KIND),
                 title: fields.text(TITLE),
-                description: fields.text(DESCRIPTION),
+                description: fields.get(DESCRIPTION).and_then(text),
+                extra: fields.extra(Object::Task),
             }
         }
         other => RecommendedTask { title: text(other)?, ..RecommendedTask::default() },
@@ -170,17 +215,19 @@ fn task(value: &Value) -> Option<RecommendedTask> {
 /// The assessment object, or a bare level string with confidence/rationale maybe beside it at
 /// the top level. An unreadable level stays at the default (A1).
 fn assessment(value: Option<&Value>, top: &Fields<'_>) -> CefrAssessment {
-    let (level, confidence, rationale) = match value {
+    let (level, confidence, rationale, extra) = match value {
         Some(Value::Object(map)) => {
             let fields = Fields::new(map);
-            (fields.get(LEVEL).and_then(text), fields.get(CONFIDENCE), fields.text(RATIONALE))
+            let extra = fields.extra(Object::Assessment);
+            (fields.get(LEVEL).and_then(text), fields.get(CONFIDENCE), fields.text(RATIONALE), extra)
         }
-        other => (other.and_then(text), top.get(CONFIDENCE), top.text(RATIONALE)),
+        other => (other.and_then(text), top.get(CONFIDENCE), top.text(RATIONALE), Extra::new()),
     };
     CefrAssessment {
         level: level.as_deref().and_then(parse_level).unwrap_or_default(),
         confidence: confidence.and_then(confidence_of),
         rationale,
+        extra,
     }
 }
 
@@ -259,6 +306,34 @@ mod tests {
     fn an_object_without_analysis_fields_is_nothing() {
         assert!(normalise(&json!({"answer": 42, "note": "hi"})).is_none());
         assert!(normalise(&json!(["errors"])).is_none());
+    }
+
+    #[test]
+    fn fields_beyond_the_contract_are_passed_on_as_sent_but_aliases_never_beside_their_field() {
+        let a = normalise(&json!({
+            "errors": [{"category": "grammar", "type": "tense", "text": "I go", "correction": "I went",
+                        "explanation": "past", "Reason": "also past", "severity": "high", "subScores": null}],
+            "recommended_tasks": [{"name": "Drill", "desc": "Ten verbs.", "minutes": 10, "url": "https://example.org"}],
+            "cefr": {"band": "B1", "confidence_score": 0.7, "sub_scores": {"grammar": 0.5}},
+            "notes": "top-level keys have nowhere to go",
+        }))
+        .expect("has fields");
+        assert_eq!(a.errors[0].kind, "tense", "the exact name outranks its alias");
+        let extra = |map: &Extra| map.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(extra(&a.errors[0].extra), ["severity", "subScores"]);
+        assert_eq!(a.recommended_tasks[0].title, "Drill");
+        assert_eq!(a.recommended_tasks[0].description.as_deref(), Some("Ten verbs."));
+        assert_eq!(extra(&a.recommended_tasks[0].extra), ["minutes", "url"]);
+        assert_eq!(a.cefr_assessment.level, CefrLevel::B1);
+        assert_eq!(a.cefr_assessment.extra["sub_scores"], json!({"grammar": 0.5}));
+        assert_eq!(extra(&a.cefr_assessment.extra), ["sub_scores"]);
+    }
+
+    #[test]
+    fn a_task_without_a_description_is_given_none() {
+        let a = normalise(&json!({"recommended_tasks": [{"type": "reading", "title": "Short story"}, "Diary"]}))
+            .expect("has fields");
+        assert!(a.recommended_tasks.iter().all(|task| task.description.is_none()), "{:?}", a.recommended_tasks);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! 2. Only what `UpstreamError::retry()` allows is sent again (unreachable, 5xx, a 429 that is
 //!    not a per-day quota); credentials, rejected requests and content decisions never are.
 //! 3. The wait is full-jitter exponential backoff, or the upstream's own hint (`Retry-After`,
-//!    Gemini `RetryInfo`) when that is longer. A wait that would not leave time for another
+//!    Gemini `RetryInfo`, on a 429 or on a 5xx/408 alike) when that is longer. A wait that would not leave time for another
 //!    attempt before the deadline is not taken: the last error is returned at once.
 //! 4. Every retry spends from a `RetryBudget` shared by all callers of the upstream, so during
 //!    an outage retries add a bounded fraction of load instead of multiplying it.

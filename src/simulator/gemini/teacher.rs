@@ -96,6 +96,7 @@ fn error(kind: &str, text: &str, correction: &str, explanation: &str) -> Grammar
         text: text.to_string(),
         correction: correction.to_string(),
         explanation: explanation.to_string(),
+        extra: Default::default(),
     }
 }
 
@@ -310,10 +311,11 @@ pub(super) fn assess(text: &str) -> Analysis {
             .map(|(_, kind, title, description)| RecommendedTask {
                 kind: kind.to_string(),
                 title: title.to_string(),
-                description: description.to_string(),
+                description: Some(description.to_string()),
+                extra: Default::default(),
             })
             .collect(),
-        cefr_assessment: CefrAssessment { level, confidence: Some(confidence), rationale },
+        cefr_assessment: CefrAssessment { level, confidence: Some(confidence), rationale, extra: Default::default() },
     }
 }
 

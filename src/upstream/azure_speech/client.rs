@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use url::Url;
 
 use super::wire::{AssessmentParams, ErrorBody, RecognitionResponse, RecognitionStatus};
@@ -24,7 +24,7 @@ use crate::audio::{Audio, Destination};
 use crate::jobs::{PronunciationJob, TranscribeJob};
 use crate::speech::{Pronunciation, Transcription, WordScore};
 use crate::upstream::connections::{ConnectionSettings, Connections};
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{Upstream, UpstreamError, retry_after};
 
 pub(super) const UPSTREAM: Upstream = Upstream::AzureSpeech;
 pub(super) const SUBSCRIPTION_KEY: &str = "Ocp-Apim-Subscription-Key";
@@ -280,17 +280,11 @@ pub(super) fn transport_error(error: reqwest::Error) -> UpstreamError {
 /// One decision per status class; the body only supplies the message.
 pub(super) fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> UpstreamError {
     let message = error_message(status, body);
+    let retry_after = retry_after::from_headers(headers, now);
     match status.as_u16() {
         401 | 403 => UpstreamError::Auth { upstream: UPSTREAM, message },
-        429 => UpstreamError::RateLimited {
-            upstream: UPSTREAM,
-            retry_after: headers
-                .get(RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| parse_retry_after(value, now)),
-            per_day: false,
-        },
-        408 | 500..=599 => UpstreamError::Server { upstream: UPSTREAM, status: status.as_u16(), message },
+        429 => UpstreamError::RateLimited { upstream: UPSTREAM, retry_after, per_day: false },
+        408 | 500..=599 => UpstreamError::Server { upstream: UPSTREAM, status: status.as_u16(), message, retry_after },
         400..=499 => UpstreamError::Rejected { upstream: UPSTREAM, status: status.as_u16(), message },
         // 1xx/3xx (redirects are not followed): nothing we can use, and not the request's fault.
         _ => UpstreamError::InvalidResponse { upstream: UPSTREAM, message: format!("unexpected status {status}") },
@@ -309,17 +303,6 @@ fn error_message(status: StatusCode, body: &[u8]) -> String {
     }
 }
 
-/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 10.2.3). A date in the past means
-/// "now". Anything else is ignored: the retry layer then uses its own backoff.
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse::<u64>().ok().map(Duration::from_secs);
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 fn ticks_to_ms(ticks: Option<f64>) -> u64 {
     // Float-to-int `as` saturates (negative and NaN give 0), so no input can overflow here.
     (ticks.unwrap_or(0.0) / TICKS_PER_MS).round() as u64
@@ -332,6 +315,7 @@ fn reject_error_status(response: &RecognitionResponse) -> Result<(), UpstreamErr
             upstream: UPSTREAM,
             status: 200,
             message: "RecognitionStatus Error: the service could not continue".to_string(),
+            retry_after: None,
         });
     }
     Ok(())
@@ -426,27 +410,6 @@ fn pronunciation(response: RecognitionResponse, reference_text: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(seconds: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
-    }
-
-    #[test]
-    fn retry_after_reads_delta_seconds_and_http_dates() {
-        let now = at(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now), Some(Duration::from_secs(30)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), Some(Duration::ZERO));
-    }
-
-    #[test]
-    fn retry_after_ignores_what_it_cannot_read() {
-        let now = at(0);
-        for value in ["", "-1", "1.5", "soon", "99999999999999999999999", "Sun, 99 Nov 1994"] {
-            assert_eq!(parse_retry_after(value, now), None, "{value:?}");
-        }
-    }
 
     #[test]
     fn the_regional_host_is_built_from_the_region_name() {

@@ -1,16 +1,16 @@
 //! The HTTP half: build the request, send it once, classify whatever comes back.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::body::BodyBuilder;
 use super::wire;
 use super::{FinishReason, GeminiConfig, GeminiReply, GenerateRequest, Usage};
 use crate::upstream::connections::Connections;
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{Upstream, UpstreamError, retry_after};
 
 /// Only the TCP/TLS handshake is bounded here: a whole call's deadline (retries included)
 /// belongs to the retry layer, and a second timer here would fight it.
@@ -94,9 +94,14 @@ impl GeminiClient {
             .await
             .map_err(transport_error)?;
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(transport_error)?;
         drop(http);
-        if (200..300).contains(&status) { read_reply(&bytes) } else { Err(classify_error(status, &bytes)) }
+        if (200..300).contains(&status) {
+            read_reply(&bytes)
+        } else {
+            Err(classify_error(status, &headers, &bytes, SystemTime::now()))
+        }
     }
 }
 
@@ -167,8 +172,9 @@ fn usage(metadata: wire::UsageMetadata) -> Usage {
 }
 
 /// What a non-2xx answer means, from its status and its `google.rpc.Status` body (if the body is
-/// one: proxies and load balancers answer with HTML or nothing).
-pub(super) fn classify_error(status: u16, body: &[u8]) -> UpstreamError {
+/// one: proxies and load balancers answer with HTML or nothing). The wait before a retry is the
+/// body's `RetryInfo`, else a `Retry-After` header (a proxy's, or Google's front end's).
+pub(super) fn classify_error(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTime) -> UpstreamError {
     let parsed = serde_json::from_slice::<wire::ErrorEnvelope>(body).ok().map(|envelope| envelope.error);
     let details = ErrorDetails::from(parsed.as_ref());
     let message = match &parsed {
@@ -185,12 +191,11 @@ pub(super) fn classify_error(status: u16, body: &[u8]) -> UpstreamError {
         // Gemini says "bad key" with a 400, which would otherwise read as a bad request.
         return UpstreamError::Auth { upstream: GEMINI, message };
     }
+    let retry_after = details.retry_delay.or_else(|| retry_after::from_headers(headers, now));
     match status {
         401 | 403 => UpstreamError::Auth { upstream: GEMINI, message },
-        429 => {
-            UpstreamError::RateLimited { upstream: GEMINI, retry_after: details.retry_delay, per_day: details.per_day }
-        }
-        408 | 500..=599 => UpstreamError::Server { upstream: GEMINI, status, message },
+        429 => UpstreamError::RateLimited { upstream: GEMINI, retry_after, per_day: details.per_day },
+        408 | 500..=599 => UpstreamError::Server { upstream: GEMINI, status, message, retry_after },
         400..=499 => UpstreamError::Rejected { upstream: GEMINI, status, message },
         // 1xx/3xx: reqwest follows redirects, so one arriving here is a misconfigured endpoint.
         0..=399 | 600.. => UpstreamError::InvalidResponse {
@@ -293,15 +298,19 @@ mod tests {
         assert!(matches!(error, UpstreamError::Auth { .. }), "{error:?}");
     }
 
+    fn classify(status: u16, body: &[u8]) -> UpstreamError {
+        classify_error(status, &HeaderMap::new(), body, SystemTime::now())
+    }
+
     #[test]
     fn an_unexpected_redirect_status_is_an_unreadable_answer() {
-        assert!(matches!(classify_error(302, b""), UpstreamError::InvalidResponse { .. }));
+        assert!(matches!(classify(302, b""), UpstreamError::InvalidResponse { .. }));
     }
 
     #[test]
     fn a_huge_html_error_page_is_cut_to_a_short_message() {
         let page = "<html>".repeat(1000);
-        let UpstreamError::Server { message, .. } = classify_error(502, page.as_bytes()) else {
+        let UpstreamError::Server { message, .. } = classify(502, page.as_bytes()) else {
             panic!("a 502 is a server error");
         };
         assert!(message.chars().count() <= BODY_EXCERPT_CHARS + 1);
@@ -309,6 +318,6 @@ mod tests {
 
     #[test]
     fn a_401_counts_as_an_auth_failure_though_gemini_documents_none() {
-        assert!(matches!(classify_error(401, b"{}"), UpstreamError::Auth { .. }));
+        assert!(matches!(classify(401, b"{}"), UpstreamError::Auth { .. }));
     }
 }
