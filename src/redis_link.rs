@@ -7,13 +7,16 @@
 //! `ConnectionManager` is lazy and reconnects on its own, so Redis coming back is picked up
 //! without a restart.
 //!
-//! Two things keep that cheap when Redis is in trouble:
+//! Two things keep that cheap when Redis is in trouble, and Redis's return quick to notice:
 //! - after a failure to reach Redis, operations are skipped (an immediate `BackingOff` error) for
-//!   a back-off that doubles while failures continue; once it ends a single operation tries
-//!   Redis again while the others keep skipping. A hung Redis (connects, never answers) thus
-//!   costs one op timeout per back-off period instead of one per cache step of every request;
-//! - a background PING every few seconds keeps the health gauge and `is_up` true to Redis even
-//!   on an idle instance, and ends a back-off as soon as Redis answers again.
+//!   a back-off of one second; once it ends a single operation tries Redis again while the others
+//!   keep skipping. A hung Redis (connects, never answers) thus costs one op timeout per second
+//!   instead of one per cache step of every request. The back-off does not grow: a longer one
+//!   only delays noticing that Redis is back (cross-instance hits, shared limits), and one try a
+//!   second per instance is nothing to a Redis that is up, or to one that is down;
+//! - a background PING keeps the health gauge and `is_up` true to Redis even on an idle
+//!   instance: every 5 s while Redis answers, every back-off period while it does not, so an
+//!   idle instance too sees Redis return within about a second, and the PING ends the back-off.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,7 +25,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use crate::metrics::Metrics;
 
@@ -43,7 +46,8 @@ pub enum RedisLinkError {
 pub struct LinkOptions {
     /// Outer bound on one operation, connect included.
     pub op_timeout: Duration,
-    /// Period of the background health PING; `None`: no background probe.
+    /// Period of the background health PING while Redis answers; while it does not, the PING
+    /// runs every `backoff_max`. `None`: no background probe.
     pub health_every: Option<Duration>,
     /// First back-off after a failure; doubles up to `backoff_max` while failures continue.
     pub backoff_initial: Duration,
@@ -52,8 +56,9 @@ pub struct LinkOptions {
 
 impl LinkOptions {
     pub const DEFAULT_HEALTH_EVERY: Duration = Duration::from_secs(5);
+    /// Redis answering again is noticed within this (plus one operation).
     pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_secs(1);
-    pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(10);
+    pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
     pub fn new(op_timeout: Duration) -> Self {
         Self {
@@ -126,7 +131,7 @@ impl RedisLink {
             _stop_probe: stop_probe,
         });
         if let (Some((every, runtime)), Some(stopped)) = (probe, stopped) {
-            runtime.spawn(health_probe(Arc::downgrade(&inner), every, stopped));
+            runtime.spawn(health_probe(Arc::downgrade(&inner), every, options.backoff_max, stopped));
         }
         Ok(Self { inner })
     }
@@ -231,18 +236,24 @@ fn is_link_failure(error: &RedisLinkError) -> bool {
     }
 }
 
-/// Pings every `every` until the link is gone. Holds the link only while a PING runs, so the
-/// link's lifetime stays its users'.
-async fn health_probe(link: Weak<Inner>, every: Duration, mut stopped: tokio::sync::oneshot::Receiver<()>) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+/// Pings until the link is gone: every `up_every` while Redis answers, every `down_every` while
+/// it does not. Holds the link only while a PING runs, so the link's lifetime stays its users'.
+async fn health_probe(
+    link: Weak<Inner>,
+    up_every: Duration,
+    down_every: Duration,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
             _ = &mut stopped => return,
-            _ = ticks.tick() => {}
+            () = tokio::time::sleep(wait) => {}
         }
         let Some(inner) = link.upgrade() else { return };
-        RedisLink { inner }.probe().await;
+        let link_now = RedisLink { inner };
+        link_now.probe().await;
+        wait = if link_now.is_up() { up_every } else { down_every.min(up_every) };
     }
 }
 
@@ -434,7 +445,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_unreachable_redis_is_tried_again_only_when_each_back_off_ends() {
         let metrics = Metrics::new();
-        let link = RedisLink::with_options(&closed_port_url(), quiet_options(SECOND / 4), metrics).expect("valid url");
+        // A doubling back-off, as the link can be configured (its default stays at one second).
+        let options = LinkOptions { backoff_max: 10 * SECOND, ..quiet_options(SECOND / 4) };
+        let link = RedisLink::with_options(&closed_port_url(), options, metrics).expect("valid url");
         assert!(attempted_and_failed(&get(&link).await), "the first operation tries");
         let failed_at = Instant::now();
         assert!(matches!(get(&link).await, Err(RedisLinkError::BackingOff)));
@@ -488,6 +501,33 @@ mod tests {
         let abandoned = tokio::time::timeout(Duration::from_millis(1), get(&link)).await;
         assert!(abandoned.is_err(), "the trial was still pending: {abandoned:?}");
         assert!(attempted_and_failed(&get(&link).await), "not stuck skipping behind a trial that will never report");
+    }
+
+    #[test]
+    fn by_default_the_back_off_stays_at_one_second_so_redis_returning_is_seen_within_it() {
+        let options = LinkOptions::new(SECOND / 4);
+        let mut backoff = Backoff::new(options.backoff_initial, options.backoff_max);
+        let mut now = Instant::now();
+        for _ in 0..10 {
+            backoff.record(false, now);
+            assert_eq!(backoff.until, Some(now + SECOND));
+            now += SECOND;
+            assert_eq!(backoff.admit(now), Admission::Trial);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn while_redis_is_down_an_idle_link_probes_it_every_second() {
+        let options = LinkOptions { health_every: Some(5 * SECOND), ..LinkOptions::new(SECOND / 4) };
+        let link = RedisLink::with_options(&closed_port_url(), options, Metrics::new()).expect("url");
+        // Let the first probe run, then count the probes of the next ten seconds: each failed.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let before = link.failures();
+        for _ in 0..100 {
+            tokio::time::sleep(SECOND / 10).await;
+        }
+        let probes = link.failures() - before;
+        assert!((9..=11).contains(&probes), "{probes} probes in 10 s, where every 5 s would make 2");
     }
 
     #[tokio::test]
