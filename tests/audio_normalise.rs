@@ -191,6 +191,22 @@ fn junk_behind_a_valid_magic_number_is_damage_never_a_panic() {
 }
 
 #[test]
+fn a_float_wav_holding_nan_and_infinity_is_decoded_as_silence_there() {
+    // Found by the fuzz target: the resampler's FFT panicked on non-finite samples.
+    let samples = [0.25f32, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.25, 1e30];
+    let mut wav = b"RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x03\0\x01\0\x80\xbb\0\0\0\xee\x02\0\x04\0\x20\0data".to_vec();
+    let data: Vec<u8> = (0..48_000).flat_map(|i| samples[i % samples.len()].to_le_bytes()).collect();
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    let size = (wav.len() - 8) as u32;
+    wav[4..8].copy_from_slice(&size.to_le_bytes());
+    let normalised =
+        normalise::normalise(Bytes::from(wav), Purpose::Transcription, Policy::default()).expect("decoded");
+    assert_eq!(normalised.action, Action::Transcode);
+    assert_eq!(checks::wav_16k_mono_samples(&normalised.payload.bytes).map(|s| s.len()), Ok(16_000));
+}
+
+#[test]
 fn recordings_cut_or_corrupted_anywhere_never_panic() {
     // Deterministic: cuts at spread-out offsets and flipped bytes, for one file per container.
     for file in [

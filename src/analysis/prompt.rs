@@ -184,7 +184,10 @@ mod tests {
                 assert_eq!(names.len(), ordering.len());
                 assert!(ordering.iter().all(|name| node["properties"].get(name).is_some()));
                 let required = node["required"].as_array().expect("required");
-                assert_eq!(required.as_slice(), &node["propertyOrdering"].as_array().expect("ordering")[..required.len()]);
+                assert_eq!(
+                    required.as_slice(),
+                    &node["propertyOrdering"].as_array().expect("ordering")[..required.len()]
+                );
                 node["properties"].as_object().into_iter().flat_map(|map| map.values()).for_each(check);
             }
             if node["type"] == "ARRAY" {

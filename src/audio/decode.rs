@@ -85,7 +85,10 @@ impl Decoder {
                 out.reserve(frames);
                 for frame in 0..frames {
                     let sum: f32 = planes.iter().map(|plane| plane.get(frame).copied().unwrap_or(0.0)).sum();
-                    out.push(sum * scale);
+                    // A float file can hold NaN or infinity (found by fuzzing: the resampler's
+                    // FFT panics on them); silence is what a player makes of them.
+                    let mono = sum * scale;
+                    out.push(if mono.is_finite() { mono } else { 0.0 });
                 }
                 Ok((frames > 0).then_some(rate))
             }
