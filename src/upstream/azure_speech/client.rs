@@ -15,24 +15,21 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use url::Url;
 
-use super::wire::{AssessmentParams, ErrorBody, RecognitionResponse, RecognitionStatus};
+use super::results::{pronunciation, transcription};
+use super::status::{status_error, transport_error};
+use super::wire::{AssessmentParams, RecognitionResponse};
 use crate::audio::{Audio, Destination};
 use crate::jobs::{PronunciationJob, TranscribeJob};
-use crate::speech::{Pronunciation, Transcription, WordScore};
+use crate::speech::{Pronunciation, Transcription};
 use crate::upstream::connections::{ConnectionSettings, Connections};
-use crate::upstream::{Upstream, UpstreamError, retry_after};
+use crate::upstream::{Upstream, UpstreamError};
 
 pub(super) const UPSTREAM: Upstream = Upstream::AzureSpeech;
 pub(super) const SUBSCRIPTION_KEY: &str = "Ocp-Apim-Subscription-Key";
 const PRONUNCIATION_ASSESSMENT: &str = "Pronunciation-Assessment";
-/// Offsets and durations are in 100-ns ticks.
-const TICKS_PER_MS: f64 = 10_000.0;
-/// Error bodies end up in logs and error messages; an HTML error page must not flood them.
-const MAX_ERROR_MESSAGE_CHARS: usize = 300;
 
 /// Where and how to call Azure Speech. `Debug` leaves the key out.
 #[derive(Clone)]
@@ -259,154 +256,6 @@ impl AzureSpeechClient {
     }
 }
 
-pub(super) fn transport_error(error: reqwest::Error) -> UpstreamError {
-    // A connect timeout is a refused connection for our purposes: retryable, unlike the
-    // deadline-style `Timeout`.
-    if error.is_timeout() && !error.is_connect() {
-        return UpstreamError::Timeout { upstream: UPSTREAM };
-    }
-    // reqwest's own message is generic ("error sending request"); the cause is in the chain.
-    let error = error.without_url();
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    UpstreamError::Unreachable { upstream: UPSTREAM, message }
-}
-
-/// One decision per status class; the body only supplies the message.
-pub(super) fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> UpstreamError {
-    let message = error_message(status, body);
-    let retry_after = retry_after::from_headers(headers, now);
-    match status.as_u16() {
-        401 | 403 => UpstreamError::Auth { upstream: UPSTREAM, message },
-        429 => UpstreamError::RateLimited { upstream: UPSTREAM, retry_after, per_day: false },
-        408 | 500..=599 => UpstreamError::Server { upstream: UPSTREAM, status: status.as_u16(), message, retry_after },
-        400..=499 => UpstreamError::Rejected { upstream: UPSTREAM, status: status.as_u16(), message },
-        // 1xx/3xx (redirects are not followed): nothing we can use, and not the request's fault.
-        _ => UpstreamError::InvalidResponse { upstream: UPSTREAM, message: format!("unexpected status {status}") },
-    }
-}
-
-fn error_message(status: StatusCode, body: &[u8]) -> String {
-    let from_json = serde_json::from_slice::<ErrorBody>(body).ok().and_then(ErrorBody::into_message);
-    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
-    if text.is_empty() {
-        return status.canonical_reason().unwrap_or("no message").to_string();
-    }
-    match text.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text,
-    }
-}
-
-fn ticks_to_ms(ticks: Option<f64>) -> u64 {
-    // Float-to-int `as` saturates (negative and NaN give 0), so no input can overflow here.
-    (ticks.unwrap_or(0.0) / TICKS_PER_MS).round() as u64
-}
-
-/// The in-body `Error` status is Azure's "try again if possible": a transient server failure.
-fn reject_error_status(response: &RecognitionResponse) -> Result<(), UpstreamError> {
-    if response.recognition_status == RecognitionStatus::Error {
-        return Err(UpstreamError::Server {
-            upstream: UPSTREAM,
-            status: 200,
-            message: "RecognitionStatus Error: the service could not continue".to_string(),
-            retry_after: None,
-        });
-    }
-    Ok(())
-}
-
-/// No speech: the known statuses that mean "nothing recognised" carry no result to read.
-fn no_speech(status: &RecognitionStatus) -> bool {
-    matches!(
-        status,
-        RecognitionStatus::NoMatch | RecognitionStatus::InitialSilenceTimeout | RecognitionStatus::BabbleTimeout
-    )
-}
-
-/// The alternative with the highest confidence; NBest is not sorted. Ties keep the first.
-fn best(response: &RecognitionResponse) -> Option<&super::wire::Alternative> {
-    response.n_best.iter().fold(None, |best, candidate| match best {
-        Some(best)
-            if candidate.confidence.unwrap_or(f64::NEG_INFINITY) <= best.confidence.unwrap_or(f64::NEG_INFINITY) =>
-        {
-            Some(best)
-        }
-        _ => Some(candidate),
-    })
-}
-
-fn transcription(response: RecognitionResponse, language: &str) -> Result<Transcription, UpstreamError> {
-    reject_error_status(&response)?;
-    let mut transcription = Transcription {
-        language: language.to_string(),
-        status: response.recognition_status.as_str().to_string(),
-        offset_ms: ticks_to_ms(response.offset),
-        duration_ms: ticks_to_ms(response.duration),
-        ..Transcription::default()
-    };
-    if no_speech(&response.recognition_status) {
-        return Ok(transcription);
-    }
-    match best(&response) {
-        Some(best) => {
-            transcription.text = best.display.clone().or_else(|| response.display_text.clone()).unwrap_or_default();
-            transcription.lexical = best.lexical.clone().unwrap_or_default();
-            transcription.confidence = best.confidence.unwrap_or(0.0);
-        }
-        // Simple format: no lexical form or confidence exists; the display text is the
-        // closest thing to a lexical form we have.
-        None => {
-            transcription.text = response.display_text.clone().unwrap_or_default();
-            transcription.lexical = transcription.text.clone();
-        }
-    }
-    Ok(transcription)
-}
-
-fn pronunciation(response: RecognitionResponse, reference_text: &str) -> Result<Pronunciation, UpstreamError> {
-    reject_error_status(&response)?;
-    let mut assessment = Pronunciation {
-        reference_text: reference_text.to_string(),
-        status: response.recognition_status.as_str().to_string(),
-        ..Pronunciation::default()
-    };
-    if no_speech(&response.recognition_status) {
-        return Ok(assessment);
-    }
-    // A result without scores means no assessment happened; zeros would tell the learner they
-    // scored nothing.
-    let Some(best) = best(&response).filter(|best| best.score(|s| s.pron_score.or(s.accuracy_score)).is_some()) else {
-        return Err(UpstreamError::InvalidResponse {
-            upstream: UPSTREAM,
-            message: "a pronunciation result without scores".to_string(),
-        });
-    };
-    assessment.recognized_text = best.display.clone().or_else(|| response.display_text.clone()).unwrap_or_default();
-    assessment.accuracy_score = best.score(|s| s.accuracy_score).unwrap_or(0.0);
-    assessment.fluency_score = best.score(|s| s.fluency_score).unwrap_or(0.0);
-    assessment.completeness_score = best.score(|s| s.completeness_score).unwrap_or(0.0);
-    assessment.prosody_score = best.score(|s| s.prosody_score);
-    assessment.pronunciation_score = best.score(|s| s.pron_score).unwrap_or(0.0);
-    assessment.words = best
-        .words
-        .iter()
-        .map(|word| WordScore {
-            word: word.word.clone(),
-            accuracy_score: word.accuracy().unwrap_or(0.0),
-            error_type: word.error_type().unwrap_or("None").to_string(),
-            offset_ms: ticks_to_ms(word.offset),
-            duration_ms: ticks_to_ms(word.duration),
-        })
-        .collect();
-    Ok(assessment)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,12 +303,5 @@ mod tests {
         let client = AzureSpeechClient::new(AzureSpeechConfig::for_region("westus", "s3cr3t-key".to_string()));
         let printed = format!("{client:?}");
         assert!(printed.contains("westus") && !printed.contains("s3cr3t-key"), "{printed}");
-    }
-
-    #[test]
-    fn long_error_bodies_are_cut_at_a_character_boundary() {
-        let body = "é".repeat(MAX_ERROR_MESSAGE_CHARS * 2);
-        let message = error_message(StatusCode::BAD_GATEWAY, body.as_bytes());
-        assert_eq!(message.chars().count(), MAX_ERROR_MESSAGE_CHARS + 3);
     }
 }

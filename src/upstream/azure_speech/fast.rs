@@ -14,7 +14,8 @@ use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::client::{AzureSpeechClient, SUBSCRIPTION_KEY, UPSTREAM, status_error, transport_error};
+use super::client::{AzureSpeechClient, SUBSCRIPTION_KEY, UPSTREAM};
+use super::status::{status_error, transport_error};
 use crate::audio::Payload;
 use crate::speech::Transcription;
 use crate::upstream::UpstreamError;

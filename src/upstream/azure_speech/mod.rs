@@ -4,6 +4,8 @@
 
 mod client;
 mod fast;
+mod results;
+mod status;
 mod wire;
 
 pub use client::{AzureSpeechClient, AzureSpeechConfig};
