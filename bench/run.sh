@@ -384,7 +384,8 @@ scenario_c() {
 # this run's peak; the service's own in-flight gauge and its open files are sampled meanwhile.
 hold_in_flight() {
   local run=$1 protocol=$2 load
-  start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
+  # 10,000 HTTP/1.1 clients are 10,000 connections: above the default MAX_CONNECTIONS (4096).
+  start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0 MAX_CONNECTIONS=20000
   local base_fds; base_fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 | wc -l)
   local cmd
   if [[ $protocol == http2 ]]; then

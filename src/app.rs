@@ -16,18 +16,21 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
+use crate::audio::budget::AudioBudget;
 use crate::audio::fetch::{AudioFetcher, FetchPolicy};
 use crate::audio::{Policy as AudioPolicy, Preparer};
 use crate::config::Settings;
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::middleware::audio_budget::AudioBudgetLayer;
 use crate::middleware::auth::{ApiKeys, AuthLayer};
+use crate::middleware::body_deadline::DeadlineBody;
 use crate::middleware::http_metrics::HttpMetricsLayer;
 use crate::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
 use crate::middleware::request_id;
 use crate::readiness::Readiness;
 use crate::routes::{analyze, health, speech};
-use crate::server::{self, ServerOptions};
+use crate::server::{self, ConnectionMetrics, ServerOptions};
 use crate::state::{AppState, Inner};
 
 /// The HTTP surface. Layer order, outermost first:
@@ -39,9 +42,13 @@ use crate::state::{AppState, Inner};
 /// spend a real user's budget.
 pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
     let audio_body_limit = speech::body_limit(state.settings.audio_max_bytes);
+    let deadline = state.settings.request_body_deadline;
+    // Inside the route layers below: a request refused by auth or the rate limit never takes a
+    // share of the recordings' memory.
+    let budget = api_layers.audio_budget;
     let api = Router::new()
-        .route("/api/transcribe", post(speech::transcribe))
-        .route("/api/pronunciation", post(speech::pronunciation))
+        .route("/api/transcribe", post(speech::transcribe).layer(budget.clone()))
+        .route("/api/pronunciation", post(speech::pronunciation).layer(budget))
         .route("/api/analyze", post(analyze::analyze))
         // Route layers run only for matched routes, so a 404 is never rate limited or refused.
         // One stack rather than one `route_layer` each: axum boxes every layer's future
@@ -56,9 +63,10 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         )
         .layer(
             ServiceBuilder::new()
-                // A client that stalls mid-body must not hold a connection and a task forever.
+                // A client that stalls mid-body, or drips it, must not hold a connection, a task
+                // and a MAX_IN_FLIGHT slot forever: a bound on each pause, and on the whole.
                 .layer(RequestBodyTimeoutLayer::new(state.settings.request_body_timeout))
-                .layer(MapRequestBodyLayer::new(axum::body::Body::new))
+                .layer(MapRequestBodyLayer::new(move |body| axum::body::Body::new(DeadlineBody::new(body, deadline))))
                 // Multipart reads go through axum's limit; JSON bodies are bounded in `routes::input`.
                 .layer(DefaultBodyLimit::max(audio_body_limit)),
         );
@@ -70,13 +78,14 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi));
     let metrics = state.metrics.clone();
+    let quote = state.settings.log_format == crate::config::LogFormat::Pretty;
     api.merge(ops)
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(
             ServiceBuilder::new()
                 .layer(axum::middleware::from_fn(request_id::layer))
-                .layer(HttpMetricsLayer::new(metrics))
+                .layer(HttpMetricsLayer::new(metrics, quote))
                 .layer(CatchPanicLayer::custom(|_| AppError::Internal.into_response())),
         )
         .with_state(state)
@@ -109,8 +118,10 @@ pub struct ApiLayers {
     pub api_keys: ApiKeys,
     /// `None` when `MAX_IN_FLIGHT=0`.
     pub max_in_flight: Option<usize>,
-    /// `None` when `RATE_LIMIT_PER_MINUTE=0`.
+    /// `None` when both `RATE_LIMIT_PER_MINUTE` and `RATE_LIMIT_PER_KEY_PER_MINUTE` are 0.
     pub rate_limit: Option<RateLimitLayer>,
+    /// The audio routes' bound on recordings' bytes held (`AUDIO_BYTES_IN_FLIGHT`).
+    pub audio_budget: AudioBudgetLayer,
 }
 
 /// A built, bound, not yet running service.
@@ -149,15 +160,25 @@ impl App {
         });
         let api_keys = ApiKeys::new(settings.api_keys.clone());
         // In Redis modes the limit is shared by every instance through Redis; otherwise local.
-        let rate_limit = (settings.rate_limit_per_minute > 0).then(|| {
-            RateLimitLayer::new(RateLimiter::new(
-                RateLimitConfig::new(settings.rate_limit_per_minute, api_keys.enabled()),
-                upstreams.cache().redis().cloned(),
-                metrics.clone(),
-            ))
-        });
+        let redis = upstreams.cache().redis().cloned();
+        let limiters: Vec<RateLimiter> = [
+            (settings.rate_limit_per_minute, RateLimitConfig::new(settings.rate_limit_per_minute, api_keys.enabled())),
+            (
+                settings.rate_limit_per_key_per_minute,
+                RateLimitConfig::ceiling(settings.rate_limit_per_key_per_minute, api_keys.enabled()),
+            ),
+        ]
+        .into_iter()
+        .filter(|(per_minute, _)| *per_minute > 0)
+        .map(|(_, config)| RateLimiter::new(config, redis.clone(), metrics.clone()))
+        .collect();
+        let rate_limit = (!limiters.is_empty()).then(|| RateLimitLayer::all(limiters));
         let max_in_flight = (settings.max_in_flight > 0).then_some(settings.max_in_flight);
-        let api_layers = ApiLayers { api_keys, max_in_flight, rate_limit };
+        let audio_budget = AudioBudgetLayer::new(
+            AudioBudget::new(settings.audio_bytes_in_flight, metrics.audio_bytes_reserved.clone()),
+            settings.audio_max_bytes,
+        );
+        let api_layers = ApiLayers { api_keys, max_in_flight, rate_limit, audio_budget };
         if !api_layers.api_keys.enabled() {
             tracing::warn!("API_KEYS is empty: /api/* accepts requests without X-API-Key");
         }
@@ -193,8 +214,15 @@ impl App {
         let readiness = state.readiness.clone();
         let metrics = state.metrics.clone();
         let signal_started = started.clone();
-        let options =
-            ServerOptions { header_read_timeout: state.settings.header_read_timeout, ..ServerOptions::default() };
+        let options = ServerOptions {
+            header_read_timeout: state.settings.header_read_timeout,
+            max_connections: state.settings.max_connections,
+            metrics: Some(ConnectionMetrics {
+                open: metrics.http_connections_open.clone(),
+                refused: metrics.http_connections_refused_total.clone(),
+            }),
+            ..ServerOptions::default()
+        };
         let server = server::serve(listener, router, options, async move {
             shutdown.await;
             readiness.shutting_down();
@@ -213,10 +241,15 @@ impl App {
                 result
             }
             () = grace_expired(started, grace) => {
-                tracing::warn!(
-                    in_flight = metrics.http_requests_in_flight.get(),
-                    "shutdown grace period over; exiting with requests still in flight"
-                );
+                let in_flight = metrics.http_requests_in_flight.get();
+                if in_flight > 0 {
+                    tracing::warn!(in_flight, "shutdown grace period over; exiting with requests still in flight");
+                } else {
+                    tracing::warn!(
+                        connections = metrics.http_connections_open.get(),
+                        "shutdown grace period over; exiting with connections open, no request in flight"
+                    );
+                }
                 Ok(())
             }
         }

@@ -48,12 +48,16 @@ pub struct Collectors {
     // --- ours ---
     /// 0 closed, 1 half-open, 2 open. `upstream`: azure_speech | gemini.
     pub circuit_breaker_state: IntGaugeVec,
-    /// `limiter`: redis | local.
+    /// `limiter`: redis | local; `scope`: user (`RATE_LIMIT_PER_MINUTE`) | key (the ceiling,
+    /// `RATE_LIMIT_PER_KEY_PER_MINUTE`).
     pub rate_limit_rejections_total: IntCounterVec,
     /// Requests answered by joining another request's upstream call. `operation` as above;
     /// `scope`: local (same instance) | remote (another instance's lease, via Redis).
     pub single_flight_shared_total: IntCounterVec,
     pub http_requests_in_flight: IntGauge,
+    /// Connections being served (`MAX_CONNECTIONS` caps them), and those closed at once for it.
+    pub http_connections_open: IntGauge,
+    pub http_connections_refused_total: prometheus::IntCounter,
     /// Calls to an upstream on the wire or waiting for an HTTP/2 stream, set at each scrape.
     pub upstream_calls_in_flight: IntGaugeVec,
     /// `UPSTREAM_CONNECTIONS` per upstream: with `upstream_calls_in_flight`, how full they are.
@@ -71,6 +75,8 @@ pub struct Collectors {
     /// Seconds of audio sent to Azure (which bills by the audio second), each attempt counted.
     /// `operation`: transcribe | pronunciation.
     pub audio_seconds_total: CounterVec,
+    /// Bytes of the recordings' budget (`AUDIO_BYTES_IN_FLIGHT`) reserved by requests now.
+    pub audio_bytes_reserved: IntGauge,
 }
 
 impl Metrics {
@@ -130,8 +136,8 @@ impl Metrics {
             )),
             rate_limit_rejections_total: register!(counter(
                 "rate_limit_rejections_total",
-                "Requests refused by the per-user rate limit",
-                &["limiter"]
+                "Requests refused by the per-user rate limit or the per-key ceiling",
+                &["limiter", "scope"]
             )),
             single_flight_shared_total: register!(counter(
                 "single_flight_shared_total",
@@ -141,6 +147,14 @@ impl Metrics {
             http_requests_in_flight: register!(IntGauge::new(
                 "http_requests_in_flight",
                 "HTTP requests being served right now"
+            )),
+            http_connections_open: register!(IntGauge::new(
+                "http_connections_open",
+                "Client connections being served (at most MAX_CONNECTIONS)"
+            )),
+            http_connections_refused_total: register!(prometheus::IntCounter::new(
+                "http_connections_refused_total",
+                "Client connections closed on arrival because MAX_CONNECTIONS were open"
             )),
             upstream_calls_in_flight: register!(IntGaugeVec::new(
                 Opts::new(
@@ -180,6 +194,10 @@ impl Metrics {
                 Opts::new("audio_seconds_total", "Seconds of audio sent to Azure Speech, retries included"),
                 &["operation"]
             )),
+            audio_bytes_reserved: register!(IntGauge::new(
+                "audio_bytes_reserved",
+                "Bytes of AUDIO_BYTES_IN_FLIGHT reserved by the audio requests being served"
+            )),
             registry,
         }))
     }
@@ -211,7 +229,9 @@ impl Metrics {
             let _ = self.analysis_parse_total.with_label_values(&[quality]);
         }
         for limiter in ["redis", "local"] {
-            let _ = self.rate_limit_rejections_total.with_label_values(&[limiter]);
+            for scope in ["user", "key"] {
+                let _ = self.rate_limit_rejections_total.with_label_values(&[limiter, scope]);
+            }
         }
         for kind in ["prompt", "candidates", "thoughts", "total"] {
             let _ = self.gemini_tokens_total.with_label_values(&[kind]);

@@ -60,6 +60,10 @@ pub struct Upstreams {
     metrics: Metrics,
 }
 
+/// What `/health/upstreams` says of the built-in simulator's address: the port it listens on is
+/// nobody's business outside the process (the endpoint needs no key).
+const SIMULATOR_BASE: &str = "built-in (loopback)";
+
 /// What `/health/upstreams` says about where an upstream's calls go.
 struct TargetInfo {
     /// `cloud` or `simulator`.
@@ -144,7 +148,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
                 api_version: GeminiConfig::DEFAULT_API_VERSION.to_string(),
                 connections: simulator_connections,
             },
-            TargetInfo { kind: "simulator", base_url: url.to_string() },
+            TargetInfo { kind: "simulator", base_url: SIMULATOR_BASE.to_string() },
         ),
         (GeminiTarget::Simulator, None) => unreachable!("uses_simulator() is true whenever a target is the simulator"),
     };
@@ -166,7 +170,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
                 connections: simulator_connections,
                 ..AzureSpeechConfig::with_endpoint(url.clone(), "simulator".to_string())
             },
-            TargetInfo { kind: "simulator", base_url: url.to_string() },
+            TargetInfo { kind: "simulator", base_url: SIMULATOR_BASE.to_string() },
         ),
         (AzureTarget::Simulator, None) => unreachable!("uses_simulator() is true whenever a target is the simulator"),
     };

@@ -317,3 +317,46 @@ fn a_real_scrape_passes_promtool_and_names_every_contract_metric() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn pretty_logs_quote_what_the_client_chose_so_it_cannot_forge_fields() {
+    let disk = tempfile::tempdir().expect("tempdir");
+    let mut running = start(disk.path(), &[("LOG_FORMAT", "pretty")]);
+    let port = running.port;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/analyze"))
+            .header("X-User-ID", "bob status=500 route=/admin")
+            .json(&serde_json::json!({"text": "I goes home."}))
+            .send()
+            .await
+            .expect("analyze");
+        assert_eq!(response.status().as_u16(), 200);
+    });
+    let logs = stop_and_collect_output(&mut running.child);
+    let access = logs
+        .lines()
+        .find(|line| line.contains("route=/api/analyze"))
+        .unwrap_or_else(|| panic!("an access line: {logs}"));
+    assert!(access.contains(r#"user_id="bob status=500 route=/admin""#), "{access}");
+    assert_eq!(access.matches("status=").count(), 2, "the real status and the quoted one: {access}");
+}
+
+#[test]
+fn sigterm_closes_an_idle_http2_connection_at_once_instead_of_waiting_out_the_grace_period() {
+    use std::io::Write;
+    let disk = tempfile::tempdir().expect("tempdir");
+    let mut running = start(disk.path(), &[("SHUTDOWN_GRACE_SECONDS", "60")]);
+    // A client that only sent its HTTP/2 preface and settings, and then nothing.
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", running.port)).expect("connect");
+    idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0").expect("preface");
+    std::thread::sleep(Duration::from_millis(300));
+    send_sigterm(&running.child);
+    // Well inside the 60 s grace period: nothing is in flight, so nothing is waited for.
+    let status = wait_exit(&mut running.child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+    let logs = collect_output(&mut running.child);
+    assert!(!logs.contains("requests still in flight"), "{logs}");
+    assert!(logs.contains("all requests finished"), "{logs}");
+}

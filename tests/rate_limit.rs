@@ -106,7 +106,8 @@ async fn two_instances_sharing_redis_hold_one_limit_per_user() {
     for round in 0..5 {
         assert_eq!(send(&apps[round % 2], user("bob")).await.status(), StatusCode::OK);
     }
-    let by_redis: u64 = metrics.iter().map(|m| m.rate_limit_rejections_total.with_label_values(&["redis"]).get()).sum();
+    let by_redis: u64 =
+        metrics.iter().map(|m| m.rate_limit_rejections_total.with_label_values(&["redis", "user"]).get()).sum();
     assert_eq!(by_redis, 2);
 }
 
@@ -121,7 +122,7 @@ async fn when_redis_dies_each_instance_limits_locally_and_no_request_fails() {
     let carol = statuses(&app, user("carol"), 12).await;
     assert_eq!(refusals(&carol), 2, "{carol:?}");
     assert!(carol.iter().all(|status| !status.is_server_error()), "{carol:?}");
-    assert_eq!(metrics.rate_limit_rejections_total.with_label_values(&["local"]).get(), 2);
+    assert_eq!(metrics.rate_limit_rejections_total.with_label_values(&["local", "user"]).get(), 2);
     assert_eq!(metrics.service_health_status.with_label_values(&["redis"]).get(), 0);
 }
 
@@ -235,4 +236,67 @@ async fn without_user_id_or_checked_key_the_client_address_is_the_identity() {
     // No address known: every such request shares one bucket rather than escaping the limit.
     assert_eq!(send(&app, from(None, None)).await.status(), StatusCode::OK);
     assert_eq!(send(&app, from(None, None)).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+fn with_ceiling(user_limit: u32, ceiling: u32, redis: Option<RedisLink>, metrics: &Metrics) -> Router {
+    let limiters = vec![
+        RateLimiter::new(RateLimitConfig::new(user_limit, true), redis.clone(), metrics.clone()),
+        RateLimiter::new(RateLimitConfig::ceiling(ceiling, true), redis, metrics.clone()),
+    ];
+    Router::new().route("/api/analyze", get(|| async { "analysed" })).route_layer(RateLimitLayer::all(limiters))
+}
+
+#[tokio::test]
+async fn a_key_holder_inventing_a_user_id_per_request_is_held_by_the_key_ceiling() {
+    let metrics = Metrics::new();
+    let app = with_ceiling(60, 5, None, &metrics);
+    let mut answered = Vec::new();
+    for request in 0..8 {
+        let id = format!("invented-{request}");
+        let from = From { user: Some(&id), api_key: Some("frontend-key"), address: Some(ADDRESS) };
+        answered.push(send(&app, from).await.status());
+    }
+    assert_eq!(refusals(&answered), 3, "{answered:?}");
+    assert_eq!(metrics.rate_limit_rejections_total.with_label_values(&["local", "key"]).get(), 3);
+    // Another key has its own ceiling.
+    let other = From { user: Some("someone"), api_key: Some("another-key"), address: Some(ADDRESS) };
+    assert_eq!(send(&app, other).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_a_key_the_ceiling_is_per_client_address() {
+    let metrics = Metrics::new();
+    let limiters = vec![
+        RateLimiter::new(RateLimitConfig::new(60, false), None, metrics.clone()),
+        RateLimiter::new(RateLimitConfig::ceiling(2, false), None, metrics.clone()),
+    ];
+    let app =
+        Router::new().route("/api/analyze", get(|| async { "analysed" })).route_layer(RateLimitLayer::all(limiters));
+    let from =
+        |user: &'static str, address: &'static str| From { user: Some(user), api_key: None, address: Some(address) };
+    assert_eq!(send(&app, from("a", "192.0.2.1:1")).await.status(), StatusCode::OK);
+    assert_eq!(send(&app, from("b", "192.0.2.1:2")).await.status(), StatusCode::OK);
+    assert_eq!(send(&app, from("c", "192.0.2.1:3")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(send(&app, from("c", "192.0.2.2:3")).await.status(), StatusCode::OK, "another address");
+}
+
+#[tokio::test]
+async fn the_key_ceiling_is_exact_across_instances_sharing_redis() {
+    let server = RedisServer::start();
+    let (metrics_a, metrics_b) = (Metrics::new(), Metrics::new());
+    let a = with_ceiling(60, 10, Some(link(&server, &metrics_a)), &metrics_a);
+    let b = with_ceiling(60, 10, Some(link(&server, &metrics_b)), &metrics_b);
+    let mut answered = Vec::new();
+    for request in 0..16 {
+        let id = format!("fresh-{request}");
+        let from = From { user: Some(&id), api_key: Some("frontend-key"), address: Some(ADDRESS) };
+        let instance = if request % 2 == 0 { &a } else { &b };
+        answered.push(send(instance, from).await.status());
+    }
+    assert_eq!(answered.iter().filter(|status| **status == StatusCode::OK).count(), 10, "{answered:?}");
+    let by_redis: u64 = [&metrics_a, &metrics_b]
+        .iter()
+        .map(|m| m.rate_limit_rejections_total.with_label_values(&["redis", "key"]).get())
+        .sum();
+    assert_eq!(by_redis, 6);
 }

@@ -10,9 +10,11 @@
 //! - [`normalise`]: the choice between passing through, re-packaging and transcoding, the exact
 //!   duration, and the Azure API it goes to; [`prepare`]: running that off the async workers;
 //!   [`recording`]: the result the upstream stacks carry;
-//! - [`fetch`] and [`address`]: downloading `audio_url`s under the SSRF policy.
+//! - [`fetch`] and [`address`]: downloading `audio_url`s under the SSRF policy; [`budget`]: the
+//!   bytes of recordings held at once.
 
 pub mod address;
+pub mod budget;
 pub mod decode;
 pub mod demux;
 pub mod detect;

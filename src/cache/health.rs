@@ -25,7 +25,9 @@ impl Cache {
             None => Value::Null,
         };
         let disk = match &inner.disk {
-            Some(disk) => json!({ "dir": disk.dir().display().to_string(), "exists": disk.dir().is_dir() }),
+            // Whether it is there, not where: the endpoint needs no key, and a path tells an
+            // outsider about the machine.
+            Some(disk) => json!({ "exists": disk.dir().is_dir() }),
             None => Value::Null,
         };
         let mut counts = serde_json::Map::new();

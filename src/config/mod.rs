@@ -16,6 +16,11 @@ use crate::upstream::connections::ConnectionSettings;
 
 /// Each lane is a client with its own pool: beyond a few dozen they only cost memory.
 const MAX_UPSTREAM_CONNECTIONS: usize = 64;
+/// `RATE_LIMIT_PER_KEY_PER_MINUTE` defaults to this many users' worth of the per-user limit.
+const DEFAULT_KEY_CEILING_FACTOR: u32 = 100;
+/// `AUDIO_BYTES_IN_FLIGHT`'s default: a quarter of the shipped 512 Mi pod limit, twelve of the
+/// largest recordings, or hundreds of typical ones (a minute of browser Opus is ~250 KB).
+const DEFAULT_AUDIO_BYTES_IN_FLIGHT: usize = 128 * 1024 * 1024;
 
 mod names;
 mod targets;
@@ -60,6 +65,8 @@ pub struct Settings {
     pub memory_cache_max_bytes: u64,
     /// 0 turns per-user limiting off.
     pub rate_limit_per_minute: u32,
+    /// Ceiling per API key (per client address without one), whatever the user ids; 0: off.
+    pub rate_limit_per_key_per_minute: u32,
     pub breaker_failure_threshold: u32,
     pub breaker_recovery_timeout: Duration,
     pub breaker_half_open_probes: u32,
@@ -80,6 +87,12 @@ pub struct Settings {
     pub audio_workers: usize,
     /// Longest pause between two pieces of a request body before the request is given up.
     pub request_body_timeout: Duration,
+    /// A request body must be complete this long after the request arrived (408).
+    pub request_body_deadline: Duration,
+    /// Bytes of recordings (uploads and downloads, and what they become) held at once.
+    pub audio_bytes_in_flight: usize,
+    /// Client connections served at once.
+    pub max_connections: usize,
     /// HTTP/1.1: longest wait for a request head, idle keep-alive time included (hyper starts
     /// the clock when it starts waiting for a head).
     pub header_read_timeout: Duration,
@@ -123,6 +136,10 @@ impl Settings {
         if api_keys.is_empty() && kubernetes {
             return Err(invalid(API_KEYS, "must list at least one key when running in Kubernetes"));
         }
+        // Commas and blanks only is a typo for a key list, not a wish to turn auth off.
+        if api_keys.is_empty() && vars.get(API_KEYS).is_some_and(|raw| !raw.is_empty()) {
+            return Err(invalid(API_KEYS, "lists no key (only commas or blanks); leave it empty to turn auth off"));
+        }
 
         let cache_mode: RequestedMode = match vars.get(CACHE_MODE) {
             None => RequestedMode::Auto,
@@ -146,6 +163,18 @@ impl Settings {
         };
 
         let upstream_timeout = vars.seconds(UPSTREAM_TIMEOUT_SECONDS, 30, 1)?;
+        let rate_limit_per_minute = vars.number(RATE_LIMIT_PER_MINUTE, 60u32, 0)?;
+        let audio_max_bytes = vars.number(AUDIO_MAX_BYTES, 10_485_760usize, 1)?;
+        let audio_bytes_in_flight = vars.number(AUDIO_BYTES_IN_FLIGHT, DEFAULT_AUDIO_BYTES_IN_FLIGHT, 1)?;
+        let largest = crate::audio::budget::reservation(audio_max_bytes);
+        if audio_bytes_in_flight < largest {
+            return Err(invalid(
+                AUDIO_BYTES_IN_FLIGHT,
+                format!(
+                    "must hold at least one largest recording ({largest} bytes with AUDIO_MAX_BYTES={audio_max_bytes})"
+                ),
+            ));
+        }
         let lanes = vars.number(UPSTREAM_CONNECTIONS, ConnectionSettings::default().lanes, 1)?;
         if lanes > MAX_UPSTREAM_CONNECTIONS {
             return Err(invalid(
@@ -201,7 +230,12 @@ impl Settings {
             ttl_analysis: ttl_or_default(CACHE_TTL_ANALYSIS_SECONDS)?,
             memory_cache_max_entries: vars.number(CACHE_MEMORY_MAX_ENTRIES, 10_000u64, 0)?,
             memory_cache_max_bytes: vars.number(CACHE_MEMORY_MAX_BYTES, 64 * 1024 * 1024u64, 0)?,
-            rate_limit_per_minute: vars.number(RATE_LIMIT_PER_MINUTE, 60u32, 0)?,
+            rate_limit_per_minute,
+            rate_limit_per_key_per_minute: vars.number(
+                RATE_LIMIT_PER_KEY_PER_MINUTE,
+                rate_limit_per_minute.saturating_mul(DEFAULT_KEY_CEILING_FACTOR),
+                0,
+            )?,
             breaker_failure_threshold: vars.number(BREAKER_FAILURE_THRESHOLD, 5u32, 1)?,
             breaker_recovery_timeout: vars.seconds(BREAKER_RECOVERY_TIMEOUT_SECONDS, 60, 1)?,
             breaker_half_open_probes: vars.number(BREAKER_HALF_OPEN_PROBES, 1u32, 1)?,
@@ -211,7 +245,7 @@ impl Settings {
             azure,
             gemini,
             gemini_model,
-            audio_max_bytes: vars.number(AUDIO_MAX_BYTES, 10_485_760usize, 1)?,
+            audio_max_bytes,
             audio_fetch_allow_private: vars.boolean(AUDIO_FETCH_ALLOW_PRIVATE, false)?,
             audio_fetch_timeout: vars.seconds(AUDIO_FETCH_TIMEOUT_SECONDS, 10, 1)?,
             audio_max_duration: vars.seconds(AUDIO_MAX_SECONDS, 600, 1)?,
@@ -226,6 +260,9 @@ impl Settings {
                 1,
             )?,
             request_body_timeout: vars.seconds(REQUEST_BODY_TIMEOUT_SECONDS, 15, 1)?,
+            request_body_deadline: vars.seconds(REQUEST_BODY_DEADLINE_SECONDS, 60, 1)?,
+            audio_bytes_in_flight,
+            max_connections: vars.number(MAX_CONNECTIONS, crate::server::DEFAULT_MAX_CONNECTIONS, 1)?,
             header_read_timeout: vars.seconds(
                 HEADER_READ_TIMEOUT_SECONDS,
                 crate::server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),

@@ -46,6 +46,30 @@ fn a_bad_value_names_its_variable() {
 }
 
 #[test]
+fn api_keys_of_only_commas_and_blanks_are_refused_not_read_as_auth_off() {
+    for raw in [" , ", ",", "  ", ",,, ,"] {
+        let error = settings(&[(API_KEYS, raw)]).expect_err(raw);
+        assert_eq!(error.variable, API_KEYS, "{raw:?}");
+    }
+    assert!(settings(&[(API_KEYS, "")]).expect("empty is auth off").api_keys.is_empty());
+    assert_eq!(settings(&[(API_KEYS, " a , ,b ")]).expect("two keys").api_keys.len(), 2);
+}
+
+#[test]
+fn the_recordings_budget_must_hold_at_least_one_largest_recording() {
+    let error = settings(&[(AUDIO_BYTES_IN_FLIGHT, "1000000")]).expect_err("under one 10 MB upload");
+    assert_eq!(error.variable, AUDIO_BYTES_IN_FLIGHT);
+    assert!(settings(&[(AUDIO_BYTES_IN_FLIGHT, "3000000"), (AUDIO_MAX_BYTES, "100000")]).is_ok());
+}
+
+#[test]
+fn the_key_ceiling_defaults_to_a_hundred_users_worth() {
+    assert_eq!(settings(&[]).expect("defaults").rate_limit_per_key_per_minute, 6000);
+    assert_eq!(settings(&[(RATE_LIMIT_PER_MINUTE, "10")]).expect("valid").rate_limit_per_key_per_minute, 1000);
+    assert_eq!(settings(&[(RATE_LIMIT_PER_KEY_PER_MINUTE, "0")]).expect("off").rate_limit_per_key_per_minute, 0);
+}
+
+#[test]
 fn kubernetes_requires_keys_and_defaults_to_json_logs() {
     let error = settings(&[(KUBERNETES_SERVICE_HOST, "10.0.0.1")]).expect_err("no api keys");
     assert_eq!(error.variable, API_KEYS);

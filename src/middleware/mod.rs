@@ -2,7 +2,9 @@
 //! domain-level layers stacked on every upstream call.
 
 pub mod ai_metrics;
+pub mod audio_budget;
 pub mod auth;
+pub mod body_deadline;
 pub mod cache;
 pub mod circuit_breaker;
 pub mod detach;

@@ -15,8 +15,6 @@ use crate::state::AppState;
 
 /// The contract's bound on `text`, in characters.
 pub const TEXT_MAX_CHARS: usize = 5000;
-/// 5000 characters of up to 4 UTF-8 bytes, JSON escaping and the other fields fit in this.
-pub const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AnalyzeRequest {
@@ -29,7 +27,7 @@ pub struct AnalyzeRequest {
         example = "I go to the store yesterday.",
         min_length = 1,
         max_length = 5000,
-        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u00ad\u034f\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff]"
     )]
     text: Option<String>,
     #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
@@ -49,7 +47,7 @@ pub struct AnalyzeRequest {
     security((), ("api_key" = []))
 )]
 pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
-    let body: AnalyzeRequest = input::json_body(request, BODY_LIMIT).await?;
+    let body: AnalyzeRequest = input::json_body(request, input::JSON_BODY_LIMIT).await?;
     let text = input::text_field("text", body.text.as_deref(), TEXT_MAX_CHARS)?;
     input::identifier("user_id", body.user_id.as_deref())?;
     input::identifier("session_id", body.session_id.as_deref())?;

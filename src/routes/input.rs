@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::audio::AudioError;
 use crate::error::AppError;
+use crate::middleware::body_deadline::BodyDeadlineElapsed;
 
 /// The fields the audio endpoints take, from JSON or from multipart text parts.
 #[derive(Debug, Default, Deserialize)]
@@ -25,6 +26,9 @@ pub struct AudioFields {
 
 /// Largest multipart text part read; every documented field is far shorter.
 const TEXT_PART_MAX_BYTES: usize = 64 * 1024;
+/// Largest JSON body of any route: 5000 characters of up to 4 UTF-8 bytes, JSON escaping and
+/// the other fields fit in it. The audio routes' JSON carries only a URL and short fields.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// Longest `language` accepted, in characters (RFC 5646's recommended buffer).
 pub const LANGUAGE_MAX_CHARS: usize = 35;
@@ -39,7 +43,7 @@ pub const DEFAULT_LANGUAGE: &str = "en-US";
 // The patterns are written for ECMA-262 and Python alike (Schemathesis reads them as Python):
 // no `\s` (whose meaning differs between the two and Rust's `str::trim`), and `(?![\s\S])` in
 // place of `$`, which in Python also matches before a final newline.
-//   text fields:  [^...]          at least one character `str::trim` does not remove
+//   text fields:  [^...]          at least one visible character (`input::is_invisible`)
 //   identifiers:  ^[^\u0000-...]  no control character (`char::is_control`, category Cc)
 //   language:     empty (the default) or a locale exactly as `language()` reads it
 
@@ -97,7 +101,7 @@ pub struct PronunciationJson {
         example = "I went to the store yesterday.",
         min_length = 1,
         max_length = 1000,
-        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u00ad\u034f\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff]"
     )]
     reference_text: String,
     /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent, null or empty: `en-US`.
@@ -120,7 +124,7 @@ pub struct PronunciationUpload {
     #[schema(
         min_length = 1,
         max_length = 1000,
-        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u00ad\u034f\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff]"
     )]
     reference_text: String,
     /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent or empty: `en-US`.
@@ -167,20 +171,50 @@ pub async fn json_body<T: DeserializeOwned>(request: Request, limit: usize) -> R
     if let BodyKind::Multipart = body_kind(&request)? {
         return Err(AppError::Validation("this endpoint takes a JSON body".into()));
     }
+    refuse_declared_over(&request, limit)?;
     let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|error| body_error(error, limit))?;
     parse_json(&bytes)
+}
+
+/// A body that says it is longer than `limit` is refused before a byte of it is read: with
+/// `Expect: 100-continue` the client never even sends it.
+fn refuse_declared_over(request: &Request, limit: usize) -> Result<(), AppError> {
+    match declared_length(request) {
+        Some(length) if length > limit as u64 => Err(AppError::BodyTooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+}
+
+/// Whether an error, or one of its causes, is a body that came too slowly: a pause past
+/// `REQUEST_BODY_TIMEOUT_SECONDS`, or all of it past `REQUEST_BODY_DEADLINE_SECONDS`.
+fn too_slow(mut cause: Option<&(dyn std::error::Error + 'static)>) -> bool {
+    while let Some(current) = cause {
+        if current.is::<tower_http::timeout::TimeoutError>() || current.is::<BodyDeadlineElapsed>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 /// Why a body could not be read: too long (413), too slow (408), or cut off by the client (422).
 fn body_error(error: axum::Error, limit: usize) -> AppError {
     let error = error.into_inner();
+    if too_slow(Some(error.as_ref())) {
+        return AppError::BodyTimeout;
+    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
     while let Some(current) = cause {
         if current.is::<http_body_util::LengthLimitError>() {
             return AppError::BodyTooLarge { limit };
-        }
-        if current.is::<tower_http::timeout::TimeoutError>() {
-            return AppError::BodyTimeout;
         }
         cause = current.source();
     }
@@ -199,17 +233,21 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
 pub async fn audio_input(request: Request, body_limit: usize, audio_limit: usize) -> Result<AudioInput, AppError> {
     match body_kind(&request)? {
         BodyKind::Json => {
-            let fields: AudioFields = json_body(request, body_limit).await?;
+            let fields: AudioFields = json_body(request, JSON_BODY_LIMIT).await?;
             let url = fields.audio_url.clone().filter(|url| !url.trim().is_empty()).ok_or_else(|| {
                 AudioError::Missing("audio_url is required (or upload an `audio` file as multipart/form-data)".into())
             })?;
             Ok(AudioInput { fields, source: AudioSource::Url(url.trim().to_string()) })
         }
         BodyKind::Multipart => {
+            refuse_declared_over(&request, body_limit)?;
+            // The upload is at most the body: room for it at once, so the buffer never doubles
+            // past it while growing (a 10 MB upload briefly took 19 MB that way).
+            let room = declared_length(&request).map_or(0, |length| (length as usize).min(audio_limit));
             let multipart = Multipart::from_request(request, &()).await.map_err(|rejection| {
                 AppError::Validation(format!("invalid multipart body: {}", rejection.body_text()))
             })?;
-            read_multipart(multipart, body_limit, audio_limit).await
+            read_multipart(multipart, body_limit, audio_limit, room).await
         }
     }
 }
@@ -218,6 +256,7 @@ async fn read_multipart(
     mut multipart: Multipart,
     body_limit: usize,
     audio_limit: usize,
+    room: usize,
 ) -> Result<AudioInput, AppError> {
     let mut fields = AudioFields::default();
     let mut upload: Option<Bytes> = None;
@@ -229,7 +268,7 @@ async fn read_multipart(
         };
         let name = field.name().unwrap_or("").to_string();
         if name == "audio" {
-            upload = Some(read_capped(field, audio_limit, body_limit).await?);
+            upload = Some(read_capped(field, audio_limit, body_limit, room).await?);
             continue;
         }
         let slot = match name.as_str() {
@@ -241,12 +280,12 @@ async fn read_multipart(
             // Unknown parts are ignored, as unknown JSON fields are; but they still count
             // against the body limit while being drained.
             _ => {
-                let _ = read_capped(field, body_limit, body_limit).await?;
+                let _ = read_capped(field, body_limit, body_limit, 0).await?;
                 continue;
             }
         };
         // A text part over its cap is an invalid field (422, naming it), not oversized audio.
-        let bytes = read_capped(field, TEXT_PART_MAX_BYTES, body_limit).await.map_err(|error| match error {
+        let bytes = read_capped(field, TEXT_PART_MAX_BYTES, body_limit, 0).await.map_err(|error| match error {
             AppError::Audio(AudioError::TooLarge { .. }) => {
                 AppError::Validation(format!("multipart field `{name}` is longer than {TEXT_PART_MAX_BYTES} bytes"))
             }
@@ -273,8 +312,9 @@ async fn read_capped(
     mut field: axum::extract::multipart::Field<'_>,
     limit: usize,
     body_limit: usize,
+    room: usize,
 ) -> Result<Bytes, AppError> {
-    let mut buffer = Vec::new();
+    let mut buffer = Vec::with_capacity(room);
     loop {
         match field.chunk().await {
             Ok(Some(chunk)) => {
@@ -290,12 +330,8 @@ async fn read_capped(
 }
 
 fn multipart_error(error: &axum::extract::multipart::MultipartError, body_limit: usize) -> AppError {
-    let mut cause = std::error::Error::source(error);
-    while let Some(current) = cause {
-        if current.is::<tower_http::timeout::TimeoutError>() {
-            return AppError::BodyTimeout;
-        }
-        cause = current.source();
+    if too_slow(std::error::Error::source(error)) {
+        return AppError::BodyTimeout;
     }
     if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         AppError::BodyTooLarge { limit: body_limit }
@@ -307,8 +343,10 @@ fn multipart_error(error: &axum::extract::multipart::MultipartError, body_limit:
 /// A locale as Azure's short-audio API takes it: a language and at least a region (`en-US`,
 /// `en-GB`, `zh-Hans-CN`); the default when absent or empty. Azure answers a bare `en` or a
 /// one-letter subtag with 400, which would reach the learner as a 502: it is refused here as the
-/// client's mistake it is. Taken exactly as sent, as the documented pattern says: a tag with
-/// spaces around it is a client bug worth a 422, not something to guess about.
+/// client's mistake it is. A tag with spaces around it is a client bug worth a 422, not
+/// something to guess about. BCP 47 tags are case-insensitive, so the tag is given its
+/// conventional case (`EN-us` is `en-US`, `zh-hans-cn` is `zh-Hans-CN`): one cache entry for
+/// one locale, and the casing Azure documents.
 pub fn language(raw: Option<&str>, default: &str) -> Result<String, AppError> {
     let Some(raw) = raw.filter(|raw| !raw.is_empty()) else {
         return Ok(default.to_string());
@@ -320,10 +358,46 @@ pub fn language(raw: Option<&str>, default: &str) -> Result<String, AppError> {
     let rest_ok = rest.peek().is_some()
         && rest.all(|tag| (2..=8).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric()));
     if primary_ok && rest_ok && raw.len() <= LANGUAGE_MAX_CHARS {
-        Ok(raw.to_string())
+        Ok(canonical_case(raw))
     } else {
         Err(AppError::Validation(format!("language must be a locale such as en-US or zh-Hans-CN (got {raw:?})")))
     }
+}
+
+/// RFC 5646 2.1.1's conventions: the language lower case, a four-letter script title case, a
+/// two-letter region upper case, anything else lower case.
+fn canonical_case(tag: &str) -> String {
+    tag.split('-')
+        .enumerate()
+        .map(|(index, subtag)| match (index, subtag.len()) {
+            (0, _) => subtag.to_ascii_lowercase(),
+            (_, 2) => subtag.to_ascii_uppercase(),
+            (_, 4) => {
+                let lower = subtag.to_ascii_lowercase();
+                lower[..1].to_ascii_uppercase() + &lower[1..]
+            }
+            _ => subtag.to_ascii_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Characters that show nothing: whitespace, and the format characters (zero-width spaces and
+/// joiners, direction marks and isolates, the word joiner, the byte order mark, soft hyphens)
+/// that a text made of them alone would hand Gemini as nothing to analyse.
+pub fn is_invisible(character: char) -> bool {
+    character.is_whitespace()
+        || matches!(
+            character,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}'
+        )
 }
 
 /// Check an optional identifier (`user_id`, `session_id`): bounded, printable.
@@ -339,8 +413,8 @@ pub fn identifier(name: &str, value: Option<&str>) -> Result<(), AppError> {
 /// Check a required text field: at most `max_chars` characters as sent, not only whitespace.
 pub fn text_field<'a>(name: &str, value: Option<&'a str>, max_chars: usize) -> Result<&'a str, AppError> {
     let value = value.ok_or_else(|| AppError::Validation(format!("{name} is required")))?;
-    if value.trim().is_empty() {
-        return Err(AppError::Validation(format!("{name} must not be empty")));
+    if value.chars().all(is_invisible) {
+        return Err(AppError::Validation(format!("{name} must not be empty or only invisible characters")));
     }
     // Counted before trimming, so that the document's `maxLength` is the whole rule.
     let count = value.chars().count();
@@ -360,6 +434,9 @@ mod tests {
         assert_eq!(language(Some("en-GB"), "en-US").ok().as_deref(), Some("en-GB"));
         assert_eq!(language(Some(""), "en-US").ok().as_deref(), Some("en-US"));
         assert_eq!(language(Some("zh-Hans-CN"), "en-US").ok().as_deref(), Some("zh-Hans-CN"));
+        // Case-insensitive, as BCP 47 tags are: one locale, one spelling.
+        assert_eq!(language(Some("EN-us"), "en-US").ok().as_deref(), Some("en-US"));
+        assert_eq!(language(Some("zh-hans-cn"), "en-US").ok().as_deref(), Some("zh-Hans-CN"));
         for bad in [
             "english",
             "en_US",
@@ -386,6 +463,8 @@ mod tests {
         assert!(text_field("text", Some(&"é".repeat(5001)), 5000).is_err());
         assert!(text_field("text", Some("   "), 5000).is_err());
         assert!(text_field("text", None, 5000).is_err());
+        assert!(text_field("text", Some("\u{200B}\u{200B}\u{FEFF} \u{2060}"), 5000).is_err(), "only invisible");
+        assert!(text_field("text", Some("\u{200B}hi"), 5000).is_ok());
         // The limit counts what was sent, whitespace included, as `maxLength` does.
         assert!(text_field("text", Some(&format!(" {}", "a".repeat(5000))), 5000).is_err());
     }

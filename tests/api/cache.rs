@@ -362,3 +362,19 @@ async fn an_upstream_error_is_not_cached_so_the_next_request_asks_gemini_again()
     assert_eq!(cached["meta"]["cached"], true, "{cached}");
     fakes.gemini.verify().await;
 }
+
+#[tokio::test]
+async fn a_language_in_another_case_is_the_same_locale_and_the_same_cache_entry() {
+    let app = crate::helpers::spawn_app(&[]).await;
+    let send = |language: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .part("audio", reqwest::multipart::Part::bytes(crate::helpers::wav_tone(8000)).file_name("a.wav"))
+            .text("language", language);
+        app.client.post(app.url("/api/transcribe")).multipart(form).send()
+    };
+    let first: serde_json::Value = send("en-GB").await.expect("sent").json().await.expect("json");
+    let second: serde_json::Value = send("EN-gb").await.expect("sent").json().await.expect("json");
+    assert_eq!(first["meta"]["cached"], false);
+    assert_eq!(second["meta"]["cached"], true, "{second}");
+    assert_eq!(second["data"]["language"], "en-GB");
+}

@@ -238,3 +238,12 @@ async fn past_max_in_flight_requests_are_refused_at_once_with_503_overloaded() {
     // Operations endpoints are never shed.
     assert_eq!(app.get("/health/ready").await.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn a_text_of_only_invisible_characters_is_422() {
+    let app = spawn_app(&[]).await;
+    for text in ["\u{200B}\u{200B}\u{200B}", "\u{FEFF}\u{2060} \u{200D}"] {
+        let response = app.post_json("/api/analyze", &serde_json::json!({"text": text})).await;
+        assert_error(response, 422, "validation_error").await;
+    }
+}

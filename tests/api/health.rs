@@ -140,3 +140,17 @@ async fn standard_methods_keep_their_names_in_the_metrics() {
         );
     }
 }
+
+#[tokio::test]
+async fn health_endpoints_say_nothing_of_paths_or_ports_inside_the_machine() {
+    // No key is needed for these: what they show, anyone sees.
+    let disk = tempfile::tempdir().expect("tempdir");
+    let disk_path = disk.path().display().to_string();
+    let app = spawn_app(&[("CACHE_MODE", "tiered"), ("DISK_CACHE_DIR", &disk_path)]).await;
+    let cache = app.get("/health/cache").await.text().await.expect("text");
+    assert!(!cache.contains(&disk_path), "{cache}");
+    assert!(cache.contains(r#""disk":{"exists":true}"#), "{cache}");
+    let upstreams = app.get("/health/upstreams").await.text().await.expect("text");
+    assert!(upstreams.contains(r#""target":"simulator""#), "{upstreams}");
+    assert!(!upstreams.contains("127.0.0.1"), "the simulator's port: {upstreams}");
+}

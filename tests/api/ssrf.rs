@@ -11,9 +11,11 @@
 use std::net::SocketAddr;
 
 use backend_ai::app::{ApiLayers, router};
+use backend_ai::audio::budget::AudioBudget;
 use backend_ai::audio::{AudioFetcher, FetchPolicy, Policy as AudioPolicy, Preparer};
 use backend_ai::config::Settings;
 use backend_ai::metrics::Metrics;
+use backend_ai::middleware::audio_budget::AudioBudgetLayer;
 use backend_ai::middleware::auth::ApiKeys;
 use backend_ai::readiness::Readiness;
 use backend_ai::state::{AppState, Inner};
@@ -149,7 +151,12 @@ async fn spawn_admitting(admitted: SocketAddr) -> (String, tokio::task::JoinHand
     let fetcher = AudioFetcher::new(FetchPolicy { allowed_addresses: vec![admitted], ..FetchPolicy::default() });
     let audio = Preparer::new(1, AudioPolicy::default(), metrics.clone());
     let state = AppState::new(Inner { settings, metrics, readiness: Readiness::new(), upstreams, fetcher, audio });
-    let app = router(state, ApiLayers { api_keys: ApiKeys::new(Vec::new()), max_in_flight: None, rate_limit: None });
+    let audio_budget = AudioBudgetLayer::new(
+        AudioBudget::new(128 * 1024 * 1024, prometheus::IntGauge::new("reserved", "test").expect("gauge")),
+        10 * 1024 * 1024,
+    );
+    let layers = ApiLayers { api_keys: ApiKeys::new(Vec::new()), max_in_flight: None, rate_limit: None, audio_budget };
+    let app = router(state, layers);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
     let base = format!("http://{}", listener.local_addr().expect("bound"));
     let server = tokio::spawn(async move {

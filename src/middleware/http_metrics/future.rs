@@ -18,8 +18,23 @@ pub struct InFlight {
     path: String,
     request_id: String,
     user_id: String,
+    /// Pretty logs quote client-supplied values; JSON escapes them itself.
+    quote: bool,
     started: Instant,
     recorded: bool,
+}
+
+/// A value the client chose, as a log field: quoted and escaped in `key=value` logs, so an
+/// `X-User-ID` of `bob status=200` cannot pass for two fields.
+struct ClientValue<'a> {
+    value: &'a str,
+    quote: bool,
+}
+
+impl std::fmt::Display for ClientValue<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.quote { write!(formatter, "{:?}", self.value) } else { formatter.write_str(self.value) }
+    }
 }
 
 impl InFlight {
@@ -29,10 +44,11 @@ impl InFlight {
         path: String,
         request_id: String,
         user_id: String,
+        quote: bool,
         started: Instant,
     ) -> Self {
         metrics.http_requests_in_flight.inc();
-        Self { metrics, method, path, request_id, user_id, started, recorded: false }
+        Self { metrics, method, path, request_id, user_id, quote, started, recorded: false }
     }
 
     fn record(&mut self, status: u16, code: Option<&str>, cause: Option<&str>) {
@@ -54,12 +70,13 @@ impl InFlight {
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         // Probes and scrapes are frequent and uninteresting when healthy.
         let quiet = self.path.starts_with("/health") || self.path == "/metrics";
+        let user_id = ClientValue { value: &self.user_id, quote: self.quote };
         if status >= 500 {
-            tracing::warn!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, user_id = %self.user_id, code, cause, "request failed");
+            tracing::warn!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, user_id = %user_id, code, cause, "request failed");
         } else if quiet {
             tracing::debug!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, "request");
         } else {
-            tracing::info!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, user_id = %self.user_id, code, "request");
+            tracing::info!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, user_id = %user_id, code, "request");
         }
     }
 }

@@ -8,11 +8,14 @@ use crate::metrics::Metrics;
 #[derive(Clone)]
 pub struct HttpMetricsLayer {
     metrics: Metrics,
+    quote: bool,
 }
 
 impl HttpMetricsLayer {
-    pub fn new(metrics: Metrics) -> Self {
-        Self { metrics }
+    /// `quote`: the access log is `key=value` text (`LOG_FORMAT=pretty`), where client-supplied
+    /// values must be quoted; JSON logs escape them already.
+    pub fn new(metrics: Metrics, quote: bool) -> Self {
+        Self { metrics, quote }
     }
 }
 
@@ -20,6 +23,6 @@ impl<S> Layer<S> for HttpMetricsLayer {
     type Service = HttpMetrics<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        HttpMetrics::new(inner, self.metrics.clone())
+        HttpMetrics::new(inner, self.metrics.clone(), self.quote)
     }
 }

@@ -13,11 +13,12 @@ use crate::middleware::request_id::RequestId;
 pub struct HttpMetrics<S> {
     inner: S,
     metrics: Metrics,
+    quote: bool,
 }
 
 impl<S> HttpMetrics<S> {
-    pub(super) fn new(inner: S, metrics: Metrics) -> Self {
-        Self { inner, metrics }
+    pub(super) fn new(inner: S, metrics: Metrics, quote: bool) -> Self {
+        Self { inner, metrics, quote }
     }
 }
 
@@ -52,6 +53,7 @@ where
             path,
             request_id,
             user_id,
+            self.quote,
             Instant::now(),
         );
         ResponseFuture::new(self.inner.call(request), in_flight)

@@ -8,6 +8,50 @@ const API_KEY: &str = "x-api-key";
 /// Longer or unprintable user ids are hashed: they become map keys and Redis key names.
 const MAX_PLAIN_USER_ID: usize = 128;
 
+/// Which limit a request is counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The contract's per-user limit (`RATE_LIMIT_PER_MINUTE`): `X-User-ID`, else the API key,
+    /// else the client address.
+    User,
+    /// The ceiling above it (`RATE_LIMIT_PER_KEY_PER_MINUTE`): the API key, else the client
+    /// address, whatever user ids a client sends. A key holder who invents a user id per request
+    /// is held by it.
+    Ceiling,
+}
+
+impl Scope {
+    /// The `scope` label of `rate_limit_rejections_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Ceiling => "key",
+        }
+    }
+
+    pub fn key(self, headers: &HeaderMap, extensions: &Extensions, api_keys_enabled: bool) -> String {
+        match self {
+            Self::User => rate_limit_key(headers, extensions, api_keys_enabled),
+            Self::Ceiling => ceiling_key(headers, extensions, api_keys_enabled),
+        }
+    }
+}
+
+/// The API key when keys are checked, else the client address.
+fn ceiling_key(headers: &HeaderMap, extensions: &Extensions, api_keys_enabled: bool) -> String {
+    if api_keys_enabled && let Some(key) = non_empty(headers, API_KEY) {
+        return format!("key-sha256:{}", hex::encode(Sha256::digest(key)));
+    }
+    address_key(extensions)
+}
+
+fn address_key(extensions: &Extensions) -> String {
+    match extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(address)) => format!("addr:{}", address.ip()),
+        None => "addr:unknown".to_owned(),
+    }
+}
+
 /// Who a request counts against, as the contract orders it: `X-User-ID`, else the API key,
 /// else the client address.
 ///
@@ -28,10 +72,7 @@ pub fn rate_limit_key(headers: &HeaderMap, extensions: &Extensions, api_keys_ena
     if api_keys_enabled && let Some(key) = non_empty(headers, API_KEY) {
         return format!("key-sha256:{}", hex::encode(Sha256::digest(key)));
     }
-    match extensions.get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(address)) => format!("addr:{}", address.ip()),
-        None => "addr:unknown".to_owned(),
-    }
+    address_key(extensions)
 }
 
 fn non_empty<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
@@ -59,6 +100,21 @@ mod tests {
     fn the_user_id_wins_over_the_api_key_and_the_address() {
         let key = key(&[("x-user-id", b"alice"), ("x-api-key", b"secret")], Some("10.0.0.1:5000"), true);
         assert_eq!(key, "user:alice");
+    }
+
+    #[test]
+    fn the_ceiling_ignores_user_ids() {
+        let headers = [("x-user-id", &b"invented-1"[..]), ("x-api-key", &b"secret"[..])];
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(name, HeaderValue::from_bytes(value).expect("value"));
+        }
+        let mut extensions = Extensions::new();
+        extensions.insert(ConnectInfo("10.0.0.1:5000".parse::<SocketAddr>().expect("address")));
+        let ceiling = Scope::Ceiling.key(&map, &extensions, true);
+        assert!(ceiling.starts_with("key-sha256:"), "{ceiling}");
+        assert_eq!(Scope::Ceiling.key(&map, &extensions, false), "addr:10.0.0.1", "no checked key: the address");
+        assert_eq!(Scope::User.key(&map, &extensions, true), "user:invented-1");
     }
 
     #[test]

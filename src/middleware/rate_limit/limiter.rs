@@ -8,12 +8,15 @@ use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::key::Scope;
 use crate::metrics::Metrics;
 use crate::redis_link::{RedisLink, RedisLinkError};
 
 /// Namespaced and versioned so a change of the stored state can move to `v2` without old
-/// instances misreading it during a rolling deploy.
+/// instances misreading it during a rolling deploy; the ceiling's buckets apart from the users',
+/// whose keys can be the same string (an API key when no user id is sent).
 const REDIS_PREFIX: &str = "backend-ai:v1:ratelimit:";
+const REDIS_CEILING_PREFIX: &str = "backend-ai:v1:ratelimit-key:";
 /// The local map is swept this often: governor's keyed state grows by one entry per key ever
 /// seen, and `retain_recent` drops the keys whose bucket has refilled (that is, idle for up to a
 /// minute at the default burst), so memory follows the keys active in the last minute or so.
@@ -35,11 +38,19 @@ pub struct RateLimitConfig {
     pub burst: Option<u32>,
     /// Whether `X-API-Key` is checked (`API_KEYS` set), and so usable as an identity.
     pub api_keys_enabled: bool,
+    /// Who is counted: each user, or each API key (address) whatever the user.
+    pub scope: Scope,
 }
 
 impl RateLimitConfig {
+    /// The contract's per-user limit.
     pub fn new(per_minute: u32, api_keys_enabled: bool) -> Self {
-        Self { per_minute, burst: None, api_keys_enabled }
+        Self { per_minute, burst: None, api_keys_enabled, scope: Scope::User }
+    }
+
+    /// The ceiling per API key (per client address without one).
+    pub fn ceiling(per_minute: u32, api_keys_enabled: bool) -> Self {
+        Self { scope: Scope::Ceiling, ..Self::new(per_minute, api_keys_enabled) }
     }
 }
 
@@ -100,6 +111,7 @@ struct Inner {
     /// One request's cost: 60 s / per_minute.
     interval: Duration,
     api_keys_enabled: bool,
+    scope: Scope,
     /// Time of the last sweep of `local`, in ms since `epoch`.
     last_prune_ms: AtomicU64,
     /// Until when (ms since `epoch`) Redis is not asked, after a failure.
@@ -121,6 +133,7 @@ impl RateLimiter {
                 burst: burst.get(),
                 interval: quota.replenish_interval(),
                 api_keys_enabled: config.api_keys_enabled,
+                scope: config.scope,
                 last_prune_ms: AtomicU64::new(0),
                 redis_cooldown_until_ms: AtomicU64::new(0),
                 epoch: Instant::now(),
@@ -131,6 +144,10 @@ impl RateLimiter {
 
     pub fn api_keys_enabled(&self) -> bool {
         self.inner.api_keys_enabled
+    }
+
+    pub fn scope(&self) -> Scope {
+        self.inner.scope
     }
 
     /// Count one request against `key`. Never fails: without a usable Redis, this instance's
@@ -153,13 +170,18 @@ impl RateLimiter {
             _ => local,
         };
         if !decision.allowed {
-            self.inner.metrics.rate_limit_rejections_total.with_label_values(&[decision.limiter.as_str()]).inc();
+            let labels = [decision.limiter.as_str(), self.inner.scope.as_str()];
+            self.inner.metrics.rate_limit_rejections_total.with_label_values(&labels).inc();
         }
         decision
     }
 
     async fn check_redis(&self, redis: &RedisLink, key: &str) -> Result<Decision, RedisLinkError> {
-        let bucket = format!("{REDIS_PREFIX}{key}");
+        let prefix = match self.inner.scope {
+            Scope::User => REDIS_PREFIX,
+            Scope::Ceiling => REDIS_CEILING_PREFIX,
+        };
+        let bucket = format!("{prefix}{key}");
         let interval_us = u64::try_from(self.inner.interval.as_micros()).unwrap_or(u64::MAX).max(1);
         let script = &self.inner.script;
         let burst = self.inner.burst;

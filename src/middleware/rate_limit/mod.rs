@@ -1,6 +1,8 @@
-//! Per-user rate limit on `/api/*`: `RATE_LIMIT_PER_MINUTE` requests per user, held across
-//! instances through Redis when there is one, and by each instance alone when there is not or
-//! when Redis fails (a Redis outage never turns into refused or failed requests).
+//! Per-user rate limit on `/api/*`: `RATE_LIMIT_PER_MINUTE` requests per user, and above it a
+//! ceiling per API key (per client address without one), `RATE_LIMIT_PER_KEY_PER_MINUTE`, that
+//! user ids the client invents cannot dodge. Both are held across instances through Redis when
+//! there is one, and by each instance alone when there is not or when Redis fails (a Redis
+//! outage never turns into refused or failed requests).
 //!
 //! Who a request counts against is in `key.rs`; the two limiters (one GCRA, in Redis or in
 //! memory) in `limiter.rs`. Refusals are the contract's 429 envelope with `Retry-After`; every
@@ -12,7 +14,7 @@ mod layer;
 mod limiter;
 mod service;
 
-pub use key::rate_limit_key;
+pub use key::{Scope, rate_limit_key};
 pub use layer::RateLimitLayer;
 pub use limiter::{Decision, Limiter, RateLimitConfig, RateLimiter};
 pub use service::RateLimit;

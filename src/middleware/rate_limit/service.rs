@@ -1,12 +1,12 @@
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use tower::Service;
 
-use super::key::rate_limit_key;
 use super::limiter::RateLimiter;
 use crate::error::AppError;
 
@@ -15,12 +15,12 @@ pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + 
 #[derive(Clone)]
 pub struct RateLimit<S> {
     inner: S,
-    limiter: RateLimiter,
+    limiters: Arc<[RateLimiter]>,
 }
 
 impl<S> RateLimit<S> {
-    pub fn new(inner: S, limiter: RateLimiter) -> Self {
-        Self { inner, limiter }
+    pub fn new(inner: S, limiters: Arc<[RateLimiter]>) -> Self {
+        Self { inner, limiters }
     }
 }
 
@@ -38,21 +38,33 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let key = rate_limit_key(request.headers(), request.extensions(), self.limiter.api_keys_enabled());
+        let checks: Vec<(RateLimiter, String)> = self
+            .limiters
+            .iter()
+            .map(|limiter| {
+                let key = limiter.scope().key(request.headers(), request.extensions(), limiter.api_keys_enabled());
+                (limiter.clone(), key)
+            })
+            .collect();
         // The instance polled ready goes with this call; the clone waits for the next one.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
-        let limiter = self.limiter.clone();
         Box::pin(async move {
-            let decision = limiter.check(&key).await;
-            if !decision.allowed {
+            // Side by side: on one Redis that is two scripts at once, not one after the other.
+            let decisions = futures::future::join_all(checks.iter().map(|(limiter, key)| limiter.check(key))).await;
+            // The headers describe the tightest limit: the refusal's, else the first (per-user).
+            let refusal =
+                decisions.iter().filter(|decision| !decision.allowed).max_by_key(|decision| decision.retry_after);
+            if let Some(decision) = refusal {
                 tracing::debug!(limiter = decision.limiter.as_str(), "request refused by the rate limit");
                 let mut refusal = AppError::RateLimited { retry_after: decision.retry_after }.into_response();
                 decision.write_headers(refusal.headers_mut());
                 return Ok(refusal);
             }
             let mut response = inner.call(request).await?;
-            decision.write_headers(response.headers_mut());
+            if let Some(decision) = decisions.first() {
+                decision.write_headers(response.headers_mut());
+            }
             Ok(response)
         })
     }

@@ -1,0 +1,182 @@
+//! The HTTP listener loop: HTTP/1.1 and HTTP/2 without TLS (h2c, by prior knowledge) on one
+//! port, for the service and for the simulator.
+//!
+//! `axum::serve` would do, except that it exposes none of hyper's connection settings, and they
+//! are what bounds a client that is not sending requests:
+//! - a request head has a time limit (`HEADER_READ_TIMEOUT_SECONDS`; slowloris) and a size limit
+//!   ([`ServerOptions::max_head_bytes`]: hyper's buffer, 400 KB by default, held per connection);
+//! - connections per instance are capped (`MAX_CONNECTIONS`): past the cap a new one is closed
+//!   at once, so memory is bounded by configuration, not by how many sockets a client opens;
+//! - an HTTP/2 connection with no stream open is closed after the head timeout too, and dead
+//!   peers are found by PING ([`connection`]);
+//! - at shutdown, idle connections are closed at once and busy ones when their requests end.
+//!
+//! And hyper allows 200 concurrent streams per HTTP/2 connection, which the simulator must
+//! raise: the service multiplexes its calls over a few connections (`UPSTREAM_CONNECTIONS`), so
+//! in load tests thousands share each one, and a cap would turn the simulator's fixed latency
+//! into a queue and measure that instead.
+
+mod connection;
+mod sniff;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use prometheus::{IntCounter, IntGauge};
+use tokio::sync::Semaphore;
+
+use self::connection::Connection;
+use self::sniff::{Protocol, sniff};
+
+/// `HEADER_READ_TIMEOUT_SECONDS`'s default: above the 60 s upstream keep-alive of nginx (and so
+/// ingress-nginx), so a proxy closes an idle connection before we do and never sends a request
+/// on one we are closing.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
+/// `MAX_CONNECTIONS`'s default: an idle HTTP/1.1 connection costs about 16 KB (hyper's read and
+/// write buffers), one with a full head up to [`DEFAULT_MAX_HEAD_BYTES`] more.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Largest HTTP/1.1 request head, as HTTP/2's default header list (16 KB) with room for a
+/// browser's cookies behind an ingress; larger is a 431 from hyper.
+pub const DEFAULT_MAX_HEAD_BYTES: usize = 32 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Longest an HTTP/1.1 connection may go without completing a request head, and an HTTP/2
+    /// connection without an open stream; then it is closed. hyper starts the HTTP/1.1 clock when
+    /// it starts waiting for a head, so an idle keep-alive connection counts too: keep it above
+    /// the proxy's own upstream keep-alive timeout, or the proxy may send a request on a
+    /// connection we are closing. A new connection that sends nothing at all, of either
+    /// protocol, is closed after it too.
+    pub header_read_timeout: Duration,
+    /// Streams one HTTP/2 connection may carry at once.
+    pub max_concurrent_streams: u32,
+    /// Largest HTTP/1.1 request head (hyper's read buffer); at least 8192.
+    pub max_head_bytes: usize,
+    /// Connections served at once; past it new ones are closed as they arrive.
+    pub max_connections: usize,
+    /// HTTP/2 PING interval; a peer that does not answer within the same time is dropped.
+    pub http2_keep_alive: Duration,
+    /// `http_connections_open` and `http_connections_refused_total`, for the service.
+    pub metrics: Option<ConnectionMetrics>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectionMetrics {
+    pub open: IntGauge,
+    pub refused: IntCounter,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_concurrent_streams: 200,
+            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            http2_keep_alive: Duration::from_secs(20),
+            metrics: None,
+        }
+    }
+}
+
+/// Serve `router` on `listener` until `shutdown` completes; then stop accepting, close idle
+/// connections at once, and wait for the requests in flight. Handlers can extract
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut http1 = http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(options.max_head_bytes.max(8192));
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .keep_alive_interval(options.http2_keep_alive)
+        .keep_alive_timeout(options.http2_keep_alive);
+    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors, typically: a busy loop would only make it worse.
+                        tracing::warn!(%error, "accept failed; pausing");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    // Closed at once, unread: the client sees a reset and can go elsewhere.
+                    if let Some(metrics) = &options.metrics {
+                        metrics.refused.inc();
+                    }
+                    tracing::debug!(%peer, "connection refused: MAX_CONNECTIONS reached");
+                    continue;
+                };
+                // Small request/response exchanges: waiting to coalesce them only adds latency.
+                let _ = stream.set_nodelay(true);
+                let service = tower::util::MapRequest::new(router.clone(), move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                    request
+                });
+                let (http1, http2, mut stop) = (http1.clone(), http2.clone(), stop.clone());
+                let (head_timeout, metrics) = (options.header_read_timeout, options.metrics.clone());
+                tokio::spawn(async move {
+                    let _open = metrics.as_ref().map(|metrics| OpenGuard::new(&metrics.open));
+                    let protocol = tokio::select! {
+                        sniffed = tokio::time::timeout(head_timeout, sniff(&stream)) => match sniffed {
+                            Ok(Ok(protocol)) => protocol,
+                            // Silent past the head timeout, or gone.
+                            Ok(Err(_)) | Err(_) => return,
+                        },
+                        _ = stop.wait_for(|stop| *stop) => return,
+                    };
+                    let connection = Connection::new(stream, service, head_timeout);
+                    match protocol {
+                        Protocol::Http1 => connection.serve_http1(&http1, stop).await,
+                        Protocol::Http2 => connection.serve_http2(&http2, stop).await,
+                    }
+                    drop(slot);
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    let _ = stopping.send(true);
+    drop(listener);
+    // Every connection gives its slot back when it ends: all of them back, all of them ended.
+    let all = u32::try_from(options.max_connections.max(1)).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
+    Ok(())
+}
+
+/// Counts a connection in `http_connections_open` for as long as it lives.
+struct OpenGuard<'a>(&'a IntGauge);
+
+impl<'a> OpenGuard<'a> {
+    fn new(gauge: &'a IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
