@@ -232,3 +232,14 @@ fn recordings_cut_or_corrupted_anywhere_never_panic() {
         }
     }
 }
+
+#[test]
+fn a_stereo_opus_packet_that_trips_the_decoder_is_damage_not_a_panic() {
+    // A WebM found by the fuzz target: a stereo Opus stream whose packet made opus-decoder 0.1.1
+    // panic (a shift past 8 bits, caught by debug builds' overflow checks).
+    let bytes = Bytes::from_static(include_bytes!("fixtures/audio/fuzz-opus-decoder-panic.webm"));
+    match normalise::normalise(bytes, Purpose::Transcription, Policy::default()) {
+        Ok(normalised) => assert_eq!(normalised.action, Action::Transcode),
+        Err(rejected) => assert!(matches!(rejected.error, AudioError::Damaged { .. }), "{:?}", rejected.error),
+    }
+}

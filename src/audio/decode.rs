@@ -93,11 +93,18 @@ impl Decoder {
                 Ok((frames > 0).then_some(rate))
             }
             Self::Opus { decoder, buffer, skip } => {
-                let decoded = match decoder.decode_float(&packet.data, buffer, false) {
-                    Ok(decoded) => decoded,
-                    // As a player would: conceal the lost packet rather than shift what follows.
-                    Err(_) => decoder.decode_float(&[], buffer, false).unwrap_or(0),
-                };
+                // opus-decoder 0.1.1 can panic on a malformed packet (found by fuzzing: a shift
+                // past 8 bits in its CELT band decoding, a debug-build overflow check). The
+                // stream is damaged then, and its decoder's state no longer to be trusted.
+                let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    match decoder.decode_float(&packet.data, buffer, false) {
+                        Ok(decoded) => decoded,
+                        // As a player would: conceal the lost packet rather than shift what follows.
+                        Err(_) => decoder.decode_float(&[], buffer, false).unwrap_or(0),
+                    }
+                }));
+                let decoded = attempt
+                    .map_err(|_| AudioError::damaged("Opus", "a packet of its stream cannot be decoded"))?;
                 let dropped = decoded.min(*skip);
                 *skip -= dropped;
                 out.extend_from_slice(&buffer[dropped..decoded]);
