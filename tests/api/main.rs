@@ -8,6 +8,7 @@ mod audio;
 mod cache;
 mod errors;
 mod health;
+mod pages;
 mod resilience;
 mod ssrf;
 mod upstream_calls;
