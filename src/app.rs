@@ -72,7 +72,7 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .route("/openapi.json", get(health::openapi));
     let metrics = state.metrics.clone();
     api.merge(ops)
-        .merge(crate::web::routes())
+        .merge(crate::web::routes(state.settings.playground_enabled))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(

@@ -1,4 +1,6 @@
-//! The pages a person opens in a browser: `/docs`, Swagger UI over the OpenAPI document.
+//! The pages a person opens in a browser: `/docs`, Swagger UI over the OpenAPI document, and
+//! `/playground`, to record, send and see results (unless `PLAYGROUND_ENABLED` turns it off:
+//! then its paths are unknown, a 404 like any other).
 //!
 //! Every file is compiled into the binary and nothing is loaded from elsewhere: clusters and
 //! classrooms may have no internet. The routes sit outside `/api/*` (no key, no rate limit:
@@ -7,6 +9,7 @@
 
 mod asset;
 mod docs;
+mod playground;
 
 use axum::Router;
 use axum::routing::get;
@@ -15,6 +18,10 @@ pub use asset::CONTENT_SECURITY_POLICY;
 
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/docs", get(docs::index)).route("/docs/{file}", get(docs::file))
+pub fn routes(playground: bool) -> Router<AppState> {
+    let docs = Router::new().route("/docs", get(docs::index)).route("/docs/{file}", get(docs::file));
+    if !playground {
+        return docs;
+    }
+    docs.route("/playground", get(playground::index)).route("/playground/{file}", get(playground::file))
 }

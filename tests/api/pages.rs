@@ -1,5 +1,5 @@
-//! The pages a person opens: `/docs`. Served by the binary itself, with a policy that lets them
-//! load nothing from anywhere else.
+//! The pages a person opens: `/docs` and `/playground`. Served by the binary itself, with a
+//! policy that lets them load nothing from anywhere else.
 
 use crate::helpers::{TestApp, assert_error, spawn_app};
 
@@ -37,6 +37,16 @@ fn css_urls(css: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The modules an ES module imports (`import { x } from './x.js';` lines), as written. Classic
+/// scripts (Swagger UI's bundle) have no such lines, though their text may quote one.
+fn module_imports(script: &str) -> Vec<&str> {
+    script
+        .lines()
+        .filter(|line| line.starts_with("import ") || line.starts_with("} from "))
+        .filter_map(|line| line.split(" from '").nth(1)?.split('\'').next())
+        .collect()
+}
+
 /// A reference that stays on the service: a path on it, a fragment, or inline data.
 fn is_local(reference: &str) -> bool {
     (reference.starts_with('/') && !reference.starts_with("//"))
@@ -44,21 +54,24 @@ fn is_local(reference: &str) -> bool {
         || reference.starts_with("data:")
 }
 
-/// GET `page`, then every file it names, each with the right type and the security headers;
-/// stylesheets' `url()`s must stay local too. Returns the page's HTML.
+/// GET `page`, then every file it names and every module its scripts import, each with the
+/// right type and the security headers; stylesheets' `url()`s must stay local too. Returns the
+/// page's HTML.
 async fn assert_page_is_self_contained(app: &TestApp, page: &str) -> String {
     let response = app.get(page).await;
     assert_eq!(response.status().as_u16(), 200, "{page}");
     assert_security_headers(&response, page);
     assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
     let html = response.text().await.expect("html");
-    let references: Vec<&str> =
-        attribute_values(&html, "src").into_iter().chain(attribute_values(&html, "href")).collect();
+    let mut references: Vec<String> =
+        attribute_values(&html, "src").into_iter().chain(attribute_values(&html, "href")).map(str::to_owned).collect();
     assert!(references.len() >= 3, "{page} loads its scripts and styles: {references:?}");
-    for reference in references {
+    let mut checked = std::collections::HashSet::new();
+    while let Some(reference) = references.pop() {
+        let reference = reference.as_str();
         assert!(is_local(reference), "{page} references {reference:?}, outside the service");
-        if !reference.starts_with(page) {
-            continue; // a link to another page of the service, e.g. /openapi.json
+        if !reference.starts_with(page) || !checked.insert(reference.to_owned()) {
+            continue; // another page of the service (e.g. /openapi.json), or seen already
         }
         let response = app.get(reference).await;
         assert_eq!(response.status().as_u16(), 200, "{reference}");
@@ -72,10 +85,17 @@ async fn assert_page_is_self_contained(app: &TestApp, page: &str) -> String {
             other => panic!("{reference}: unexpected kind of file {other:?}"),
         };
         assert_eq!(content_type, expected, "{reference}");
+        let text = response.text().await.unwrap_or_default();
         if expected.starts_with("text/css") {
-            let css = response.text().await.expect("css");
-            for url in css_urls(&css) {
+            for url in css_urls(&text) {
                 assert!(is_local(url), "{reference} loads {url:?}, outside the service");
+            }
+        }
+        if expected.starts_with("text/javascript") {
+            let directory = &reference[..reference.rfind('/').unwrap_or(0)];
+            for import in module_imports(&text) {
+                let module = import.strip_prefix("./").map(|name| format!("{directory}/{name}"));
+                references.push(module.unwrap_or_else(|| import.to_owned()));
             }
         }
     }
@@ -91,19 +111,42 @@ async fn the_docs_and_every_file_they_load_come_from_the_service_under_a_strict_
 }
 
 #[tokio::test]
+async fn the_playground_and_every_file_and_module_it_loads_come_from_the_service_under_a_strict_policy() {
+    let app = spawn_app(&[]).await;
+    let html = assert_page_is_self_contained(&app, "/playground").await;
+    assert!(html.contains(r#"<script type="module" src="/playground/playground.js">"#), "{html}");
+    assert!(!html.contains("<script>") && !html.contains(" style="), "no inline script or style: {html}");
+}
+
+#[tokio::test]
+async fn with_playground_enabled_false_the_playground_is_a_404_in_the_envelope_and_the_docs_stay() {
+    let app = spawn_app(&[("PLAYGROUND_ENABLED", "false")]).await;
+    for path in ["/playground", "/playground/playground.js"] {
+        assert_error(app.get(path).await, 404, "not_found").await;
+    }
+    assert_eq!(app.get("/docs").await.status().as_u16(), 200);
+}
+
+#[tokio::test]
 async fn a_file_the_docs_do_not_serve_is_a_404_in_the_envelope() {
     let app = spawn_app(&[]).await;
-    for path in ["/docs/swagger-ui-bundle.js.map", "/docs/swagger-initializer.js", "/docs/..%2Fopenapi.json"] {
+    for path in [
+        "/docs/swagger-ui-bundle.js.map",
+        "/docs/swagger-initializer.js",
+        "/docs/..%2Fopenapi.json",
+        "/playground/missing.js",
+    ] {
         assert_error(app.get(path).await, 404, "not_found").await;
     }
 }
 
 #[tokio::test]
-async fn the_docs_need_no_api_key_and_spend_no_rate_limit() {
+async fn the_pages_need_no_api_key_and_spend_no_rate_limit() {
     let app = spawn_app(&[("API_KEYS", "a-key"), ("RATE_LIMIT_PER_MINUTE", "1")]).await;
     for _ in 0..3 {
-        assert_eq!(app.get("/docs").await.status().as_u16(), 200);
-        assert_eq!(app.get("/docs/swagger-ui.css").await.status().as_u16(), 200);
+        for path in ["/docs", "/docs/swagger-ui.css", "/playground", "/playground/playground.js"] {
+            assert_eq!(app.get(path).await.status().as_u16(), 200, "{path}");
+        }
     }
     assert_error(app.post_json("/api/analyze", &serde_json::json!({"text": "Hi."})).await, 401, "unauthorized").await;
 }
@@ -112,7 +155,9 @@ async fn the_docs_need_no_api_key_and_spend_no_rate_limit() {
 async fn page_files_are_counted_by_route_template() {
     let app = spawn_app(&[]).await;
     let _ = app.get("/docs/swagger-ui.css").await;
+    let _ = app.get("/playground/api.js").await;
     let text = app.get("/metrics").await.text().await.expect("text");
     assert!(text.contains(r#"http_requests_total{method="GET",path="/docs/{file}",status="200"} 1"#), "{text}");
-    assert!(!text.contains("swagger-ui.css"), "{text}");
+    assert!(text.contains(r#"http_requests_total{method="GET",path="/playground/{file}",status="200"} 1"#), "{text}");
+    assert!(!text.contains("swagger-ui.css") && !text.contains("api.js"), "{text}");
 }
