@@ -128,6 +128,16 @@ async fn with_playground_enabled_false_the_playground_is_a_404_in_the_envelope_a
 }
 
 #[tokio::test]
+async fn an_address_typed_with_a_trailing_slash_leads_to_the_page() {
+    let app = spawn_app(&[]).await;
+    for page in ["/docs", "/playground"] {
+        let response = app.get(&format!("{page}/")).await;
+        assert_eq!(response.status().as_u16(), 200, "{page}/");
+        assert_eq!(response.url().path(), page);
+    }
+}
+
+#[tokio::test]
 async fn a_file_the_docs_do_not_serve_is_a_404_in_the_envelope() {
     let app = spawn_app(&[]).await;
     for path in [
