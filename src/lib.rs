@@ -6,7 +6,8 @@
 //!
 //! - [`app`]: settings -> router -> running server, with the HTTP layer order explained;
 //!   [`routes`] are thin handlers (read input, call a stack, shape the envelope);
-//!   [`error`] is the one place failures become HTTP; [`openapi`] documents it all.
+//!   [`error`] is the one place failures become HTTP; [`openapi`] documents it all, and
+//!   [`web`] serves the pages a person opens (Swagger UI at `/docs`, the playground).
 //! - [`middleware`]: tower layers. HTTP level: request id, auth, rate limit, HTTP metrics.
 //!   Domain level, stacked on every upstream call by [`upstreams`]: single-flight -> cache ->
 //!   AI metrics -> circuit breaker -> retry.
@@ -42,3 +43,4 @@ pub mod state;
 pub mod telemetry;
 pub mod upstream;
 pub mod upstreams;
+pub mod web;

@@ -24,6 +24,11 @@ use crate::speech::{Pronunciation, Transcription};
         crate::routes::health::upstreams,
         crate::routes::health::metrics,
     ),
+    tags(
+        (name = "speech", description = "A learner's recording: transcription and pronunciation assessment (Azure Speech)"),
+        (name = "analysis", description = "A learner's text: grammar analysis and CEFR level (Gemini)"),
+        (name = "operations", description = "Health, readiness and metrics; no API key"),
+    ),
     components(schemas(ErrorEnvelope, Success<Transcription>, Success<Pronunciation>, Success<Analysis>)),
     modifiers(&ErrorResponses, &ApiKeyScheme, &MultipartPartNames)
 )]
@@ -128,6 +133,23 @@ mod tests {
                 responses["503"]["content"]["application/json"]["schema"]["$ref"],
                 "#/components/schemas/ErrorEnvelope"
             );
+        }
+    }
+
+    #[test]
+    fn the_docs_group_every_operation_under_a_declared_tag_not_a_module_path() {
+        let document: serde_json::Value = serde_json::from_str(document()).expect("the document is JSON");
+        let declared: Vec<&str> =
+            document["tags"].as_array().expect("tags").iter().filter_map(|tag| tag["name"].as_str()).collect();
+        assert_eq!(declared, ["speech", "analysis", "operations"]);
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("operations") {
+                let tags = operation["tags"].as_array().expect("tags");
+                assert!(
+                    tags.len() == 1 && declared.contains(&tags[0].as_str().unwrap_or("")),
+                    "{method} {path}: {tags:?}"
+                );
+            }
         }
     }
 

@@ -98,6 +98,9 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     /// `/api/*` requests served at once before new ones get 503 `overloaded`; 0 = no cap.
     pub max_in_flight: usize,
+    /// Serve `/playground`. The contract turns it off by default in Kubernetes, where the callers
+    /// are apps and an unneeded page is only more surface.
+    pub playground_enabled: bool,
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     /// Between readiness turning 503 and the listener closing: time for load balancers to stop
@@ -269,6 +272,7 @@ impl Settings {
                 1,
             )?,
             max_in_flight: vars.number(MAX_IN_FLIGHT, 0usize, 0)?,
+            playground_enabled: vars.boolean(PLAYGROUND_ENABLED, !kubernetes)?,
             log_format,
             shutdown_grace: vars.seconds(SHUTDOWN_GRACE_SECONDS, 25, 0)?,
             shutdown_delay: vars.seconds(SHUTDOWN_DELAY_SECONDS, 0, 0)?,

@@ -38,6 +38,7 @@ fn a_bad_value_names_its_variable() {
         (LOG_FORMAT, "xml"),
         (SIMULATOR_HANG_RATE, "2"),
         (GEMINI_MODEL, "gemini 2.5/../x"),
+        (PLAYGROUND_ENABLED, "sometimes"),
     ] {
         let error = settings(&[(name, value)]).expect_err(name);
         assert_eq!(error.variable, name, "{error}");
@@ -110,6 +111,28 @@ fn an_azure_key_needs_a_region_or_endpoint() {
     assert!(matches!(&split.azure, AzureTarget::Cloud { base_url, transcription_url, .. }
         if base_url.host_str() == Some("westeurope.stt.speech.microsoft.com")
             && transcription_url.as_str() == "http://127.0.0.1:9998/"));
+}
+
+#[test]
+fn the_playground_is_on_outside_kubernetes_off_in_it_and_the_variable_decides_either_way() {
+    let playground = |kubernetes: bool, value: Option<&str>| {
+        let mut pairs = vec![];
+        if kubernetes {
+            pairs.extend([
+                (KUBERNETES_SERVICE_HOST, "10.0.0.1"),
+                (API_KEYS, "k"),
+                (AZURE_SPEECH_KEY, "a"),
+                (AZURE_SPEECH_REGION, "westeurope"),
+                (GEMINI_API_KEY, "g"),
+            ]);
+        }
+        pairs.extend(value.map(|value| (PLAYGROUND_ENABLED, value)));
+        settings(&pairs).expect("valid settings").playground_enabled
+    };
+    assert!(playground(false, None));
+    assert!(!playground(true, None));
+    assert!(!playground(false, Some("false")));
+    assert!(playground(true, Some("true")));
 }
 
 #[test]

@@ -40,6 +40,7 @@ pub struct AnalyzeRequest {
 #[utoipa::path(
     post,
     path = "/api/analyze",
+    tag = "analysis",
     request_body(content = AnalyzeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The analysis; `meta.parse` says how the model reply was read", body = Success<Analysis>),

@@ -23,6 +23,7 @@ const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
 #[utoipa::path(
     post,
     path = "/api/transcribe",
+    tag = "speech",
     request_body(content(
         (TranscribeJson = "application/json"),
         (TranscribeUpload = "multipart/form-data")
@@ -46,6 +47,7 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
 #[utoipa::path(
     post,
     path = "/api/pronunciation",
+    tag = "speech",
     request_body(content(
         (PronunciationJson = "application/json"),
         (PronunciationUpload = "multipart/form-data")

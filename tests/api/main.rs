@@ -9,6 +9,7 @@ mod cache;
 mod errors;
 mod health;
 mod limits;
+mod pages;
 mod resilience;
 mod ssrf;
 mod upstream_calls;
