@@ -19,30 +19,9 @@ scripts_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_dir="$(cd "$scripts_dir/.." && pwd)"
 fixtures_dir="$repo_dir/tests/fixtures/audio"
 browser_dir="$scripts_dir/browser"
-export DEBIAN_FRONTEND=noninteractive
-
 log() { printf 'record-browser-audio: %s\n' "$*" >&2; }
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo --non-interactive "$@"; fi
-}
-
-apt_updated=0
-apt_install() {
-    if [ "$apt_updated" -eq 0 ]; then
-        as_root apt-get update -qq
-        apt_updated=1
-    fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
-}
-
-need() { # need COMMAND DEBIAN-PACKAGE
-    if command -v "$1" >/dev/null 2>&1; then
-        return
-    fi
-    log "installing $1 (Debian package $2)"
-    apt_install "$2"
-}
+# shellcheck source=scripts/lib/debian.sh
+. "$scripts_dir/lib/debian.sh"
 
 need node nodejs
 need npm npm
