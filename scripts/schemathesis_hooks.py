@@ -1,6 +1,6 @@
 """Schemathesis hooks for scripts/check-openapi.sh (loaded through SCHEMATHESIS_HOOKS).
 
-Random bytes are never WAV or Ogg/Opus, so without help every upload would stop at the 415 and
+Random bytes are never a recording, so without help every upload would stop at the 415 and
 the 200 responses of /api/transcribe and /api/pronunciation would never be checked against the
 document. Generated files are therefore replaced by a real WAV recording, so schema-valid uploads
 travel the whole way: multipart parsing, field checks, cache, simulator, and the response schema.
@@ -63,9 +63,9 @@ def filter_case(ctx, case):
 @schemathesis.check
 def refused_only_for_its_audio(ctx, response, case):
     """A schema-valid request to an audio endpoint may be refused only for what no schema can
-    say: 415 when the uploaded bytes are not WAV or Ogg/Opus (the coverage phase sends its own
-    files, past `map_body`), 422 when its audio_url cannot be fetched (there is no network here).
-    Never because of its other fields."""
+    say: 415 when the uploaded bytes are no recording (the coverage phase sends its own files,
+    past `map_body`), 422 when they are a damaged one or its audio_url cannot be fetched (there is
+    no network here). Never because of its other fields."""
     if case.operation.path not in AUDIO_PATHS or not _is_positive(case):
         return None
     if response.status_code == 415:
@@ -75,6 +75,6 @@ def refused_only_for_its_audio(ctx, response, case):
             raise AssertionError("a WAV or Ogg upload was refused as unsupported")
     if response.status_code == 422:
         message = response.json().get("error", "")
-        if not message.startswith("audio_url "):
+        if not (message.startswith("audio_url ") or " recording is damaged: " in message):
             raise AssertionError(f"a schema-valid request was refused for its fields: {message!r}")
     return None
