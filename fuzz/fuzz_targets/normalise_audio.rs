@@ -10,7 +10,14 @@ use backend_ai::audio::normalise::{self, OGG_OPUS_CONTENT_TYPE, WAV_CONTENT_TYPE
 use backend_ai::audio::{Policy, Purpose, SendFormat};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    init: {
+        // libFuzzer's hook aborts at the panic itself, before any unwinding; the normaliser
+        // catches the Opus decoder's known panic (a damaged recording, not a crash), so panics
+        // must unwind to be caught. One that escapes still aborts and is reported.
+        let _ = std::panic::take_hook();
+    },
+    |data: &[u8]| {
     let policy = Policy { max_duration: Duration::from_secs(120), send: SendFormat::Auto };
     let purpose = if data.first().is_some_and(|byte| byte & 1 == 1) { Purpose::Assessment } else { Purpose::Transcription };
     if let Ok(normalised) = normalise::normalise(bytes::Bytes::copy_from_slice(data), purpose, policy) {
@@ -20,4 +27,5 @@ fuzz_target!(|data: &[u8]| {
             assert!(content_type == WAV_CONTENT_TYPE || content_type == OGG_OPUS_CONTENT_TYPE, "{content_type}");
         }
     }
-});
+    }
+);
