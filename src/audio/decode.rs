@@ -103,8 +103,8 @@ impl Decoder {
                         Err(_) => decoder.decode_float(&[], buffer, false).unwrap_or(0),
                     }
                 }));
-                let decoded = attempt
-                    .map_err(|_| AudioError::damaged("Opus", "a packet of its stream cannot be decoded"))?;
+                let decoded =
+                    attempt.map_err(|_| AudioError::damaged("Opus", "a packet of its stream cannot be decoded"))?;
                 let dropped = decoded.min(*skip);
                 *skip -= dropped;
                 out.extend_from_slice(&buffer[dropped..decoded]);

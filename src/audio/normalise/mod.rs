@@ -26,6 +26,7 @@ use self::transcode::transcode;
 use super::demux::{Codec, Demuxer};
 use super::detect::{self, Container};
 use super::error::AudioError;
+use super::mp4::EditList;
 use super::opus::{self, OpusHead};
 use super::wav;
 
@@ -252,4 +253,17 @@ pub(super) fn deadline(started: Instant, container: Container) -> Result<(), Aud
         return Err(AudioError::damaged(container.name(), "it took too long to decode"));
     }
     Ok(())
+}
+
+pub(super) fn wav_payload(bytes: Bytes, destination: Destination) -> Payload {
+    Payload { bytes, content_type: WAV_CONTENT_TYPE, file_name: "audio.wav", destination }
+}
+
+/// 48 kHz samples of padding at the end of MP4 Opus, by its edit list: what the packets hold
+/// beyond the pre-skip and the edited length.
+pub(super) fn opus_end_trim(edits: Option<EditList>, samples: u64, head: &OpusHead) -> u64 {
+    match edits.map(|edits| edits.at_rate(opus::RATE)) {
+        Some((_, Some(play))) => samples.saturating_sub(u64::from(head.pre_skip) + play),
+        _ => 0,
+    }
 }

@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::transcode::opus_end_trim;
-use super::{Action, Destination, Limits, Normalised, OGG_OPUS_CONTENT_TYPE, Payload, WAV_CONTENT_TYPE, deadline};
+use super::{Action, Limits, Normalised, OGG_OPUS_CONTENT_TYPE, Payload, deadline, opus_end_trim, wav_payload};
 use crate::audio::demux::{Codec, Demuxer};
 use crate::audio::detect::Container;
 use crate::audio::error::AudioError;
@@ -41,10 +40,6 @@ pub(super) fn with_sizes(bytes: &Bytes, info: &WavInfo) -> Bytes {
     }
     file.extend_from_slice(samples);
     Bytes::from(file)
-}
-
-pub(super) fn wav_payload(bytes: Bytes, destination: Destination) -> Payload {
-    Payload { bytes, content_type: WAV_CONTENT_TYPE, file_name: "audio.wav", destination }
 }
 
 /// Mono Opus, packet for packet, into Ogg.

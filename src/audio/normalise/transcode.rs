@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::remux::wav_payload;
-use super::{Action, Destination, Limits, Normalised, Payload, Purpose, deadline, duration_to_48k, frames_to_duration};
+use super::{
+    Action, Destination, Limits, Normalised, Payload, Purpose, deadline, duration_to_48k, frames_to_duration,
+    opus_end_trim, wav_payload,
+};
 use crate::audio::decode::Decoder;
 use crate::audio::demux::{Codec, Demuxer};
 use crate::audio::detect::Container;
@@ -133,15 +135,6 @@ pub(super) fn container_file_name(container: Container) -> &'static str {
         Container::Mp3 => "audio.mp3",
         Container::Adts => "audio.aac",
         Container::Flac => "audio.flac",
-    }
-}
-
-/// 48 kHz samples of padding at the end of MP4 Opus, by its edit list: what the packets hold
-/// beyond the pre-skip and the edited length.
-pub(super) fn opus_end_trim(edits: Option<EditList>, samples: u64, head: &OpusHead) -> u64 {
-    match edits.map(|edits| edits.at_rate(opus::RATE)) {
-        Some((_, Some(play))) => samples.saturating_sub(u64::from(head.pre_skip) + play),
-        _ => 0,
     }
 }
 

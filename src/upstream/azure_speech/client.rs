@@ -18,16 +18,16 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use url::Url;
 
+use super::UPSTREAM;
 use super::results::{pronunciation, transcription};
 use super::status::{status_error, transport_error};
 use super::wire::{AssessmentParams, RecognitionResponse};
 use crate::audio::{Audio, Destination};
 use crate::jobs::{PronunciationJob, TranscribeJob};
 use crate::speech::{Pronunciation, Transcription};
+use crate::upstream::UpstreamError;
 use crate::upstream::connections::{ConnectionSettings, Connections};
-use crate::upstream::{Upstream, UpstreamError};
 
-pub(super) const UPSTREAM: Upstream = Upstream::AzureSpeech;
 pub(super) const SUBSCRIPTION_KEY: &str = "Ocp-Apim-Subscription-Key";
 const PRONUNCIATION_ASSESSMENT: &str = "Pronunciation-Assessment";
 

@@ -14,7 +14,8 @@ use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::client::{AzureSpeechClient, SUBSCRIPTION_KEY, UPSTREAM};
+use super::UPSTREAM;
+use super::client::{AzureSpeechClient, SUBSCRIPTION_KEY};
 use super::status::{status_error, transport_error};
 use crate::audio::Payload;
 use crate::speech::Transcription;

@@ -1,6 +1,7 @@
 //! Azure Speech: short-audio REST recognition and pronunciation assessment, and fast
-//! transcription for recordings over 60 s (UPSTREAMS.md section 1). The wire types are private; callers see only the contract's
-//! `speech::Transcription` / `speech::Pronunciation` and `UpstreamError`.
+//! transcription for recordings over 60 s (UPSTREAMS.md section 1). The wire types are private;
+//! callers see only the contract's `speech::Transcription` / `speech::Pronunciation` and
+//! `UpstreamError`.
 
 mod client;
 mod fast;
@@ -9,3 +10,8 @@ mod status;
 mod wire;
 
 pub use client::{AzureSpeechClient, AzureSpeechConfig};
+
+use crate::upstream::Upstream;
+
+/// Every error and metric of these modules is about this upstream.
+const UPSTREAM: Upstream = Upstream::AzureSpeech;

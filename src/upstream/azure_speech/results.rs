@@ -1,6 +1,6 @@
 //! Short-audio recognition results as the contract's transcription and assessment.
 
-use super::client::UPSTREAM;
+use super::UPSTREAM;
 use super::wire::{Alternative, RecognitionResponse, RecognitionStatus};
 use crate::speech::{Pronunciation, Transcription, WordScore};
 use crate::upstream::UpstreamError;

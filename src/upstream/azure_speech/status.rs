@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
-use super::client::UPSTREAM;
+use super::UPSTREAM;
 use super::wire::ErrorBody;
 use crate::upstream::{UpstreamError, retry_after};
 
