@@ -77,7 +77,7 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .route("/health/cache", get(health::cache))
         .route("/health/upstreams", get(health::upstreams))
         .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(health::openapi));
+        .route("/openapi.json", get(crate::openapi::serve));
     let metrics = state.metrics.clone();
     let quote = state.settings.log_format == crate::config::LogFormat::Pretty;
     api.merge(ops)

@@ -110,6 +110,12 @@ impl Modify for MultipartPartNames {
     }
 }
 
+/// `GET /openapi.json`.
+pub async fn serve() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], document()).into_response()
+}
+
 /// The document as JSON text, built once.
 pub fn document() -> &'static str {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -44,7 +44,3 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     state.upstreams.observe();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }
-
-pub async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document()).into_response()
-}
