@@ -18,7 +18,7 @@
 //!   Gemini sends; [`speech`]: the contract's transcription and pronunciation results;
 //!   [`audio`]: format detection and the SSRF-safe downloader of `audio_url`s.
 //! - [`cache`]: memory, Redis and disk tiers, the Kubernetes-aware mode choice, content-addressed
-//!   keys; [`redis_link`]: the one Redis connection shared by cache, single-flight and limits.
+//!   keys; [`redis`]: the one Redis connection shared by cache, single-flight and limits.
 //! - [`config`], [`metrics`], [`telemetry`], [`readiness`], [`state`], [`jobs`], [`served`]:
 //!   typed settings, the Prometheus registry, logs, shutdown state, handler state, and the
 //!   request/result types the stacks pass around.
@@ -33,7 +33,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod readiness;
-pub mod redis_link;
+pub mod redis;
 pub mod routes;
 pub mod served;
 pub mod server;

@@ -34,7 +34,7 @@ use crate::middleware::circuit_breaker::{Breaker, BreakerConfig, CircuitBreakerL
 use crate::middleware::detach::DetachLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
 use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
-use crate::redis_link::RedisLink;
+use crate::redis::RedisLink;
 use crate::served::Served;
 use crate::simulator::{SimConfig, Simulator};
 use crate::speech::{Pronunciation, Transcription};

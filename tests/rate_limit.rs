@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::get;
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
-use backend_ai::redis_link::RedisLink;
+use backend_ai::redis::RedisLink;
 use http_body_util::BodyExt;
 use redis_support::RedisServer;
 use tower::ServiceExt;

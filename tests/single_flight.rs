@@ -15,7 +15,7 @@ use backend_ai::jobs::AnalyzeJob;
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::cache::CacheLayer;
 use backend_ai::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
-use backend_ai::redis_link::RedisLink;
+use backend_ai::redis::RedisLink;
 use backend_ai::served::{Origin, Served};
 use backend_ai::upstream::error::{Upstream, UpstreamError};
 use futures::future::BoxFuture;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::redis_link::{RedisLink, RedisLinkError};
+use crate::redis::{RedisLink, RedisLinkError};
 
 /// Store the value, then end the single-flight lease if it is still the caller's (its token).
 static SET_AND_RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {

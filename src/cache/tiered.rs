@@ -23,7 +23,7 @@ use super::memory::MemoryTier;
 use super::mode::{CacheMode, ModeSource};
 use super::redis_tier::RedisTier;
 use crate::metrics::Metrics;
-use crate::redis_link::RedisLink;
+use crate::redis::RedisLink;
 
 /// `CACHE_TTL_SECONDS` default: one week.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(604_800);

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::key::Scope;
 use crate::metrics::Metrics;
-use crate::redis_link::{RedisLink, RedisLinkError};
+use crate::redis::{RedisLink, RedisLinkError};
 
 /// Namespaced and versioned so a change of the stored state can move to `v2` without old
 /// instances misreading it during a rolling deploy; the ceiling's buckets apart from the users',

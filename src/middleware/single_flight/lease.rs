@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::{Either, select};
 
-use crate::redis_link::{RedisLink, RedisLinkError};
+use crate::redis::{RedisLink, RedisLinkError};
 
 static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
