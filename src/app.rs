@@ -29,6 +29,7 @@ use crate::middleware::http_metrics::HttpMetricsLayer;
 use crate::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
 use crate::middleware::request_id;
 use crate::readiness::Readiness;
+use crate::redis::{LinkOptions, RedisLink};
 use crate::routes::{analyze, health, speech};
 use crate::server::{self, ConnectionMetrics, ServerOptions};
 use crate::state::{AppState, Inner};
@@ -139,6 +140,8 @@ pub enum StartupError {
     Bind { address: SocketAddr, source: std::io::Error },
     #[error("cannot start the built-in simulator: {0}")]
     Simulator(std::io::Error),
+    #[error("cannot use the rate limits' Redis: {0}")]
+    Redis(redis::RedisError),
 }
 
 impl App {
@@ -161,8 +164,16 @@ impl App {
             allowed_addresses: Vec::new(),
         });
         let api_keys = ApiKeys::new(settings.api_keys.clone());
-        // In Redis modes the limit is shared by every instance through Redis; otherwise local.
-        let redis = upstreams.cache().redis().cloned();
+        // Shared by every instance through Redis: the limits' own store when one is set (cache
+        // eviction cannot touch it), else the cache's Redis in Redis modes; otherwise local.
+        let limits_redis = match &settings.redis.limits {
+            Some(target) => {
+                let options = LinkOptions { service: "redis_limits", ..LinkOptions::new(settings.redis_timeout) };
+                Some(RedisLink::with_options(target, options, metrics.clone()).map_err(StartupError::Redis)?)
+            }
+            None => None,
+        };
+        let redis = limits_redis.clone().or_else(|| upstreams.cache().redis().cloned());
         let limiters: Vec<RateLimiter> = [
             (settings.rate_limit_per_minute, RateLimitConfig::new(settings.rate_limit_per_minute, api_keys.enabled())),
             (
@@ -189,7 +200,15 @@ impl App {
             AudioPolicy { max_duration: settings.audio_max_duration, send: settings.audio_send_format },
             metrics.clone(),
         );
-        let state = AppState::new(Inner { settings, metrics, readiness: Readiness::new(), upstreams, fetcher, audio });
+        let state = AppState::new(Inner {
+            settings,
+            metrics,
+            readiness: Readiness::new(),
+            upstreams,
+            fetcher,
+            audio,
+            limits_redis,
+        });
         let router = router(state.clone(), api_layers);
         Ok(Self { listener, router, state })
     }

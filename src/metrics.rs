@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use prometheus::{
-    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Buckets the contract fixes for `ai_operation_duration_seconds`.
@@ -33,6 +34,9 @@ pub struct Collectors {
     // --- contract ---
     /// 1 when the dependency is usable, 0 when not. `service`: azure_speech | gemini | redis.
     pub service_health_status: IntGaugeVec,
+    /// `service`: redis | redis_limits. The share of the key space whose Redis node answers:
+    /// 1 up, 0 down, in between a cluster with some shards unreachable.
+    pub redis_slot_coverage: GaugeVec,
     /// `operation`: get | set; `result`: hit | miss (gets), ok | error (sets), error (gets that
     /// failed and were treated as misses); `tier`: memory | redis | disk.
     pub cache_operations_total: IntCounterVec,
@@ -96,6 +100,13 @@ impl Metrics {
         Self(Arc::new(Collectors {
             service_health_status: register!(IntGaugeVec::new(
                 Opts::new("service_health_status", "1 when the dependency is usable, 0 when not"),
+                &["service"]
+            )),
+            redis_slot_coverage: register!(GaugeVec::new(
+                Opts::new(
+                    "redis_slot_coverage",
+                    "Share of the Redis key space whose node answers: 1 all, 0 none, between: some cluster shards down"
+                ),
                 &["service"]
             )),
             cache_operations_total: register!(counter(

@@ -8,6 +8,7 @@ use crate::audio::fetch::AudioFetcher;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
+use crate::redis::RedisLink;
 use crate::upstreams::Upstreams;
 
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct Inner {
     pub fetcher: AudioFetcher,
     /// Makes recordings into what Azure takes, on the bounded blocking pool.
     pub audio: Preparer,
+    /// `RATE_LIMIT_REDIS_*`: the limits' own store, when they have one (else the cache's Redis).
+    pub limits_redis: Option<RedisLink>,
 }
 
 impl AppState {

@@ -270,7 +270,7 @@ fn retry_policy(settings: &Settings) -> RetryPolicy {
 fn build_cache(settings: &Settings, metrics: &Metrics) -> Result<Cache, redis::RedisError> {
     let (mode, source) = resolve_mode(settings.cache_mode, settings.kubernetes);
     let redis = if mode.uses_redis() {
-        Some(RedisLink::new(&settings.redis_url, settings.redis_timeout, metrics.clone())?)
+        Some(RedisLink::new(&settings.redis.cache, settings.redis_timeout, metrics.clone())?)
     } else {
         None
     };

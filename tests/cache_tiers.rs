@@ -13,7 +13,7 @@ use backend_ai::cache::{Cache, CacheConfig, CacheKey, CacheKeyed, CacheMode, Mod
 use backend_ai::jobs::AnalyzeJob;
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::cache::CacheLayer;
-use backend_ai::redis::RedisLink;
+use backend_ai::redis::{RedisLink, RedisTarget};
 use backend_ai::served::{Origin, Served};
 use backend_ai::upstream::error::UpstreamError;
 use redis_support::RedisServer;
@@ -22,7 +22,7 @@ use tower::{Layer, ServiceExt, service_fn};
 const OP_TIMEOUT: Duration = Duration::from_millis(500);
 
 fn link(server: &RedisServer, metrics: &Metrics) -> RedisLink {
-    RedisLink::new(&server.url(), OP_TIMEOUT, metrics.clone()).expect("valid redis url")
+    RedisLink::new(&RedisTarget::single(server.url()), OP_TIMEOUT, metrics.clone()).expect("valid redis url")
 }
 
 fn cache(mode: CacheMode, dir: &Path, redis: Option<RedisLink>, metrics: &Metrics) -> Cache {

@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::get;
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
-use backend_ai::redis::RedisLink;
+use backend_ai::redis::{RedisLink, RedisTarget};
 use http_body_util::BodyExt;
 use redis_support::RedisServer;
 use tower::ServiceExt;
@@ -32,7 +32,7 @@ fn limiter(per_minute: u32, redis: Option<RedisLink>, metrics: &Metrics) -> Rate
 }
 
 fn link(server: &RedisServer, metrics: &Metrics) -> RedisLink {
-    RedisLink::new(&server.url(), Duration::from_millis(500), metrics.clone()).expect("redis url")
+    RedisLink::new(&RedisTarget::single(server.url()), Duration::from_millis(500), metrics.clone()).expect("redis url")
 }
 
 #[derive(Default, Clone, Copy)]
@@ -140,7 +140,7 @@ async fn when_redis_returns_the_shared_limit_is_used_again_without_a_restart() {
     loop {
         assert_eq!(send(&app, user("ivan")).await.status(), StatusCode::OK);
         let stored: Option<String> = observer
-            .run(|mut connection| async move {
+            .run("backend-ai:v1:ratelimit:user:ivan", |mut connection| async move {
                 redis::cmd("GET").arg("backend-ai:v1:ratelimit:user:ivan").query_async(&mut connection).await
             })
             .await
@@ -213,7 +213,7 @@ async fn without_a_user_id_the_api_key_is_the_identity_and_redis_never_sees_it_r
     assert_eq!(send(&app, key("secret-key-two", "192.0.2.1:1000")).await.status(), StatusCode::OK);
 
     let stored: Vec<String> = redis
-        .run(|mut connection| async move {
+        .run("backend-ai:v1:ratelimit:", |mut connection| async move {
             redis::cmd("KEYS").arg("backend-ai:v1:ratelimit:*").query_async(&mut connection).await
         })
         .await

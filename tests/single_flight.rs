@@ -15,7 +15,7 @@ use backend_ai::jobs::AnalyzeJob;
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::cache::CacheLayer;
 use backend_ai::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
-use backend_ai::redis::RedisLink;
+use backend_ai::redis::{DEFAULT_KEY_PREFIX, KeySpace, RedisLink, RedisTarget};
 use backend_ai::served::{Origin, Served};
 use backend_ai::upstream::error::{Upstream, UpstreamError};
 use futures::future::BoxFuture;
@@ -65,7 +65,8 @@ fn instance(cache: &Cache, config: SingleFlightConfig, calls: &Arc<AtomicUsize>,
 }
 
 fn redis_cache(server: &RedisServer, dir: &Path, metrics: &Metrics) -> Cache {
-    let link = RedisLink::new(&server.url(), OP_TIMEOUT, metrics.clone()).expect("valid redis url");
+    let link =
+        RedisLink::new(&RedisTarget::single(server.url()), OP_TIMEOUT, metrics.clone()).expect("valid redis url");
     Cache::new(CacheConfig::new(CacheMode::RedisOnly, ModeSource::Env, dir), Some(link), metrics.clone())
 }
 
@@ -293,9 +294,14 @@ async fn a_lease_outlived_by_a_slow_call_is_renewed_so_no_second_instance_calls(
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
-/// The lease single-flight takes for `job()`.
+/// The lease single-flight takes for `job()`, beside its result under the default prefix.
 fn job_lease_key() -> String {
-    format!("{}:lease", job().cache_key().as_str())
+    KeySpace::new(DEFAULT_KEY_PREFIX).lease(&job().cache_key())
+}
+
+/// Where `job()`'s result is stored in Redis.
+fn job_redis_key() -> String {
+    KeySpace::new(DEFAULT_KEY_PREFIX).result(&job().cache_key())
 }
 
 /// A connection of the test's own, to look at what the layers left in Redis.
@@ -359,8 +365,7 @@ async fn a_miss_costs_two_redis_round_trips_and_its_store_ends_the_lease() {
     let lease_key = job_lease_key();
     let lease_left: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut raw).await.expect("exists");
     assert!(!lease_left, "the store ended the lease");
-    let stored: bool =
-        redis::cmd("EXISTS").arg(job().cache_key().as_str()).query_async(&mut raw).await.expect("exists");
+    let stored: bool = redis::cmd("EXISTS").arg(job_redis_key()).query_async(&mut raw).await.expect("exists");
     assert!(stored, "the answer is in Redis for the other instances");
 }
 

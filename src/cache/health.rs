@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use super::tiered::{Cache, TIER_DISK, TIER_MEMORY, TIER_REDIS};
 
 impl Cache {
-    /// `{"mode", "mode_source", "redis": {...}|null, "disk": {...}|null, "memory": {...},
+    /// `{"mode", "mode_source", "redis": {connected, state: up|degraded|down, topology:
+    /// single|cluster|sentinel, slot_coverage, failures}|null, "disk": {...}|null, "memory": {...},
     /// "ttl_seconds": {...}, "counts": {tier: {hits, misses, errors, sets, set_errors}}}`.
     /// `redis` is null in `disk_only` and `disk` null in `redis_only`. Pings Redis (bounded by
     /// the link's timeout) so `connected` is current rather than the last request's view.
@@ -13,15 +14,8 @@ impl Cache {
         let inner = &self.inner;
         let config = &inner.config;
         let redis = match &inner.redis {
-            Some(redis) => {
-                let connected = redis.ping().await;
-                json!({
-                    "connected": connected,
-                    "url": redis.link().url_for_logs(),
-                    "failures": redis.link().failures(),
-                })
-            }
-            None if config.mode.uses_redis() => json!({ "connected": false, "url": null, "failures": 0 }),
+            Some(redis) => redis.link().health().await,
+            None if config.mode.uses_redis() => json!({ "connected": false, "state": "down", "failures": 0 }),
             None => Value::Null,
         };
         let disk = match &inner.disk {

@@ -1,16 +1,19 @@
 //! The shared tier: every instance reads and writes the same keys, so one instance's upstream
-//! call serves all. Every operation goes through `RedisLink::run` (timeout + health).
+//! call serves all. Every operation goes through `RedisLink::run` (timeout + health), under the
+//! link's key space (`REDIS_KEY_PREFIX`, the digest as hash tag).
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::redis::{RedisLink, RedisLinkError};
+use super::key::CacheKey;
+use crate::redis::{Lua, RedisLink, RedisLinkError};
 
 /// Store the value, then end the single-flight lease if it is still the caller's (its token).
-static SET_AND_RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+/// The result and the lease share a slot (`KeySpace`), as one script's keys must on a cluster.
+static SET_AND_RELEASE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) \
          if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end \
          return 1",
@@ -30,17 +33,21 @@ impl RedisTier {
         &self.link
     }
 
-    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, RedisLinkError> {
-        let found: Option<Vec<u8>> =
-            self.link.run(|mut conn| async move { redis::cmd("GET").arg(key).query_async(&mut conn).await }).await?;
+    pub async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, RedisLinkError> {
+        let key = &self.link.keys().result(key);
+        let found: Option<Vec<u8>> = self
+            .link
+            .run(key, |mut conn| async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
+            .await?;
         Ok(found.map(Bytes::from))
     }
 
     /// `SET key value EX ttl`: Redis drops the entry itself.
-    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), RedisLinkError> {
+    pub async fn set(&self, key: &CacheKey, value: &[u8], ttl: Duration) -> Result<(), RedisLinkError> {
         let seconds = ttl_seconds(ttl);
+        let key = &self.link.keys().result(key);
         self.link
-            .run(|mut conn| async move {
+            .run(key, |mut conn| async move {
                 redis::cmd("SET").arg(key).arg(value).arg("EX").arg(seconds).query_async::<()>(&mut conn).await
             })
             .await
@@ -49,35 +56,23 @@ impl RedisTier {
     /// `set`, and in the same round trip delete the lease at `lease_key` if it holds `token`.
     pub async fn set_and_release(
         &self,
-        key: &str,
+        key: &CacheKey,
         value: &[u8],
         ttl: Duration,
         lease_key: &str,
         token: &str,
     ) -> Result<(), RedisLinkError> {
         let seconds = ttl_seconds(ttl);
+        let key = self.link.keys().result(key);
+        let call = SET_AND_RELEASE.call().key(&key).key(lease_key).arg(value).arg(seconds).arg(token);
+        self.link.run(&key, |mut conn| async move { call.invoke::<i64>(&mut conn).await.map(drop) }).await
+    }
+
+    pub async fn delete(&self, key: &CacheKey) -> Result<(), RedisLinkError> {
+        let key = &self.link.keys().result(key);
         self.link
-            .run(|mut conn| async move {
-                SET_AND_RELEASE
-                    .key(key)
-                    .key(lease_key)
-                    .arg(value)
-                    .arg(seconds)
-                    .arg(token)
-                    .invoke_async::<i64>(&mut conn)
-                    .await
-                    .map(drop)
-            })
+            .run(key, |mut conn| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await })
             .await
-    }
-
-    pub async fn delete(&self, key: &str) -> Result<(), RedisLinkError> {
-        self.link.run(|mut conn| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await }).await
-    }
-
-    /// Whether Redis answers right now; refreshes the link's health as a side effect.
-    pub async fn ping(&self) -> bool {
-        self.link.run(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await }).await.is_ok()
     }
 }
 

@@ -150,7 +150,7 @@ impl Cache {
                 }
                 Opened::Expired | Opened::Invalid => {
                     if let Some(redis) = &self.inner.redis {
-                        let _ = redis.delete(key.as_str()).await;
+                        let _ = redis.delete(key).await;
                     }
                     None
                 }
@@ -238,8 +238,7 @@ impl Cache {
 
         if let Some(redis) = &self.inner.redis {
             // This instance's single-flight claim just found Redis without the value.
-            let lookup =
-                if self.inner.claims.contains(key.as_str()) { Ok(None) } else { redis.get(key.as_str()).await };
+            let lookup = if self.inner.claims.contains(key.as_str()) { Ok(None) } else { redis.get(key).await };
             match lookup {
                 Ok(Some(bytes)) => match envelope::open::<T>(bytes, now) {
                     Opened::Fresh(value, sealed) => {
@@ -249,7 +248,7 @@ impl Cache {
                     }
                     Opened::Expired | Opened::Invalid => {
                         tracing::debug!(key = %key, "unreadable redis cache entry; dropping it");
-                        let _ = redis.delete(key.as_str()).await;
+                        let _ = redis.delete(key).await;
                         miss(TIER_REDIS);
                     }
                 },
@@ -307,10 +306,8 @@ impl Cache {
         claim: Option<&Claim>,
     ) {
         let stored = match claim {
-            Some(claim) => {
-                redis.set_and_release(key.as_str(), &sealed.bytes, ttl, &claim.lease_key, &claim.token).await
-            }
-            None => redis.set(key.as_str(), &sealed.bytes, ttl).await,
+            Some(claim) => redis.set_and_release(key, &sealed.bytes, ttl, &claim.lease_key, &claim.token).await,
+            None => redis.set(key, &sealed.bytes, ttl).await,
         };
         match stored {
             Ok(()) => self.count("set", "ok", TIER_REDIS),

@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use url::Url;
-
 use crate::cache::{RequestedMode, SERVICE_ACCOUNT_DIR, kubernetes_detected};
 use crate::upstream::connections::ConnectionSettings;
 
@@ -23,10 +21,13 @@ const DEFAULT_KEY_CEILING_FACTOR: u32 = 100;
 const DEFAULT_AUDIO_BYTES_IN_FLIGHT: usize = 128 * 1024 * 1024;
 
 mod names;
+mod redis;
 mod targets;
 mod vars;
 
 pub use names::*;
+pub use redis::RedisSettings;
+use redis::redis_settings;
 pub use targets::{AzureTarget, GeminiTarget, Secret};
 use targets::{azure_target, gemini_target};
 pub use vars::ConfigError;
@@ -55,7 +56,7 @@ pub struct Settings {
     pub api_keys: Vec<Secret>,
     pub kubernetes: bool,
     pub cache_mode: RequestedMode,
-    pub redis_url: String,
+    pub redis: RedisSettings,
     pub redis_timeout: Duration,
     pub disk_cache_dir: PathBuf,
     pub ttl_transcription: Duration,
@@ -151,11 +152,7 @@ impl Settings {
             })?,
         };
 
-        let redis_url = vars.get(REDIS_URL).unwrap_or_else(|| "redis://127.0.0.1:6379/0".to_string());
-        match Url::parse(&redis_url) {
-            Ok(url) if matches!(url.scheme(), "redis" | "rediss" | "unix" | "redis+unix") => {}
-            _ => return Err(invalid(REDIS_URL, "must be a redis:// or rediss:// URL")),
-        }
+        let redis = redis_settings(&vars)?;
 
         let ttl_default = vars.seconds(CACHE_TTL_SECONDS, 604_800, 1)?;
         let ttl_or_default = |name| -> Result<Duration, ConfigError> {
@@ -225,7 +222,7 @@ impl Settings {
             api_keys,
             kubernetes,
             cache_mode,
-            redis_url,
+            redis,
             redis_timeout: Duration::from_millis(vars.number(REDIS_TIMEOUT_MS, 250u64, 1)?),
             disk_cache_dir: PathBuf::from(vars.get(DISK_CACHE_DIR).unwrap_or_else(|| "./data/cache".to_string())),
             ttl_transcription: ttl_or_default(CACHE_TTL_TRANSCRIPTION_SECONDS)?,

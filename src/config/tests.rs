@@ -159,3 +159,54 @@ fn secrets_never_show_in_debug_output() {
     let settings = settings(&[(API_KEYS, "super-secret-key")]).expect("valid");
     assert!(!format!("{settings:?}").contains("super-secret-key"));
 }
+
+#[test]
+fn contradictory_redis_settings_are_refused_naming_the_variable() {
+    let cluster = "redis://127.0.0.1:7000,redis://127.0.0.1:7001";
+    for (pairs, variable) in [
+        (vec![(REDIS_URL, "redis://127.0.0.1:6379"), (REDIS_CLUSTER_NODES, cluster)], REDIS_CLUSTER_NODES),
+        (vec![(REDIS_CLUSTER_NODES, cluster), (REDIS_SENTINELS, "redis://127.0.0.1:26379")], REDIS_SENTINELS),
+        (vec![(REDIS_CLUSTER_NODES, "redis://127.0.0.1:7000/2")], REDIS_CLUSTER_NODES),
+        (vec![(REDIS_CLUSTER_NODES, "redis://127.0.0.1:7000,rediss://127.0.0.1:7001")], REDIS_CLUSTER_NODES),
+        (vec![(REDIS_CLUSTER_NODES, " , ")], REDIS_CLUSTER_NODES),
+        (vec![(REDIS_SENTINELS, "redis://127.0.0.1:26379")], REDIS_SENTINEL_MASTER),
+        (vec![(REDIS_SENTINEL_MASTER, "mymaster")], REDIS_SENTINEL_MASTER),
+        (vec![(REDIS_KEY_PREFIX, "{tenant}:")], REDIS_KEY_PREFIX),
+        (vec![(REDIS_CA_FILE, "/nonexistent/ca.pem")], REDIS_CA_FILE),
+        (
+            vec![(RATE_LIMIT_REDIS_URL, "redis://a:1"), (RATE_LIMIT_REDIS_CLUSTER_NODES, cluster)],
+            RATE_LIMIT_REDIS_CLUSTER_NODES,
+        ),
+        (vec![(RATE_LIMIT_REDIS_URL, "http://limits")], RATE_LIMIT_REDIS_URL),
+    ] {
+        let error = settings(&pairs).expect_err(variable);
+        assert_eq!(error.variable, variable, "{pairs:?}: {error}");
+    }
+}
+
+#[test]
+fn each_redis_topology_reads_as_set() {
+    use crate::redis::Topology;
+    let cluster =
+        settings(&[(REDIS_CLUSTER_NODES, "rediss://:pw@10.0.0.1:7000, rediss://10.0.0.2:7000/0")]).expect("cluster");
+    assert!(matches!(&cluster.redis.cache.topology, Topology::Cluster { seeds } if seeds.len() == 2));
+    assert_eq!(cluster.redis.limits, None, "limits share the cache's store unless told otherwise");
+    let sentinel = settings(&[
+        (REDIS_SENTINELS, "redis://:data-pw@127.0.0.1:26379/3,redis://127.0.0.1:26380"),
+        (REDIS_SENTINEL_MASTER, "mymaster"),
+        (REDIS_SENTINEL_PASSWORD, "sentinel-pw"),
+        (RATE_LIMIT_REDIS_URL, "redis://127.0.0.1:6380/0"),
+    ])
+    .expect("sentinel");
+    match &sentinel.redis.cache.topology {
+        Topology::Sentinel { sentinels, master, sentinel_password, password, db, tls } => {
+            assert_eq!(sentinels, &["redis://127.0.0.1:26379", "redis://127.0.0.1:26380"], "no password in addresses");
+            assert_eq!((master.as_str(), *db, *tls), ("mymaster", 3, false));
+            assert_eq!((sentinel_password.as_deref(), password.as_deref()), (Some("sentinel-pw"), Some("data-pw")));
+        }
+        other => panic!("not sentinel: {other:?}"),
+    }
+    let limits = sentinel.redis.limits.expect("a limits store");
+    assert_eq!(limits.topology, Topology::Single { url: "redis://127.0.0.1:6380/0".to_string() });
+    assert_eq!(settings(&[]).expect("defaults").redis.cache.key_prefix, "backend-ai:");
+}

@@ -31,7 +31,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 
 #[utoipa::path(get, path = "/health/cache", tag = "operations", responses((status = 200, description = "Cache mode and per-tier state", body = Object)))]
 pub async fn cache(State(state): State<AppState>) -> Json<Value> {
-    Json(state.upstreams.cache_health().await)
+    let mut health = state.upstreams.cache_health().await;
+    if let (Some(link), Some(object)) = (&state.limits_redis, health.as_object_mut()) {
+        object.insert("limits_redis".to_string(), link.health().await);
+    }
+    Json(health)
 }
 
 #[utoipa::path(get, path = "/health/upstreams", tag = "operations", responses((status = 200, description = "Each upstream's target and breaker state", body = Object)))]

@@ -150,7 +150,15 @@ async fn spawn_admitting(admitted: SocketAddr) -> (String, tokio::task::JoinHand
     let upstreams = backend_ai::upstreams::build(&settings, &metrics).await.expect("upstreams");
     let fetcher = AudioFetcher::new(FetchPolicy { allowed_addresses: vec![admitted], ..FetchPolicy::default() });
     let audio = Preparer::new(1, AudioPolicy::default(), metrics.clone());
-    let state = AppState::new(Inner { settings, metrics, readiness: Readiness::new(), upstreams, fetcher, audio });
+    let state = AppState::new(Inner {
+        settings,
+        metrics,
+        readiness: Readiness::new(),
+        upstreams,
+        fetcher,
+        audio,
+        limits_redis: None,
+    });
     let audio_budget = AudioBudgetLayer::new(
         AudioBudget::new(128 * 1024 * 1024, prometheus::IntGauge::new("reserved", "test").expect("gauge")),
         10 * 1024 * 1024,

@@ -10,13 +10,12 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::key::Scope;
 use crate::metrics::Metrics;
-use crate::redis::{RedisLink, RedisLinkError};
+use crate::redis::{Lua, RedisLink, RedisLinkError};
 
-/// Namespaced and versioned so a change of the stored state can move to `v2` without old
-/// instances misreading it during a rolling deploy; the ceiling's buckets apart from the users',
-/// whose keys can be the same string (an API key when no user id is sent).
-const REDIS_PREFIX: &str = "backend-ai:v1:ratelimit:";
-const REDIS_CEILING_PREFIX: &str = "backend-ai:v1:ratelimit-key:";
+/// Under the link's key space (`REDIS_KEY_PREFIX` and a version); the ceiling's buckets apart
+/// from the users', whose keys can be the same string (an API key when no user id is sent).
+const REDIS_BUCKET: &str = "ratelimit";
+const REDIS_CEILING_BUCKET: &str = "ratelimit-key";
 /// The local map is swept this often: governor's keyed state grows by one entry per key ever
 /// seen, and `retain_recent` drops the keys whose bucket has refilled (that is, idle for up to a
 /// minute at the default burst), so memory follows the keys active in the last minute or so.
@@ -106,7 +105,7 @@ struct Inner {
     /// Redis outage does not hand every user a fresh burst on this instance.
     local: LocalLimiter,
     redis: Option<RedisLink>,
-    script: redis::Script,
+    script: Lua,
     burst: u32,
     /// One request's cost: 60 s / per_minute.
     interval: Duration,
@@ -129,7 +128,7 @@ impl RateLimiter {
             inner: Arc::new(Inner {
                 local: governor::RateLimiter::dashmap(quota).with_middleware::<StateInformationMiddleware>(),
                 redis,
-                script: redis::Script::new(include_str!("gcra.lua")),
+                script: Lua::new(include_str!("gcra.lua")),
                 burst: burst.get(),
                 interval: quota.replenish_interval(),
                 api_keys_enabled: config.api_keys_enabled,
@@ -177,21 +176,16 @@ impl RateLimiter {
     }
 
     async fn check_redis(&self, redis: &RedisLink, key: &str) -> Result<Decision, RedisLinkError> {
-        let prefix = match self.inner.scope {
-            Scope::User => REDIS_PREFIX,
-            Scope::Ceiling => REDIS_CEILING_PREFIX,
+        let kind = match self.inner.scope {
+            Scope::User => REDIS_BUCKET,
+            Scope::Ceiling => REDIS_CEILING_BUCKET,
         };
-        let bucket = format!("{prefix}{key}");
+        let bucket = redis.keys().limit(kind, key);
         let interval_us = u64::try_from(self.inner.interval.as_micros()).unwrap_or(u64::MAX).max(1);
-        let script = &self.inner.script;
         let burst = self.inner.burst;
-        let (allowed, remaining, retry_after_ms, reset_ms): (i64, i64, u64, u64) = redis
-            .run(|mut connection| async move {
-                let mut invocation = script.key(&bucket);
-                invocation.arg(interval_us).arg(burst);
-                invocation.invoke_async(&mut connection).await
-            })
-            .await?;
+        let call = self.inner.script.call().key(&bucket).arg(interval_us).arg(burst);
+        let (allowed, remaining, retry_after_ms, reset_ms): (i64, i64, u64, u64) =
+            redis.run(&bucket, |mut connection| async move { call.invoke(&mut connection).await }).await?;
         Ok(Decision {
             allowed: allowed == 1,
             limit: burst,

@@ -1,4 +1,4 @@
-//! The cross-instance lease: `SET {key}:lease <token> NX PX <ms>`, taken only when the value is
+//! The cross-instance lease: `SET <result key>:lease <token> NX PX <ms>` (in the result's slot), taken only when the value is
 //! not stored (one script: `claim`), renewed and released only by its holder (compare-and-set
 //! scripts), so a holder that outlived its lease can never extend or delete a successor's.
 
@@ -9,19 +9,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::{Either, select};
 
-use crate::redis::{RedisLink, RedisLinkError};
+use crate::cache::CacheKey;
+use crate::redis::{Lua, RedisLink, RedisLinkError};
 
-static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-    )
+static RELEASE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end")
 });
 
 /// Look for the value; only when there is none, take the lease. One round trip where a read
 /// and then a `SET NX` took two. `{1, value}`: stored; `{2, ''}`: the lease is ours; `{0, ''}`:
 /// another holder has it.
-static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+static CLAIM: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         "local value = redis.call('GET', KEYS[1]) \
          if value then return {1, value} end \
          if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, ''} end \
@@ -29,15 +28,11 @@ static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-static RENEW: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+static RENEW: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
     )
 });
-
-pub(super) fn lease_key(key: &str) -> String {
-    format!("{key}:lease")
-}
 
 pub(super) struct Lease {
     link: RedisLink,
@@ -60,18 +55,16 @@ impl Lease {
     /// The value at `key` if stored, else the lease at `lease_key` if free, in one round trip.
     pub async fn claim(
         link: &RedisLink,
-        key: &str,
+        key: &CacheKey,
         lease_key: String,
         ttl: Duration,
     ) -> Result<Claimed, RedisLinkError> {
         let token = uuid::Uuid::new_v4().to_string();
         let millis = ttl_millis(ttl);
-        let (lease_ref, token_ref) = (&lease_key, &token);
-        let (outcome, value): (i64, Vec<u8>) = link
-            .run(|mut conn| async move {
-                CLAIM.key(key).key(lease_ref).arg(token_ref).arg(millis).invoke_async(&mut conn).await
-            })
-            .await?;
+        let key = link.keys().result(key);
+        let call = CLAIM.call().key(&key).key(&lease_key).arg(&token).arg(millis);
+        let (outcome, value): (i64, Vec<u8>) =
+            link.run(&key, |mut conn| async move { call.invoke(&mut conn).await }).await?;
         Ok(match outcome {
             1 => Claimed::Stored(Bytes::from(value)),
             2 => Claimed::Acquired(Self { link: link.clone(), key: lease_key, token, ttl }),
@@ -114,26 +107,20 @@ impl Lease {
 
     async fn renew(&self) -> Result<bool, RedisLinkError> {
         let millis = ttl_millis(self.ttl);
-        let renewed: i64 =
-            self.link
-                .run(|mut conn| async move {
-                    RENEW.key(&self.key).arg(&self.token).arg(millis).invoke_async(&mut conn).await
-                })
-                .await?;
+        let call = RENEW.call().key(&self.key).arg(&self.token).arg(millis);
+        let renewed: i64 = self.link.run(&self.key, |mut conn| async move { call.invoke(&mut conn).await }).await?;
         Ok(renewed == 1)
     }
 
     /// Best effort: if this fails the lease expires on its own.
     pub async fn release(self) {
-        let _ = self
-            .link
-            .run(|mut conn| async move { RELEASE.key(&self.key).arg(&self.token).invoke_async::<i64>(&mut conn).await })
-            .await;
+        let call = RELEASE.call().key(&self.key).arg(&self.token);
+        let _ = self.link.run(&self.key, |mut conn| async move { call.invoke::<i64>(&mut conn).await }).await;
     }
 }
 
 pub(super) async fn lease_exists(link: &RedisLink, key: &str) -> Result<bool, RedisLinkError> {
-    link.run(|mut conn| async move { redis::cmd("EXISTS").arg(key).query_async::<bool>(&mut conn).await }).await
+    link.run(key, |mut conn| async move { redis::cmd("EXISTS").arg(key).query_async::<bool>(&mut conn).await }).await
 }
 
 fn ttl_millis(ttl: Duration) -> u64 {

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
 use super::flights::Flights;
-use super::lease::{Claimed, Lease, lease_exists, lease_key};
+use super::lease::{Claimed, Lease, lease_exists};
 use crate::cache::claims::{Claim, Claims};
 use crate::cache::{CacheKey, CacheKeyed, Cacheable};
 use crate::served::{Origin, Served};
@@ -77,12 +77,12 @@ where
     let config = flights.config;
     let now = Instant::now();
     let deadline = now.checked_add(config.max_wait).unwrap_or(now + Duration::from_secs(86_400));
-    let lease_key = lease_key(key.as_str());
+    let lease_key = link.keys().lease(&key);
     let mut unreadable_seen = false;
     loop {
         // The memory tier was looked at by `call`; the claim looks at Redis and, when the value
         // is not there, takes the lease in the same round trip.
-        match Lease::claim(&link, key.as_str(), lease_key.clone(), config.lease).await {
+        match Lease::claim(&link, &key, lease_key.clone(), config.lease).await {
             // Redis failing or backing off: coordinating would only add timeouts to a request
             // that is going upstream anyway.
             Err(_) => return inner.oneshot(job).await,

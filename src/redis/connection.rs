@@ -1,0 +1,161 @@
+//! The connection behind a link, whichever topology: a reconnecting connection to one endpoint,
+//! a cluster connection that routes each command to its slot's master, or a connection to the
+//! master that Sentinel names, replaced when that master stops being one.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, TlsCertificates, Value};
+
+use super::sentinel::Follower;
+use super::topology::{RedisTarget, Topology};
+
+/// What one operation runs on; cheap to clone (all share the multiplexed sockets).
+#[derive(Clone)]
+pub enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+    Master(MultiplexedConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+            Self::Master(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Master(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+            Self::Master(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// Makes connections for a link. Never connects when built: the first operation does, so the
+/// service starts (and serves from its other tiers) while Redis is away.
+pub(super) enum Backend {
+    Single(ConnectionManager),
+    Cluster(cluster::Lazy),
+    Sentinel(Follower),
+}
+
+impl Backend {
+    pub fn open(target: &RedisTarget, timeout: Duration) -> RedisResult<Self> {
+        let certificates = certificates(target)?;
+        Ok(match &target.topology {
+            Topology::Single { url } => {
+                let client = match certificates {
+                    Some(certificates) => redis::Client::build_with_tls(url.as_str(), certificates)?,
+                    None => redis::Client::open(url.as_str())?,
+                };
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    // One quick reconnect attempt per failed operation; the next operation tries again.
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(100));
+                Self::Single(ConnectionManager::new_lazy_with_config(client, config)?)
+            }
+            Topology::Cluster { seeds } => Self::Cluster(cluster::Lazy::new(seeds, certificates, timeout)?),
+            Topology::Sentinel { .. } => Self::Sentinel(Follower::new(&target.topology, certificates, timeout)?),
+        })
+    }
+
+    pub async fn connection(&self) -> RedisResult<Connection> {
+        match self {
+            Self::Single(manager) => Ok(Connection::Single(manager.clone())),
+            Self::Cluster(lazy) => lazy.connection().await.map(Connection::Cluster),
+            Self::Sentinel(follower) => follower.connection().await.map(Connection::Master),
+        }
+    }
+
+    /// After an operation failed to reach its node: Sentinel's master is asked for again.
+    pub fn failed(&self) {
+        if let Self::Sentinel(follower) = self {
+            follower.forget();
+        }
+    }
+
+    /// A health probe's extra work: Sentinel is asked whether the master moved, so even an idle
+    /// instance follows a failover (and a demoted master's `READONLY` is never waited for).
+    pub async fn refresh(&self) {
+        if let Self::Sentinel(follower) = self {
+            follower.refresh().await;
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+}
+
+fn certificates(target: &RedisTarget) -> RedisResult<Option<TlsCertificates>> {
+    let Some(path) = &target.ca_file else { return Ok(None) };
+    let pem = std::fs::read(path).map_err(|error| {
+        redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "REDIS_CA_FILE could not be read",
+            format!("{}: {error}", path.display()),
+        ))
+    })?;
+    Ok(Some(TlsCertificates { client_tls: None, root_cert: Some(pem) }))
+}
+
+mod cluster {
+    use std::time::Duration;
+
+    use redis::cluster::{ClusterClient, ClusterClientBuilder};
+    use redis::cluster_async::ClusterConnection;
+    use redis::{RedisResult, TlsCertificates, TlsMode};
+
+    /// The cluster connection, made on first use and kept: it follows slot moves and failovers
+    /// itself (it refreshes the slot map on `MOVED` and on a node's failure).
+    pub struct Lazy {
+        client: ClusterClient,
+        /// A failed first connect leaves it empty, and the next operation tries again.
+        connection: tokio::sync::OnceCell<ClusterConnection>,
+    }
+
+    impl Lazy {
+        pub fn new(seeds: &[String], certificates: Option<TlsCertificates>, timeout: Duration) -> RedisResult<Self> {
+            let mut builder = ClusterClientBuilder::new(seeds.iter().map(String::as_str))
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                // The link's own timeout bounds an operation; inside it, a redirect or a
+                // refreshed slot map is worth one more try.
+                .retries(2)
+                .min_retry_wait(10)
+                .max_retry_wait(100);
+            if seeds.iter().any(|seed| seed.starts_with("rediss://")) {
+                builder = builder.tls(TlsMode::Secure);
+            }
+            if let Some(certificates) = certificates {
+                builder = builder.certs(certificates);
+            }
+            Ok(Self { client: builder.build()?, connection: tokio::sync::OnceCell::new() })
+        }
+
+        pub async fn connection(&self) -> RedisResult<ClusterConnection> {
+            self.connection.get_or_try_init(|| self.client.get_async_connection()).await.cloned()
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Health and back-off per part of Redis, so one failing shard does not pause the others.
+//!
+//! A single endpoint (or Sentinel's master) is one part. A cluster is cut into `CLUSTER_PARTS`
+//! ranges of hash slots: a master owns whole ranges in the usual layout (`redis-cli --cluster
+//! create` gives each a contiguous block), so a dead master's ranges back off while the others'
+//! keys keep reaching their masters. The split needs no `CLUSTER` command: a key's slot is a
+//! CRC16 of it, and the probe PINGs the master of one slot per range through the driver's routing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use super::backoff::{Admission, Backoff};
+use super::link::LinkOptions;
+
+/// Ranges of 256 slots each.
+pub const CLUSTER_PARTS: usize = 64;
+const SLOTS: u16 = 16_384;
+
+/// The slot of a key, as Redis Cluster computes it (the hash tag's content when there is one).
+pub fn slot(key: &[u8]) -> u16 {
+    let hashed = hash_tag(key).unwrap_or(key);
+    crc16::State::<crc16::XMODEM>::calculate(hashed) % SLOTS
+}
+
+fn hash_tag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|&byte| byte == b'{')?;
+    let close = key[open + 1..].iter().position(|&byte| byte == b'}')?;
+    (close > 0).then(|| &key[open + 1..open + 1 + close])
+}
+
+/// Up, degraded (some parts answer) or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Up,
+    Degraded,
+    Down,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Degraded => "degraded",
+            Self::Down => "down",
+        }
+    }
+}
+
+struct Part {
+    backoff: Mutex<Backoff>,
+    up: AtomicBool,
+}
+
+pub(super) struct Parts {
+    parts: Vec<Part>,
+}
+
+impl Parts {
+    pub fn new(count: usize, options: &LinkOptions) -> Self {
+        let parts = (0..count.max(1))
+            .map(|_| Part {
+                backoff: Mutex::new(Backoff::new(options.backoff_initial, options.backoff_max)),
+                up: AtomicBool::new(false),
+            })
+            .collect();
+        Self { parts }
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// The part that serves `key`.
+    pub fn of(&self, key: &[u8]) -> usize {
+        if self.parts.len() == 1 { 0 } else { usize::from(slot(key)) * self.parts.len() / usize::from(SLOTS) }
+    }
+
+    /// A slot inside part `index`, for the probe to route a PING by.
+    pub fn slot_in(&self, index: usize) -> u16 {
+        u16::try_from(index * usize::from(SLOTS) / self.parts.len()).unwrap_or(0)
+    }
+
+    pub fn admit(&self, index: usize) -> Admission {
+        self.parts[index].backoff.lock().admit(Instant::now())
+    }
+
+    /// A trial whose caller went away before it reported: let the next operation try.
+    pub fn abandon_trial(&self, index: usize) {
+        self.parts[index].backoff.lock().trial = false;
+    }
+
+    /// Record whether part `index` was reached; the link's state before and after.
+    pub fn record(&self, index: usize, reached: bool) -> (State, State) {
+        let before = self.state();
+        self.parts[index].backoff.lock().record(reached, Instant::now());
+        self.parts[index].up.store(reached, Ordering::Relaxed);
+        (before, self.state())
+    }
+
+    pub fn reachable(&self) -> usize {
+        self.parts.iter().filter(|part| part.up.load(Ordering::Relaxed)).count()
+    }
+
+    pub fn state(&self) -> State {
+        match self.reachable() {
+            0 => State::Down,
+            up if up == self.parts.len() => State::Up,
+            _ => State::Degraded,
+        }
+    }
+
+    /// The share of the key space whose node answers, 0 to 1.
+    pub fn coverage(&self) -> f64 {
+        self.reachable() as f64 / self.parts.len() as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_redis_clusters() {
+        // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(slot(b"123456789"), 12_739);
+        assert_eq!(slot(b"foo"), 12_182);
+        assert_eq!(slot(b"{user1000}.following"), slot(b"{user1000}.followers"));
+        assert_ne!(slot(b"foo{}{bar}"), slot(b"bar"), "an empty tag: the whole key is hashed");
+    }
+
+    #[test]
+    fn a_failing_part_degrades_the_link_without_pausing_the_others() {
+        let options = LinkOptions::new(std::time::Duration::from_millis(250));
+        let parts = Parts::new(CLUSTER_PARTS, &options);
+        for index in 0..parts.len() {
+            parts.record(index, true);
+        }
+        assert_eq!(parts.state(), State::Up);
+        let (before, after) = parts.record(3, false);
+        assert_eq!((before, after), (State::Up, State::Degraded));
+        assert_eq!(parts.admit(3), Admission::Skip);
+        assert_eq!(parts.admit(4), Admission::Go);
+        assert!((parts.coverage() - 63.0 / 64.0).abs() < 1e-9);
+        for index in 0..parts.len() {
+            parts.record(index, false);
+        }
+        assert_eq!(parts.state(), State::Down);
+    }
+
+    #[test]
+    fn every_slot_falls_in_the_part_the_probe_checks_for_it() {
+        let parts = Parts::new(CLUSTER_PARTS, &LinkOptions::new(std::time::Duration::from_millis(250)));
+        for index in 0..parts.len() {
+            let slot = parts.slot_in(index);
+            assert_eq!(usize::from(slot) * CLUSTER_PARTS / usize::from(SLOTS), index);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Every key the service writes to Redis, under one prefix (`REDIS_KEY_PREFIX`).
+//!
+//! A result and its single-flight lease are touched by one script, so on a cluster they must
+//! share a slot: the digest is their hash tag (`{...}`), which also spreads results over every
+//! master. A rate-limit bucket is touched alone and needs no tag.
+
+use crate::cache::CacheKey;
+
+/// Namespaced and versioned under the prefix, so a change of the stored format can move to `v2`
+/// without old instances misreading it during a rolling deploy.
+const VERSION: &str = "v1";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpace {
+    prefix: String,
+}
+
+impl KeySpace {
+    /// `prefix` is checked by `config` (no braces: a hash tag there would put every key of a
+    /// deployment in one slot).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self { prefix: prefix.into() }
+    }
+
+    /// `{prefix}v1:{kind}:{<sha256hex>}`.
+    pub fn result(&self, key: &CacheKey) -> String {
+        format!("{}{VERSION}:{}:{{{}}}", self.prefix, key.kind().as_str(), key.digest())
+    }
+
+    /// Beside its result, in the same slot.
+    pub fn lease(&self, key: &CacheKey) -> String {
+        format!("{}:lease", self.result(key))
+    }
+
+    /// `{prefix}v1:{bucket}:{limiter key}`: `bucket` keeps the per-user and the per-key limits
+    /// apart, whose keys can be the same string.
+    pub fn limit(&self, bucket: &str, key: &str) -> String {
+        format!("{}{VERSION}:{bucket}:{key}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CacheKind;
+
+    fn slot(key: &str) -> u16 {
+        crate::redis::slot(key.as_bytes())
+    }
+
+    #[test]
+    fn a_result_and_its_lease_share_a_slot_and_results_spread_over_slots() {
+        let keys = KeySpace::new("backend-ai:");
+        let mut slots = std::collections::BTreeSet::new();
+        for n in 0..64 {
+            let key = CacheKey::new(CacheKind::Analysis, format!("{n:064x}"));
+            assert_eq!(slot(&keys.result(&key)), slot(&keys.lease(&key)), "{}", keys.result(&key));
+            slots.insert(slot(&keys.result(&key)) / 1024);
+        }
+        assert!(slots.len() >= 12, "64 digests land in {} of the 16 slot ranges", slots.len());
+    }
+
+    #[test]
+    fn the_prefix_leads_every_key() {
+        let keys = KeySpace::new("staging:");
+        let key = CacheKey::new(CacheKind::Transcription, "ab".repeat(32));
+        assert_eq!(keys.result(&key), format!("staging:v1:transcription:{{{}}}", "ab".repeat(32)));
+        assert_eq!(keys.limit("ratelimit", "user:7"), "staging:v1:ratelimit:user:7");
+    }
+}

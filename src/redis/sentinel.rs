@@ -1,0 +1,99 @@
+//! Following the master that Sentinel names. The connection is to one address; when an operation
+//! on it fails (the master died, or answers `READONLY` because it was demoted) it is dropped and
+//! the sentinels are asked again, and the health probe asks every few seconds regardless. The
+//! crate's lookup also checks that the node it names calls itself master (`ROLE`), so a stale
+//! sentinel cannot send us to a replica.
+
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::aio::MultiplexedConnection;
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisResult, TlsCertificates, TlsMode};
+
+use super::topology::Topology;
+
+pub struct Follower {
+    /// Held while asking the sentinels, so a burst of operations after a failure makes one
+    /// lookup, not one each.
+    sentinels: tokio::sync::Mutex<SentinelClient>,
+    current: Mutex<Option<Master>>,
+    config: AsyncConnectionConfig,
+}
+
+#[derive(Clone)]
+struct Master {
+    address: String,
+    connection: MultiplexedConnection,
+}
+
+impl Follower {
+    pub fn new(topology: &Topology, certificates: Option<TlsCertificates>, timeout: Duration) -> RedisResult<Self> {
+        let Topology::Sentinel { sentinels, master, sentinel_password, tls, password, db } = topology else {
+            unreachable!("a follower is made for the sentinel topology only");
+        };
+        let addresses = sentinels
+            .iter()
+            .map(|url| url.as_str().into_connection_info().map(|info| info.addr().clone()))
+            .collect::<RedisResult<Vec<ConnectionAddr>>>()?;
+        let mut builder =
+            SentinelClientBuilder::new(addresses, master, SentinelServerType::Master)?.set_client_to_redis_db(*db);
+        if let Some(password) = sentinel_password {
+            builder = builder.set_client_to_sentinel_password(password);
+        }
+        if let Some(password) = password {
+            builder = builder.set_client_to_redis_password(password);
+        }
+        if *tls {
+            builder =
+                builder.set_client_to_redis_tls_mode(TlsMode::Secure).set_client_to_sentinel_tls_mode(TlsMode::Secure);
+        }
+        if let Some(certificates) = certificates {
+            builder = builder
+                .set_client_to_redis_certificates(certificates.clone())
+                .set_client_to_sentinel_certificates(certificates);
+        }
+        let config =
+            AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
+        Ok(Self { sentinels: tokio::sync::Mutex::new(builder.build()?), current: Mutex::new(None), config })
+    }
+
+    pub async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+        if let Some(master) = self.current.lock().clone() {
+            return Ok(master.connection);
+        }
+        let mut sentinels = self.sentinels.lock().await;
+        // Another operation may have found the master while this one waited.
+        if let Some(master) = self.current.lock().clone() {
+            return Ok(master.connection);
+        }
+        let master = self.look_up(&mut sentinels).await?;
+        *self.current.lock() = Some(master.clone());
+        Ok(master.connection)
+    }
+
+    pub fn forget(&self) {
+        self.current.lock().take();
+    }
+
+    /// Ask the sentinels where the master is; move there if it moved.
+    pub async fn refresh(&self) {
+        let mut sentinels = self.sentinels.lock().await;
+        let Ok(found) = self.look_up(&mut sentinels).await else { return };
+        let mut current = self.current.lock();
+        let moved = current.as_ref().is_none_or(|master| master.address != found.address);
+        if moved {
+            if let Some(old) = current.as_ref() {
+                tracing::warn!(from = %old.address, to = %found.address, "redis master moved (sentinel failover); following it");
+            }
+            *current = Some(found);
+        }
+    }
+
+    async fn look_up(&self, sentinels: &mut SentinelClient) -> RedisResult<Master> {
+        let client = sentinels.async_get_client().await?;
+        let address = client.get_connection_info().addr().to_string();
+        let connection = client.get_multiplexed_async_connection_with_config(&self.config).await?;
+        Ok(Master { address, connection })
+    }
+}
