@@ -54,6 +54,25 @@ for name in kustomization["resources"]:
 PY
 fi
 
+echo "== render deploy-overlays/redis-cluster"
+if command -v kubectl >/dev/null 2>&1; then
+    overlay="$tmp/redis-cluster.yaml"
+    kubectl kustomize "$deploy/../deploy-overlays/redis-cluster" >"$overlay"
+    # The overlay runs on an external cluster: no in-cluster Redis, and one Redis family only
+    # (two would make the pods exit 2).
+    if grep -q 'name: backend-ai-redis' "$overlay"; then
+        echo "  FAILED: the redis-cluster overlay still renders the in-cluster Redis" >&2
+        exit 1
+    fi
+    if grep -qE '^  REDIS_URL:' "$overlay" || ! grep -qE '^  REDIS_CLUSTER_NODES:' "$overlay"; then
+        echo "  FAILED: the redis-cluster overlay must set REDIS_CLUSTER_NODES and not REDIS_URL" >&2
+        exit 1
+    fi
+    echo "rendered $(grep -c '^kind:' "$overlay") objects, no in-cluster Redis"
+else
+    echo "kubectl not found: overlay not rendered"
+fi
+
 echo "== schema validation (strict) against Kubernetes $K8S_VERSIONS"
 for version in $K8S_VERSIONS; do
     "$validate" --strict --quiet -k "$version" "$rendered"

@@ -77,9 +77,14 @@ impl Parts {
         if self.parts.len() == 1 { 0 } else { usize::from(slot(key)) * self.parts.len() / usize::from(SLOTS) }
     }
 
-    /// A slot inside part `index`, for the probe to route a PING by.
-    pub fn slot_in(&self, index: usize) -> u16 {
-        u16::try_from(index * usize::from(SLOTS) / self.parts.len()).unwrap_or(0)
+    /// A key in part `index` for the probe to read: a PING routed to a dead node's slot is
+    /// answered by another node (the driver sends it anywhere after an I/O error), but a key
+    /// read is redirected back to the slot's owner, so it fails until a replica takes over.
+    pub fn probe_key(&self, index: usize, prefix: &str) -> String {
+        (0u32..)
+            .map(|n| format!("{prefix}probe:{n}"))
+            .find(|key| self.of(key.as_bytes()) == index)
+            .expect("every part holds some key")
     }
 
     pub fn admit(&self, index: usize) -> Admission {
@@ -150,11 +155,11 @@ mod tests {
     }
 
     #[test]
-    fn every_slot_falls_in_the_part_the_probe_checks_for_it() {
+    fn the_probe_reads_a_key_inside_each_part() {
         let parts = Parts::new(CLUSTER_PARTS, &LinkOptions::new(std::time::Duration::from_millis(250)));
         for index in 0..parts.len() {
-            let slot = parts.slot_in(index);
-            assert_eq!(usize::from(slot) * CLUSTER_PARTS / usize::from(SLOTS), index);
+            let key = parts.probe_key(index, "backend-ai:");
+            assert_eq!(usize::from(slot(key.as_bytes())) * CLUSTER_PARTS / usize::from(SLOTS), index, "{key}");
         }
     }
 }

@@ -24,9 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use redis::aio::ConnectionLike;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-
 use super::backoff::Admission;
 use super::connection::{Backend, Connection};
 use super::health::{CLUSTER_PARTS, Parts, State};
@@ -92,6 +89,8 @@ struct Inner {
     /// every path (e.g. waiting for a reconnect), and a cache lookup must never stall a request.
     op_timeout: Duration,
     parts: Parts,
+    /// One key per part, read by the health probe.
+    probe_keys: Vec<String>,
     failures: AtomicU64,
     service: &'static str,
     metrics: Metrics,
@@ -118,6 +117,7 @@ impl RedisLink {
         let parts = Parts::new(if backend.is_cluster() { CLUSTER_PARTS } else { 1 }, &options);
         metrics.service_health_status.with_label_values(&[options.service]).set(0);
         metrics.redis_slot_coverage.with_label_values(&[options.service]).set(0.0);
+        let probe_keys = (0..parts.len()).map(|part| parts.probe_key(part, &target.key_prefix)).collect();
         let runtime = tokio::runtime::Handle::try_current().ok();
         let probe = options.health_every.zip(runtime);
         let (stop_probe, stopped) = match probe {
@@ -133,6 +133,7 @@ impl RedisLink {
             keys: KeySpace::new(target.key_prefix.clone()),
             op_timeout: options.op_timeout,
             parts,
+            probe_keys,
             failures: AtomicU64::new(0),
             service: options.service,
             metrics,
@@ -214,14 +215,21 @@ impl RedisLink {
         })
     }
 
-    /// PING every part now (bounded by the op timeout each), whatever the back-off says.
+    /// Probe every part now (bounded by the op timeout each), whatever the back-off says: on
+    /// one endpoint a PING, on a cluster a read of a key in each part (see `Parts::probe_key`).
     pub async fn probe(&self) {
         self.inner.backend.refresh().await;
-        let pings = (0..self.inner.parts.len()).map(|part| {
-            let slot = self.inner.parts.slot_in(part);
-            self.execute(part, move |conn| ping(conn, slot))
+        let probes = self.inner.probe_keys.iter().enumerate().map(|(part, key)| {
+            let cluster = self.inner.backend.is_cluster();
+            self.execute(part, move |mut conn| async move {
+                if cluster {
+                    redis::cmd("EXISTS").arg(key).query_async::<bool>(&mut conn).await.map(drop)
+                } else {
+                    redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop)
+                }
+            })
         });
-        futures::future::join_all(pings).await;
+        futures::future::join_all(probes).await;
     }
 
     /// One operation, whatever the back-off says.
@@ -252,7 +260,12 @@ impl RedisLink {
         // reachable: that neither marks the part down nor starts a back-off.
         let reached = error.is_none_or(|error| !is_link_failure(error));
         if !reached {
-            inner.backend.failed();
+            let timed_out = match error {
+                Some(RedisLinkError::Timeout(_)) => true,
+                Some(RedisLinkError::Redis(error)) => error.is_timeout(),
+                _ => false,
+            };
+            inner.backend.failed(timed_out);
         }
         let (before, after) = inner.parts.record(part, reached);
         inner.metrics.redis_slot_coverage.with_label_values(&[inner.service]).set(inner.parts.coverage());
@@ -279,19 +292,6 @@ impl RedisLink {
                 "part of the redis cluster unreachable; its keys are served from other tiers and local limits"
             ),
         }
-    }
-}
-
-/// PING the node that serves `slot` (on a cluster, that slot's master).
-async fn ping(connection: Connection, slot: u16) -> redis::RedisResult<()> {
-    let cmd = redis::cmd("PING");
-    match connection {
-        Connection::Cluster(mut cluster) => {
-            let route =
-                RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master)));
-            cluster.route_command(cmd, route).await.map(drop)
-        }
-        mut other => other.req_packed_command(&cmd).await.map(drop),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::helpers::{
 };
 
 /// Hang guard for one request or one wait; never reached when things work.
-const HANG_GUARD: Duration = Duration::from_secs(60);
+pub(crate) const HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// Two instances on `redis`, one in each mode given.
 async fn two_instances(fakes: &FakeClouds, redis: &RedisServer, mode_a: &str, mode_b: &str) -> (TestApp, TestApp) {
@@ -42,7 +42,7 @@ async fn instance(fakes: &FakeClouds, redis: &RedisServer, mode: &str, extra: &[
     spawn_app_with_fakes(fakes, &vars).await
 }
 
-fn analysis(feedback: &str) -> Value {
+pub(crate) fn analysis(feedback: &str) -> Value {
     json!({
         "errors": [{"type": "grammar", "text": "go", "correction": "went", "explanation": "Past tense after yesterday."}],
         "feedback": feedback,
@@ -53,7 +53,7 @@ fn analysis(feedback: &str) -> Value {
     })
 }
 
-fn gemini_reply(text: &str) -> Value {
+pub(crate) fn gemini_reply(text: &str) -> Value {
     json!({
         "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP", "index": 0}],
         "usageMetadata": {"promptTokenCount": 120, "candidatesTokenCount": 80, "totalTokenCount": 200},
@@ -63,7 +63,7 @@ fn gemini_reply(text: &str) -> Value {
 }
 
 /// Gemini answers `reply` to prompts containing `text`, and must be called exactly `calls` times.
-async fn gemini_answers(gemini: &MockServer, text: &str, reply: ResponseTemplate, calls: u64) {
+pub(crate) async fn gemini_answers(gemini: &MockServer, text: &str, reply: ResponseTemplate, calls: u64) {
     Mock::given(method("POST"))
         .and(path(GEMINI_PATH))
         .and(body_string_contains(text))
@@ -74,11 +74,11 @@ async fn gemini_answers(gemini: &MockServer, text: &str, reply: ResponseTemplate
         .await;
 }
 
-fn analysis_reply(feedback: &str) -> ResponseTemplate {
+pub(crate) fn analysis_reply(feedback: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(gemini_reply(&analysis(feedback).to_string()))
 }
 
-async fn analyze(app: &TestApp, text: &str) -> (u16, Value) {
+pub(crate) async fn analyze(app: &TestApp, text: &str) -> (u16, Value) {
     let response = app
         .client
         .post(app.url("/api/analyze"))
@@ -92,7 +92,7 @@ async fn analyze(app: &TestApp, text: &str) -> (u16, Value) {
 }
 
 /// An analysis that must succeed: its body.
-async fn analyze_ok(app: &TestApp, text: &str) -> Value {
+pub(crate) async fn analyze_ok(app: &TestApp, text: &str) -> Value {
     let (status, body) = analyze(app, text).await;
     assert_eq!(status, 200, "{body}");
     body
@@ -114,7 +114,7 @@ async fn transcribe_ok(app: &TestApp, wav: &[u8]) -> Value {
     response.json().await.expect("JSON body")
 }
 
-async fn cache_health(app: &TestApp) -> Value {
+pub(crate) async fn cache_health(app: &TestApp) -> Value {
     let response = app.get("/health/cache").await;
     assert_eq!(response.status().as_u16(), 200);
     response.json().await.expect("JSON body")

@@ -5,6 +5,10 @@ use backend_ai::app::App;
 use backend_ai::config::Settings;
 use backend_ai::state::AppState;
 
+#[path = "../support/redis_cluster.rs"]
+pub mod redis_cluster;
+#[path = "../support/redis_sentinel.rs"]
+pub mod redis_sentinel;
 #[path = "../support/redis.rs"]
 pub mod redis_support;
 
@@ -54,6 +58,11 @@ pub async fn spawn_app_unsetting(vars: &[(&str, &str)], unset: &[&str]) -> TestA
     }
     for (name, value) in vars {
         map.insert((*name).to_string(), (*value).to_string());
+    }
+    // The default's dead-port REDIS_URL would contradict another topology a test asks for.
+    let topology_given = vars.iter().any(|(name, _)| matches!(*name, "REDIS_CLUSTER_NODES" | "REDIS_SENTINELS"));
+    if topology_given && !vars.iter().any(|(name, _)| *name == "REDIS_URL") {
+        map.remove("REDIS_URL");
     }
     let settings =
         Settings::from_lookup(|name| map.get(name).cloned(), std::path::Path::new("/nonexistent/serviceaccount"))
