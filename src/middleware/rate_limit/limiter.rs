@@ -20,10 +20,6 @@ const REDIS_CEILING_BUCKET: &str = "ratelimit-key";
 /// seen, and `retain_recent` drops the keys whose bucket has refilled (that is, idle for up to a
 /// minute at the default burst), so memory follows the keys active in the last minute or so.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
-/// After a Redis failure this instance decides locally for this long before asking Redis
-/// again: a Redis that hangs would otherwise add its whole op timeout to every request.
-const REDIS_COOLDOWN: Duration = Duration::from_secs(1);
-
 const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
@@ -113,8 +109,6 @@ struct Inner {
     scope: Scope,
     /// Time of the last sweep of `local`, in ms since `epoch`.
     last_prune_ms: AtomicU64,
-    /// Until when (ms since `epoch`) Redis is not asked, after a failure.
-    redis_cooldown_until_ms: AtomicU64,
     epoch: Instant,
     metrics: Metrics,
 }
@@ -134,7 +128,6 @@ impl RateLimiter {
                 api_keys_enabled: config.api_keys_enabled,
                 scope: config.scope,
                 last_prune_ms: AtomicU64::new(0),
-                redis_cooldown_until_ms: AtomicU64::new(0),
                 epoch: Instant::now(),
                 metrics,
             }),
@@ -154,18 +147,17 @@ impl RateLimiter {
     pub async fn check(&self, key: &str) -> Decision {
         let local = self.check_local(key);
         let decision = match &self.inner.redis {
-            Some(redis) if self.now_ms() >= self.inner.redis_cooldown_until_ms.load(Ordering::Relaxed) => {
-                match self.check_redis(redis, key).await {
-                    Ok(decision) => decision,
-                    // The link logs Redis going down once; per request this is routine.
-                    Err(error) => {
-                        tracing::debug!(%error, "rate limit decided locally: redis unavailable");
-                        let until = self.now_ms().saturating_add(REDIS_COOLDOWN.as_millis() as u64);
-                        self.inner.redis_cooldown_until_ms.store(until, Ordering::Relaxed);
-                        local
-                    }
+            // After a failure the link backs off the part of Redis that holds this key (not all
+            // of it: one dead shard must not make every user's limit local), so a hung Redis
+            // costs one op timeout per second, not one per request.
+            Some(redis) => match self.check_redis(redis, key).await {
+                Ok(decision) => decision,
+                // The link logs Redis going down once; per request this is routine.
+                Err(error) => {
+                    tracing::debug!(%error, "rate limit decided locally: redis unavailable");
+                    local
                 }
-            }
+            },
             _ => local,
         };
         if !decision.allowed {
