@@ -11,6 +11,8 @@ pub mod redis_cluster;
 pub mod redis_sentinel;
 #[path = "../support/redis.rs"]
 pub mod redis_support;
+#[path = "../support/redis_wire.rs"]
+pub mod redis_wire;
 
 #[path = "../support/audio_checks.rs"]
 pub mod audio_checks;
