@@ -79,6 +79,7 @@ impl AppError {
             },
             Self::Upstream(error) => match error {
                 UpstreamError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+                UpstreamError::NotAdmitted { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
                 UpstreamError::Unreachable { .. }
                 | UpstreamError::RateLimited { .. }
                 | UpstreamError::Server { .. }
@@ -136,6 +137,7 @@ impl AppError {
                 UpstreamError::Blocked { upstream, reason } => {
                     format!("{} declined to process this content ({reason})", name(*upstream))
                 }
+                UpstreamError::NotAdmitted { .. } => "Rate limit exceeded".to_string(),
             },
             other => other.to_string(),
         }

@@ -11,9 +11,11 @@ use super::input::{
 use crate::audio::{Audio, AudioError, Purpose};
 use crate::error::AppError;
 use crate::jobs::{PronunciationJob, TranscribeJob};
+use crate::middleware::rate_limit::admitted;
 use crate::middleware::request_id;
 use crate::speech::{Pronunciation, Transcription};
 use crate::state::AppState;
+use crate::upstream::error::{Upstream, UpstreamError};
 
 /// Longest `reference_text` the contract accepts.
 const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
@@ -86,6 +88,10 @@ pub fn body_limit(audio_limit: usize) -> usize {
 
 /// The recording, recognised, measured and made into what Azure takes (off the async workers).
 async fn obtain_audio(state: &AppState, source: AudioSource, purpose: Purpose) -> Result<Audio, AppError> {
+    // An outbound fetch and decoding cost: not for a request the rate limit refuses.
+    if !admitted().await {
+        return Err(UpstreamError::NotAdmitted { upstream: Upstream::AzureSpeech }.into());
+    }
     let bytes = match source {
         AudioSource::Upload(bytes) => bytes,
         AudioSource::Url(url) => state.fetcher.fetch(&url).await?,

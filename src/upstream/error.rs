@@ -52,6 +52,10 @@ pub enum UpstreamError {
     /// Our circuit breaker for this upstream is open: no call was made.
     #[error("{upstream:?} circuit open")]
     CircuitOpen { upstream: Upstream, retry_after: Duration },
+    /// Our own rate limit refused the request while it started (see `rate_limit::gate`): no
+    /// call was made. The rate-limit layer answers its 429 in place of whatever this becomes.
+    #[error("{upstream:?} not called: the request was refused by the rate limit")]
+    NotAdmitted { upstream: Upstream },
 }
 
 impl UpstreamError {
@@ -65,7 +69,8 @@ impl UpstreamError {
             | Self::Auth { upstream, .. }
             | Self::InvalidResponse { upstream, .. }
             | Self::Blocked { upstream, .. }
-            | Self::CircuitOpen { upstream, .. } => *upstream,
+            | Self::CircuitOpen { upstream, .. }
+            | Self::NotAdmitted { upstream } => *upstream,
         }
     }
 
@@ -78,7 +83,8 @@ impl UpstreamError {
             | Self::Auth { .. }
             | Self::InvalidResponse { .. }
             | Self::Blocked { .. }
-            | Self::CircuitOpen { .. } => false,
+            | Self::CircuitOpen { .. }
+            | Self::NotAdmitted { .. } => false,
         }
     }
 
@@ -94,7 +100,8 @@ impl UpstreamError {
             | Self::Auth { .. }
             | Self::InvalidResponse { .. }
             | Self::Blocked { .. }
-            | Self::CircuitOpen { .. } => None,
+            | Self::CircuitOpen { .. }
+            | Self::NotAdmitted { .. } => None,
         }
     }
 
@@ -123,6 +130,8 @@ impl UpstreamError {
             Self::InvalidResponse { .. } => "invalid_response",
             Self::Blocked { .. } => "blocked",
             Self::CircuitOpen { .. } => "circuit_open",
+            // Made above the metrics layer (in single-flight), so never counted there.
+            Self::NotAdmitted { .. } => "not_admitted",
         }
     }
 }

@@ -7,6 +7,8 @@ use backend_ai::state::AppState;
 
 #[path = "../support/redis_cluster.rs"]
 pub mod redis_cluster;
+#[path = "../support/redis_rounds.rs"]
+pub mod redis_rounds;
 #[path = "../support/redis_sentinel.rs"]
 pub mod redis_sentinel;
 #[path = "../support/redis.rs"]

@@ -11,6 +11,7 @@ mod health;
 mod limits;
 mod pages;
 mod redis_cluster;
+mod redis_rounds;
 mod redis_sentinel;
 mod resilience;
 mod shared_state;

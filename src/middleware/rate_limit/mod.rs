@@ -7,13 +7,16 @@
 //! Who a request counts against is in `key.rs`; the two limiters (one GCRA, in Redis or in
 //! memory) in `limiter.rs`. Refusals are the contract's 429 envelope with `Retry-After`; every
 //! answer carries the IETF draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
-//! headers so well-behaved clients can pace themselves.
+//! headers so well-behaved clients can pace themselves. The decision is made while the request
+//! starts (`gate.rs`): its Redis round trip overlaps the cache's.
 
+mod gate;
 mod key;
 mod layer;
 mod limiter;
 mod service;
 
+pub use gate::{Gate, admitted};
 pub use key::{Scope, rate_limit_key};
 pub use layer::RateLimitLayer;
 pub use limiter::{Decision, Limiter, RateLimitConfig, RateLimiter};

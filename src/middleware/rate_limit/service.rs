@@ -7,6 +7,9 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use tower::Service;
 
+use futures::FutureExt;
+
+use super::gate::Gate;
 use super::limiter::RateLimiter;
 use crate::error::AppError;
 
@@ -28,6 +31,7 @@ impl<S> Service<Request> for RateLimit<S>
 where
     S: Service<Request, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
 {
     type Response = Response;
     type Error = S::Error;
@@ -51,7 +55,21 @@ where
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         Box::pin(async move {
             // Side by side: on one Redis that is two scripts at once, not one after the other.
-            let decisions = futures::future::join_all(checks.iter().map(|(limiter, key)| limiter.check(key))).await;
+            let decisions =
+                async move { futures::future::join_all(checks.iter().map(|(limiter, key)| limiter.check(key))).await }
+                    .boxed()
+                    .shared();
+            let admitted = decisions.clone();
+            let gate = Gate::new(async move { admitted.await.iter().all(|decision| decision.allowed) });
+            // The request starts now, under the gate: what it does before the decision is in
+            // (reading its body, the cache's Redis lookup) overlaps the limiter's round trip, and
+            // what costs money waits for the gate (see `gate.rs`).
+            let mut work = std::pin::pin!(gate.scope(inner.call(request)));
+            let (decisions, finished) = tokio::select! {
+                biased;
+                decisions = decisions.clone() => (decisions, None),
+                finished = &mut work => (decisions.await, Some(finished)),
+            };
             // The headers describe the tightest limit: the refusal's, else the first (per-user).
             let refusal =
                 decisions.iter().filter(|decision| !decision.allowed).max_by_key(|decision| decision.retry_after);
@@ -61,7 +79,10 @@ where
                 decision.write_headers(refusal.headers_mut());
                 return Ok(refusal);
             }
-            let mut response = inner.call(request).await?;
+            let mut response = match finished {
+                Some(finished) => finished?,
+                None => work.await?,
+            };
             if let Some(decision) = decisions.first() {
                 decision.write_headers(response.headers_mut());
             }

@@ -6,11 +6,13 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
-use super::flights::Flights;
+use super::flights::{Call, Flights};
 use super::lease::{Claimed, Lease, lease_exists};
 use crate::cache::claims::{Claim, Claims};
-use crate::cache::{CacheKey, CacheKeyed, Cacheable};
+use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable};
+use crate::middleware::rate_limit::Gate;
 use crate::served::{Origin, Served};
+use crate::upstream::error::Upstream;
 use crate::upstream::error::UpstreamError;
 
 #[derive(Clone)]
@@ -27,7 +29,7 @@ impl<S> SingleFlightService<S> {
 
 impl<S, J, R> Service<J> for SingleFlightService<S>
 where
-    J: CacheKeyed + Send + 'static,
+    J: CacheKeyed + Clone + Send + 'static,
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + 'static,
     S::Future: Send,
     R: Cacheable,
@@ -46,6 +48,8 @@ where
         let key = job.cache_key();
         let flights = self.flights.clone();
         let inner = self.inner.clone();
+        // Taken here, in the request's task: the flight may be driven from another caller's.
+        let gate = Gate::current();
         Box::pin(async move {
             // A memory-tier hit is a local read with nothing to coordinate: answering it before
             // the registry spares every hit the flight's bookkeeping (lock, boxed shared
@@ -55,15 +59,34 @@ where
             }
             let registry = flights.clone();
             let rendered = key.as_str().to_string();
-            let participation = registry.join_or_start::<R>(&rendered, move || Box::pin(fly(flights, inner, job, key)));
-            participation.finish().await
+            let mut result = Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
+            // A flight's starter refused by the rate limit ends it with `NotAdmitted`; a caller
+            // that joined it was not refused itself, so it flies again under its own gate (a
+            // few times at most: each try needs another refused starter for the same content).
+            for _ in 0..3 {
+                let start = || -> Call<R> {
+                    Box::pin(fly(flights.clone(), inner.clone(), job.clone(), key.clone(), gate.clone()))
+                };
+                result = registry.join_or_start::<R>(&rendered, start).finish().await;
+                let refused_starter = matches!(result, Err(UpstreamError::NotAdmitted { .. }));
+                if !refused_starter || !admitted_by(gate.as_ref()).await {
+                    break;
+                }
+            }
+            result
         })
     }
 }
 
 /// The one call this instance makes for a key: straight to the inner service without Redis,
 /// else under the cross-instance lease.
-async fn fly<S, J, R>(flights: Arc<Flights>, inner: S, job: J, key: CacheKey) -> Result<Served<R>, UpstreamError>
+async fn fly<S, J, R>(
+    flights: Arc<Flights>,
+    inner: S,
+    job: J,
+    key: CacheKey,
+    gate: Option<Gate>,
+) -> Result<Served<R>, UpstreamError>
 where
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Send,
     S::Future: Send,
@@ -71,7 +94,11 @@ where
     R: Cacheable,
 {
     let cache = &flights.cache;
+    let refused = || Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
     let Some(link) = cache.redis().cloned() else {
+        if !admitted_by(gate.as_ref()).await {
+            return refused();
+        }
         return inner.oneshot(job).await;
     };
     let config = flights.config;
@@ -82,7 +109,16 @@ where
     loop {
         // The memory tier was looked at by `call`; the claim looks at Redis and, when the value
         // is not there, takes the lease in the same round trip.
-        match Lease::claim(&link, &key, lease_key.clone(), config.lease).await {
+        // Side by side with the rate limit's decision: one round trip for both.
+        let (claimed, admitted) =
+            tokio::join!(Lease::claim(&link, &key, lease_key.clone(), config.lease), admitted_by(gate.as_ref()));
+        if !admitted {
+            if let Ok(Claimed::Acquired(lease)) = claimed {
+                lease.release().await;
+            }
+            return refused();
+        }
+        match claimed {
             // Redis failing or backing off: coordinating would only add timeouts to a request
             // that is going upstream anyway.
             Err(_) => return inner.oneshot(job).await,
@@ -182,5 +218,20 @@ async fn wait_for_holder<R: Cacheable>(
             Ok(false) => return Waited::LeaseGone,
             Err(_) => return Waited::GiveUp,
         }
+    }
+}
+
+/// Whether the request may make its upstream call: no gate (no rate limit on its route) is yes.
+async fn admitted_by(gate: Option<&Gate>) -> bool {
+    match gate {
+        Some(gate) => gate.admitted().await,
+        None => true,
+    }
+}
+
+fn upstream_of<R: Cacheable>() -> Upstream {
+    match R::KIND {
+        CacheKind::Analysis => Upstream::Gemini,
+        CacheKind::Transcription | CacheKind::Pronunciation => Upstream::AzureSpeech,
     }
 }
