@@ -12,7 +12,6 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::backoff::{Admission, Backoff};
-use super::link::LinkOptions;
 
 /// Ranges of 256 slots each.
 pub const CLUSTER_PARTS: usize = 64;
@@ -58,12 +57,10 @@ pub(super) struct Parts {
 }
 
 impl Parts {
-    pub fn new(count: usize, options: &LinkOptions) -> Self {
+    /// `count` parts, each backing off from `initial` up to `max` after a failure.
+    pub fn new(count: usize, initial: std::time::Duration, max: std::time::Duration) -> Self {
         let parts = (0..count.max(1))
-            .map(|_| Part {
-                backoff: Mutex::new(Backoff::new(options.backoff_initial, options.backoff_max)),
-                up: AtomicBool::new(false),
-            })
+            .map(|_| Part { backoff: Mutex::new(Backoff::new(initial, max)), up: AtomicBool::new(false) })
             .collect();
         Self { parts }
     }
@@ -137,8 +134,8 @@ mod tests {
 
     #[test]
     fn a_failing_part_degrades_the_link_without_pausing_the_others() {
-        let options = LinkOptions::new(std::time::Duration::from_millis(250));
-        let parts = Parts::new(CLUSTER_PARTS, &options);
+        let second = std::time::Duration::from_secs(1);
+        let parts = Parts::new(CLUSTER_PARTS, second, second);
         for index in 0..parts.len() {
             parts.record(index, true);
         }
@@ -156,7 +153,8 @@ mod tests {
 
     #[test]
     fn the_probe_reads_a_key_inside_each_part() {
-        let parts = Parts::new(CLUSTER_PARTS, &LinkOptions::new(std::time::Duration::from_millis(250)));
+        let second = std::time::Duration::from_secs(1);
+        let parts = Parts::new(CLUSTER_PARTS, second, second);
         for index in 0..parts.len() {
             let key = parts.probe_key(index, "backend-ai:");
             assert_eq!(usize::from(slot(key.as_bytes())) * CLUSTER_PARTS / usize::from(SLOTS), index, "{key}");

@@ -114,7 +114,8 @@ impl RedisLink {
         metrics: Metrics,
     ) -> Result<Self, redis::RedisError> {
         let backend = Backend::open(target, options.op_timeout)?;
-        let parts = Parts::new(if backend.is_cluster() { CLUSTER_PARTS } else { 1 }, &options);
+        let count = if backend.is_cluster() { CLUSTER_PARTS } else { 1 };
+        let parts = Parts::new(count, options.backoff_initial, options.backoff_max);
         metrics.service_health_status.with_label_values(&[options.service]).set(0);
         metrics.redis_slot_coverage.with_label_values(&[options.service]).set(0.0);
         let probe_keys = (0..parts.len()).map(|part| parts.probe_key(part, &target.key_prefix)).collect();
