@@ -155,7 +155,7 @@ impl App {
     /// Build on an already-bound listener (tests bind port 0).
     pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
-        let upstreams = crate::upstreams::build(&settings, &metrics).await.map_err(StartupError::Simulator)?;
+        let upstreams = crate::stacks::build(&settings, &metrics).await.map_err(StartupError::Simulator)?;
         let fetcher = AudioFetcher::new(FetchPolicy {
             max_bytes: settings.audio_max_bytes,
             allow_private: settings.audio_fetch_allow_private,

@@ -9,38 +9,34 @@
 //!   [`error`] is the one place failures become HTTP; [`openapi`] documents it all, and
 //!   [`web`] serves the pages a person opens (Swagger UI at `/docs`, the playground).
 //! - [`middleware`]: tower layers. HTTP level: request id, auth, rate limit, HTTP metrics.
-//!   Domain level, stacked on every upstream call by [`upstreams`]: single-flight -> cache ->
-//!   AI metrics -> circuit breaker -> retry.
+//!   Domain level, stacked on every upstream call by [`stacks`]: single-flight -> cache ->
+//!   AI metrics -> circuit breaker -> retry; the jobs they take and the results they give are
+//!   beside them ([`stacks::jobs`], [`stacks::served`], [`stacks::speech`]).
 //! - [`upstream`]: one client per upstream ([`upstream::azure_speech`], [`upstream::gemini`]),
 //!   each owning its `reqwest::Client` and private wire types; [`upstream::UpstreamError`] is
 //!   the boundary's one error type. [`simulator`] stands in for both when run without keys.
 //! - [`analysis`]: the contract's analysis, the prompt, and the parser that survives whatever
-//!   Gemini sends; [`speech`]: the contract's transcription and pronunciation results;
-//!   [`audio`]: format detection and the SSRF-safe downloader of `audio_url`s.
+//!   Gemini sends; [`audio`]: format detection and the SSRF-safe downloader of `audio_url`s.
 //! - [`cache`]: memory, Redis and disk tiers, the Kubernetes-aware mode choice, content-addressed
 //!   keys; [`redis`]: the one Redis connection shared by cache, single-flight and limits.
-//! - [`config`], [`metrics`], [`telemetry`], [`readiness`], [`state`], [`jobs`], [`served`]:
-//!   typed settings, the Prometheus registry, logs, shutdown state, handler state, and the
-//!   request/result types the stacks pass around.
+//! - [`config`], [`metrics`], [`telemetry`], [`readiness`], [`state`]: typed settings, the
+//!   Prometheus registry, logs, shutdown state, handler state.
 pub mod analysis;
 pub mod app;
 pub mod audio;
 pub mod cache;
 pub mod config;
 pub mod error;
-pub mod jobs;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod readiness;
 pub mod redis;
 pub mod routes;
-pub mod served;
 pub mod server;
 pub mod simulator;
-pub mod speech;
+pub mod stacks;
 pub mod state;
 pub mod telemetry;
 pub mod upstream;
-pub mod upstreams;
 pub mod web;

@@ -106,7 +106,7 @@ async fn run_simulator(port: Option<&String>) -> ExitCode {
         }
     };
     tracing::info!(port, "simulator listening");
-    let simulator = simulator::Simulator::new(backend_ai::upstreams::simulator_config(&settings.simulator));
+    let simulator = simulator::Simulator::new(backend_ai::stacks::simulator_config(&settings.simulator));
     match simulator.serve(listener, stop_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,

@@ -9,7 +9,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::redis::RedisLink;
-use crate::upstreams::Upstreams;
+use crate::stacks::Upstreams;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use backend_ai::audio::opus::OpusHead;
 use backend_ai::audio::{Audio, Policy, Purpose, ogg_opus};
-use backend_ai::jobs::{PronunciationJob, TranscribeJob};
 use backend_ai::simulator::{SimConfig, Simulator};
-use backend_ai::speech::{Pronunciation, Transcription, WordScore};
+use backend_ai::stacks::jobs::{PronunciationJob, TranscribeJob};
+use backend_ai::stacks::speech::{Pronunciation, Transcription, WordScore};
 use backend_ai::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
 use backend_ai::upstream::{Upstream, UpstreamError};
 use base64::Engine;

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use backend_ai::analysis::model::{Analysis, AnalysisOutcome, ParseQuality};
 use backend_ai::cache::{Cache, CacheConfig, CacheKey, CacheKeyed, CacheMode, ModeSource, Ttls};
-use backend_ai::jobs::AnalyzeJob;
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::cache::CacheLayer;
 use backend_ai::redis::{RedisLink, RedisTarget};
-use backend_ai::served::{Origin, Served};
+use backend_ai::stacks::jobs::AnalyzeJob;
+use backend_ai::stacks::served::{Origin, Served};
 use backend_ai::upstream::error::UpstreamError;
 use redis_support::RedisServer;
 use tower::{Layer, ServiceExt, service_fn};
@@ -129,7 +129,7 @@ async fn a_value_of_another_kind_under_the_same_key_is_a_miss() {
     let metrics = Metrics::new();
     let cache = cache(CacheMode::DiskOnly, dir.path(), None, &metrics);
     cache.set(&key("k"), &outcome("A.", ParseQuality::Clean)).await;
-    assert_eq!(cache.get::<backend_ai::speech::Transcription>(&key("k")).await, None);
+    assert_eq!(cache.get::<backend_ai::stacks::speech::Transcription>(&key("k")).await, None);
 }
 
 #[tokio::test]

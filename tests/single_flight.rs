@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use backend_ai::analysis::model::{Analysis, AnalysisOutcome, ParseQuality};
 use backend_ai::cache::{Cache, CacheConfig, CacheKeyed, CacheMode, ModeSource};
-use backend_ai::jobs::AnalyzeJob;
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::cache::CacheLayer;
 use backend_ai::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
 use backend_ai::redis::{DEFAULT_KEY_PREFIX, KeySpace, RedisLink, RedisTarget};
-use backend_ai::served::{Origin, Served};
+use backend_ai::stacks::jobs::AnalyzeJob;
+use backend_ai::stacks::served::{Origin, Served};
 use backend_ai::upstream::error::{Upstream, UpstreamError};
 use futures::future::BoxFuture;
 use redis_support::RedisServer;

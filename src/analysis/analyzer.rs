@@ -9,8 +9,8 @@ use std::sync::{Arc, LazyLock};
 use serde_json::Value;
 
 use crate::analysis::{AnalysisOutcome, ParseQuality, parse_analysis, prompt};
-use crate::jobs::AnalyzeJob;
 use crate::metrics::Metrics;
+use crate::stacks::jobs::AnalyzeJob;
 use crate::upstream::UpstreamError;
 use crate::upstream::gemini::{GeminiClient, GenerateRequest, Usage};
 

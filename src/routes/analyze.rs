@@ -9,8 +9,8 @@ use super::envelope::{Meta, Success};
 use super::input;
 use crate::analysis::Analysis;
 use crate::error::AppError;
-use crate::jobs::AnalyzeJob;
 use crate::middleware::request_id;
+use crate::stacks::jobs::AnalyzeJob;
 use crate::state::AppState;
 
 /// The contract's bound on `text`, in characters.

@@ -10,10 +10,10 @@ use super::input::{
 };
 use crate::audio::{Audio, AudioError, Purpose};
 use crate::error::AppError;
-use crate::jobs::{PronunciationJob, TranscribeJob};
 use crate::middleware::rate_limit::admitted;
 use crate::middleware::request_id;
-use crate::speech::{Pronunciation, Transcription};
+use crate::stacks::jobs::{PronunciationJob, TranscribeJob};
+use crate::stacks::speech::{Pronunciation, Transcription};
 use crate::state::AppState;
 use crate::upstream::error::{Upstream, UpstreamError};
 

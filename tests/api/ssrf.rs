@@ -147,7 +147,7 @@ async fn spawn_admitting(admitted: SocketAddr) -> (String, tokio::task::JoinHand
     )
     .expect("test settings are valid");
     let metrics = Metrics::new();
-    let upstreams = backend_ai::upstreams::build(&settings, &metrics).await.expect("upstreams");
+    let upstreams = backend_ai::stacks::build(&settings, &metrics).await.expect("upstreams");
     let fetcher = AudioFetcher::new(FetchPolicy { allowed_addresses: vec![admitted], ..FetchPolicy::default() });
     let audio = Preparer::new(1, AudioPolicy::default(), metrics.clone());
     let state = AppState::new(Inner {

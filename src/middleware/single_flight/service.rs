@@ -11,7 +11,7 @@ use super::lease::{Claimed, Lease, lease_exists};
 use crate::cache::claims::{Claim, Claims};
 use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable};
 use crate::middleware::rate_limit::Gate;
-use crate::served::{Origin, Served};
+use crate::stacks::served::{Origin, Served};
 use crate::upstream::error::Upstream;
 use crate::upstream::error::UpstreamError;
 

@@ -23,8 +23,8 @@ use super::results::{pronunciation, transcription};
 use super::status::{status_error, transport_error};
 use super::wire::{AssessmentParams, RecognitionResponse};
 use crate::audio::{Audio, Destination};
-use crate::jobs::{PronunciationJob, TranscribeJob};
-use crate::speech::{Pronunciation, Transcription};
+use crate::stacks::jobs::{PronunciationJob, TranscribeJob};
+use crate::stacks::speech::{Pronunciation, Transcription};
 use crate::upstream::UpstreamError;
 use crate::upstream::connections::{ConnectionSettings, Connections};
 

@@ -18,7 +18,7 @@ use super::UPSTREAM;
 use super::client::{AzureSpeechClient, SUBSCRIPTION_KEY};
 use super::status::{status_error, transport_error};
 use crate::audio::Payload;
-use crate::speech::Transcription;
+use crate::stacks::speech::Transcription;
 use crate::upstream::UpstreamError;
 
 /// The GA version the contract names; the 2025 one only adds fields we do not use.

@@ -15,6 +15,10 @@
 //!    under a retry budget so an outage cannot multiply the load;
 //! 7. the client: one HTTP exchange with the upstream.
 
+pub mod jobs;
+pub mod served;
+pub mod speech;
+
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
@@ -26,7 +30,6 @@ use crate::analysis::AnalysisOutcome;
 use crate::analysis::analyzer::Analyzer;
 use crate::cache::{Cache, CacheConfig, Ttls, resolve_mode};
 use crate::config::{AzureTarget, GeminiTarget, Settings, SimulatorSettings};
-use crate::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
 use crate::metrics::Metrics;
 use crate::middleware::ai_metrics::AiMetricsLayer;
 use crate::middleware::cache::CacheLayer;
@@ -35,9 +38,10 @@ use crate::middleware::detach::DetachLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
 use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
 use crate::redis::RedisLink;
-use crate::served::Served;
 use crate::simulator::{SimConfig, Simulator};
-use crate::speech::{Pronunciation, Transcription};
+use crate::stacks::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
+use crate::stacks::served::Served;
+use crate::stacks::speech::{Pronunciation, Transcription};
 use crate::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
 use crate::upstream::connections::{ConnectionSettings, Connections};
 use crate::upstream::gemini::{GeminiClient, GeminiConfig};
