@@ -13,6 +13,7 @@ mod pages;
 mod redis_cluster;
 mod redis_rounds;
 mod redis_sentinel;
+mod redis_tls;
 mod resilience;
 mod shared_state;
 mod ssrf;

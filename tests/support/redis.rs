@@ -11,13 +11,20 @@ pub struct RedisServer {
     port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// More `redis-server` arguments (e.g. a TLS port and its certificates).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Start a fresh, empty server. Panics with a clear message when `redis-server` is missing.
     pub fn start() -> Self {
+        Self::start_with(Vec::new())
+    }
+
+    /// `start`, with more arguments for `redis-server`; the plain port stays for the checks.
+    pub fn start_with(extra: Vec<String>) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory for redis-server");
-        let mut server = Self { port: free_port(), child: None, dir };
+        let mut server = Self { port: free_port(), child: None, dir, extra };
         // A port that was free a moment ago can be taken by a concurrent test's server before
         // ours binds it: ours then exits, and without the identity check in `try_spawn` this
         // test would talk to the other test's Redis until that one is killed.
@@ -58,6 +65,7 @@ impl RedisServer {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
