@@ -86,3 +86,34 @@ async fn a_failover_under_load_fails_no_request_and_the_instances_follow_the_new
     assert_eq!(sentinel.master_port(), promoted);
     a_fresh_instance_hits_every_text(&fakes, &store, &(5000..5000 + written).map(sentence).collect::<Vec<_>>()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_manual_failover_the_demoted_master_still_answers_but_results_go_to_the_new_one() {
+    let sentinel = tokio::task::spawn_blocking(RedisSentinel::start).await.expect("started");
+    let vars = store(&sentinel);
+    let store = borrowed(&vars);
+    let fakes = FakeClouds::start().await;
+    gemini_answers_everything(&fakes.gemini).await;
+    let a = instance(&fakes, &store, &[]).await;
+    analyze_ok(&a, &sentence(1)).await;
+
+    // The old master stays up and becomes a replica: it answers `READONLY` to writes, so an
+    // instance still talking to it would silently stop storing results.
+    let (sentinel, old, promoted) = tokio::task::spawn_blocking(move || {
+        let old = sentinel.master_port();
+        let asked = sentinel.sentinel_ports()[0];
+        sentinel.sentinel_query(asked, &["SENTINEL", "FAILOVER", sentinel.master_name()]).expect("failover started");
+        let promoted = sentinel.wait_for_failover(old, FAILOVER_GUARD);
+        sentinel.wait_role(old, "slave", FAILOVER_GUARD);
+        (sentinel, old, promoted)
+    })
+    .await
+    .expect("failed over");
+    assert_ne!(old, promoted);
+    let texts: Vec<String> = (2..10).map(sentence).collect();
+    for text in &texts {
+        analyze_ok(&a, text).await;
+    }
+    a_fresh_instance_hits_every_text(&fakes, &store, &texts).await;
+    drop(sentinel);
+}
