@@ -87,8 +87,8 @@ service_config() {
   if [[ $CONFIG == production ]]; then
     per_user=$LIMIT per_key=$LIMIT
     SVC_CONFIG=(RATE_LIMIT_PER_MINUTE="$LIMIT" RATE_LIMIT_PER_KEY_PER_MINUTE="$LIMIT")
-    [[ $auth == noauth ]] || { SVC_CONFIG+=(API_KEYS="$BENCH_API_KEY"); keys=1; }
-    user=true
+    # Scenario d's locustfile sends neither header.
+    [[ $auth == noauth ]] || { SVC_CONFIG+=(API_KEYS="$BENCH_API_KEY"); keys=1; user=true; }
   else
     # The service's default ceiling is 100 users' worth of the per-user limit.
     per_user=$bare_limit per_key=$((bare_limit * 100))
