@@ -4,19 +4,32 @@
 #   bash bench/run.sh           full run (several minutes), rewrites BENCHMARKS.md
 #   bash bench/run.sh --quick   smoke run, a few seconds per scenario, writes bench/out/BENCHMARKS.md
 #
-# It builds the release binary, installs what is missing (wrk, nginx-light, redis-server and
-# valgrind from Debian, oha from crates.io, locust from PyPI into a venv), and starts a private
+# It builds the release binary (unless BENCH_BIN names one), installs what the chosen scenarios
+# need and is missing (wrk, nginx-light, redis-server and valgrind from Debian, oha from
+# crates.io, locust from PyPI into a venv), and starts a private
 # Redis, the standalone simulator, the service and nginx, all on 127.0.0.1 and free ports only.
 # Everything it starts is stopped on exit, by PID. Results: bench/out/.
 #
 # Scenarios (see BENCHMARKS.md for what each one measures and why):
 #   a  gateway overhead at fixed rates, service vs the simulator straight, cache missing
-#   b  cached hits, service vs nginx returning the same bytes
+#   b  cached hits, service vs nginx (one worker) returning the same bytes
 #   c  ~10,000 requests in flight against a 2 s upstream: all succeed, peak RSS
 #   d  the upgrade guide's locustfile (tests/load/locustfile.py), headless, 100 requests/s
 #   e  instructions per cached hit, under callgrind (robust on a noisy shared machine)
 #   f  normalising 30 s recordings on one core (criterion: `cargo bench --bench audio`)
-# Pick some with BENCH_SCENARIOS=abcdef (default: all).
+#   h  cache misses at c=4 against a static stub: the service's added latency beside an nginx
+#      proxy hop's, and CACHE_MODE=tiered beside redis_only (bench/scenario_h.sh)
+# Pick some with BENCH_SCENARIOS=abcdefh (default: all). Section g of BENCHMARKS.md comes from
+# bench/redis-topologies.sh. The report rewrites only the sections of the scenarios that ran.
+#
+# The service runs as in production unless BENCH_CONFIG=bare: CACHE_MODE=redis_only, JSON logs,
+# API_KEYS set (wrk and oha send X-API-Key: BENCH_API_KEY), both rate limits on
+# (RATE_LIMIT_PER_MINUTE and RATE_LIMIT_PER_KEY_PER_MINUTE at BENCH_LIMIT, 1,000,000,000, so
+# the load is never refused; requests carry X-User-ID: BENCH_USER_ID). BENCH_CONFIG=bare is the
+# configuration this script used before: no API keys, no X-User-ID, per scenario
+# RATE_LIMIT_PER_MINUTE=0 (b, c, e), 10000000 (a), 1000000 (d). Scenario d keeps auth off either
+# way: the guide's locustfile sends X-API-Key on one of its three tasks only. nginx runs
+# BENCH_NGINX_WORKERS worker processes (default 1).
 set -euo pipefail
 
 MODE=full
@@ -30,7 +43,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 OUT="$ROOT/bench/out"
 TOOLS="${BENCH_TOOLS:-$HOME/.cache/backend-ai-bench}"
-SCENARIOS="${BENCH_SCENARIOS:-abcdef}"
+SCENARIOS="${BENCH_SCENARIOS:-abcdefh}"
 mkdir -p "$OUT" "$TOOLS"
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/backend-ai-bench.XXXXXX")
 chmod 755 "$RUN_DIR" # nginx's workers run as nobody
@@ -42,15 +55,47 @@ COMMANDS="$OUT/commands.txt"
 : >"$OUT/simulator.log"
 
 if [[ $MODE == quick ]]; then
-  RUNS=1; A_SECONDS=3; B_SECONDS=3; C_SECONDS=5; D_TIME=10s; E_SECONDS=5
+  RUNS=1; A_SECONDS=3; B_SECONDS=3; C_SECONDS=5; D_TIME=10s; E_SECONDS=5; H_SECONDS=3
 else
-  RUNS=${BENCH_RUNS:-3}; A_SECONDS=15; B_SECONDS=10; C_SECONDS=9; D_TIME=2m; E_SECONDS=20
+  RUNS=${BENCH_RUNS:-3}; A_SECONDS=15; B_SECONDS=10; C_SECONDS=9; D_TIME=2m; E_SECONDS=20; H_SECONDS=10
 fi
 A_RATES=(1000 2500 5000)
 C_IN_FLIGHT=${BENCH_IN_FLIGHT:-10000}
 C_H2_CONNECTIONS=100
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---------------------------------------------------------------- configuration
+CONFIG="${BENCH_CONFIG:-production}"
+[[ $CONFIG == production || $CONFIG == bare ]] || { echo "BENCH_CONFIG must be production or bare" >&2; exit 2; }
+NGINX_WORKERS="${BENCH_NGINX_WORKERS:-1}"
+LIMIT="${BENCH_LIMIT:-1000000000}"
+if [[ $CONFIG == production ]]; then
+  # Read by bench/*.lua; CLIENT_HEADERS for oha and curl.
+  export BENCH_API_KEY="${BENCH_API_KEY:-bench-api-key}" BENCH_USER_ID="${BENCH_USER_ID:-bench-user}"
+  CLIENT_HEADERS=(-H "X-API-Key: $BENCH_API_KEY" -H "X-User-ID: $BENCH_USER_ID")
+else
+  unset BENCH_API_KEY BENCH_USER_ID
+  CLIENT_HEADERS=()
+fi
+
+# service_config BARE_LIMIT [AUTH]: sets SVC_CONFIG (VAR=value words for start_service) and
+# SVC_CONFIG_JSON (the same, for the report). BARE_LIMIT is the scenario's RATE_LIMIT_PER_MINUTE
+# under BENCH_CONFIG=bare; AUTH=noauth leaves API_KEYS unset (scenario d).
+service_config() {
+  local bare_limit=$1 auth=${2:-auth} keys=0 user=false per_user per_key
+  if [[ $CONFIG == production ]]; then
+    per_user=$LIMIT per_key=$LIMIT
+    SVC_CONFIG=(RATE_LIMIT_PER_MINUTE="$LIMIT" RATE_LIMIT_PER_KEY_PER_MINUTE="$LIMIT")
+    # Scenario d's locustfile sends neither header.
+    [[ $auth == noauth ]] || { SVC_CONFIG+=(API_KEYS="$BENCH_API_KEY"); keys=1; user=true; }
+  else
+    # The service's default ceiling is 100 users' worth of the per-user limit.
+    per_user=$bare_limit per_key=$((bare_limit * 100))
+    SVC_CONFIG=(RATE_LIMIT_PER_MINUTE="$bare_limit")
+  fi
+  SVC_CONFIG_JSON="{\"set\": \"$CONFIG\", \"cache_mode\": \"redis_only\", \"api_keys\": $keys, \"rate_limit_per_minute\": $per_user, \"rate_limit_per_key_per_minute\": $per_key, \"user_header\": $user, \"log_format\": \"json\"}"
+}
 
 # ---------------------------------------------------------------- tools
 apt_install() {
@@ -63,17 +108,21 @@ apt_install() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
-apt_install wrk:wrk nginx:nginx-light redis-server:redis-server valgrind:valgrind curl:curl
+# Only what the chosen scenarios use: oha (a, c) is a long compile, locust (d) a venv.
+wanted=(wrk:wrk redis-server:redis-server curl:curl)
+[[ $SCENARIOS == *[bdh]* ]] && wanted+=(nginx:nginx-light)
+[[ $SCENARIOS == *e* ]] && wanted+=(valgrind:valgrind)
+apt_install "${wanted[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 OHA="${BENCH_OHA:-$TOOLS/bin/oha}"
-if [[ ! -x $OHA ]]; then
+if [[ ! -x $OHA && $SCENARIOS == *[ac]* ]]; then
   # Default features: oha 1.16 does not compile without its TLS feature.
   log "installing oha from crates.io (a long compile on 2 cores)"
   cargo install oha --locked --root "$TOOLS" >"$OUT/oha-install.log" 2>&1
 fi
 VENV="$TOOLS/venv"
-if [[ ! -x $VENV/bin/locust ]]; then
+if [[ ! -x $VENV/bin/locust && $SCENARIOS == *d* ]]; then
   log "installing locust from PyPI into $VENV"
   python3 -m venv "$VENV" && "$VENV/bin/pip" install -q locust >"$OUT/locust-install.log" 2>&1
 fi
@@ -145,7 +194,7 @@ start_simulator() {
 
 # start_service UPSTREAM_PORT [VAR=value...]: sets SVC_PID and SVC_PORT. The service's own
 # defaults otherwise, except: loopback only, the private Redis, redis_only (the mode it runs in
-# under Kubernetes), JSON logs to a file.
+# under Kubernetes), JSON logs to a file; callers add service_config's SVC_CONFIG (auth, limits).
 start_service() {
   local upstream=$1; shift
   SVC_PORT=$(free_port)
@@ -173,8 +222,8 @@ redis_commands() {
 command_line() { printf '%s: %s\n' "$1" "${2//$RUN_DIR/\$TMP}" >>"$COMMANDS"; }
 
 # ---------------------------------------------------------------- machine
-python3 - "$OUT/machine.json" "$MODE" "$FD_LIMIT" <<'EOF'
-import json, os, platform, subprocess, sys
+python3 - "$OUT/machine.json" "$MODE" "$FD_LIMIT" "$SCENARIOS" "$CONFIG" "$NGINX_WORKERS" "$BIN" "${BENCH_BIN:+given}" <<'EOF'
+import datetime, hashlib, json, os, platform, subprocess, sys
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
 def version(cmd):
@@ -188,15 +237,20 @@ json.dump({
     "rustc": version(["rustc", "--version"]),
     "date": subprocess.run(["date", "-u", "+%Y-%m-%d %H:%M UTC"], capture_output=True, text=True).stdout.strip(),
     "commit": version(["git", "rev-parse", "--short", "HEAD"]),
+    "scenarios": sys.argv[4], "config": sys.argv[5], "nginx_workers": sys.argv[6],
+    # BENCH_BIN: a build made elsewhere, named by its time and digest (not necessarily `commit`).
+    "binary": {"given": sys.argv[8] == "given", "path": sys.argv[7],
+               "built": datetime.datetime.fromtimestamp(os.stat(sys.argv[7]).st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "sha256": hashlib.sha256(open(sys.argv[7], "rb").read()).hexdigest()[:12]},
 }, open(sys.argv[1], "w"))
 EOF
 {
-  "$OHA" --version 2>&1 | head -1
+  [[ ! -x $OHA ]] || "$OHA" --version 2>&1 | head -1
   wrk -v 2>&1 | head -1 | cut -d' ' -f1-2
-  "$NGINX" -v 2>&1 | head -1
+  [[ ! -x $NGINX ]] || "$NGINX" -v 2>&1 | head -1
   redis-server --version | cut -d' ' -f1-3
-  "$VENV/bin/locust" --version 2>&1 | head -1 | cut -d' ' -f1-2
-  valgrind --version
+  [[ ! -x $VENV/bin/locust ]] || "$VENV/bin/locust" --version 2>&1 | head -1 | cut -d' ' -f1-2
+  ! command -v valgrind >/dev/null || valgrind --version
 } >"$OUT/versions.txt" 2>/dev/null || true
 
 # ---------------------------------------------------------------- a: gateway overhead
@@ -208,10 +262,9 @@ oha_run() { # LABEL RATE CONNECTIONS BODIES URL [extra oha args...]
   "${cmd[@]}" >"$RUN_DIR/oha.json"
 }
 
-scenario_a() {
-  log "a: gateway overhead (upstream latency 50 ms, cache missing)"
-  start_simulator 50
-  # The exact Gemini request the service sends, captured once, replayed straight at the simulator.
+# capture_gemini_request: the exact Gemini request the service sends, for "Benchmark placeholder
+# sentence.", into $RUN_DIR/gemini.json; its path into GEMINI_PATH.
+capture_gemini_request() {
   local capture_port; capture_port=$(free_port)
   python3 bench/capture_upstream.py "$capture_port" "$RUN_DIR/gemini.json" &
   local capture_pid=$!
@@ -221,10 +274,19 @@ scenario_a() {
     -d '{"text":"Benchmark placeholder sentence.","user_id":"bench"}' "http://127.0.0.1:$SVC_PORT/api/analyze"
   wait "$capture_pid"
   stop "$SVC_PID"
-  local gemini_path; gemini_path=$(cat "$RUN_DIR/gemini.json.path")
+  GEMINI_PATH=$(cat "$RUN_DIR/gemini.json.path")
+}
+
+scenario_a() {
+  log "a: gateway overhead (upstream latency 50 ms, cache missing)"
+  start_simulator 50
+  # The exact Gemini request the service sends, captured once, replayed straight at the simulator.
+  capture_gemini_request
+  local gemini_path=$GEMINI_PATH
 
   # Per-user limiting stays on (as in production), with a budget the load never reaches.
-  start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=10000000
+  service_config 10000000
+  start_service "$SIM_PORT" "${SVC_CONFIG[@]}"
   python3 bench/make_bodies.py gemini 20000 direct "$RUN_DIR/gemini.json" "$RUN_DIR/direct.lines"
 
   local run rate conns lines
@@ -232,7 +294,8 @@ scenario_a() {
     conns=$((rate / 10))
     # Warm both paths (connection pools, allocator) before measuring.
     python3 bench/make_bodies.py analyze 20000 "warm$rate" "$RUN_DIR/svc.lines"
-    OHA_SECONDS=3 oha_run warmup "$rate" "$conns" "$RUN_DIR/svc.lines" "http://127.0.0.1:$SVC_PORT/api/analyze"
+    OHA_SECONDS=3 oha_run warmup "$rate" "$conns" "$RUN_DIR/svc.lines" "http://127.0.0.1:$SVC_PORT/api/analyze" \
+      "${CLIENT_HEADERS[@]}"
     OHA_SECONDS=3 oha_run warmup "$rate" "$conns" "$RUN_DIR/direct.lines" "http://127.0.0.1:$SIM_PORT$gemini_path" \
       -H 'x-goog-api-key: bench'
     for run in $(seq "$RUNS"); do
@@ -245,7 +308,8 @@ scenario_a() {
       local load; load=$(load1)
       local redis_before; redis_before=$(redis_commands)
       local cpu_before; cpu_before="$(cpu_seconds "$SVC_PID") $(cpu_seconds "$SIM_PID") $(cpu_seconds "$REDIS_PID") $(machine_busy_seconds)"
-      oha_run "service-$rate" "$rate" "$conns" "$RUN_DIR/svc.lines" "http://127.0.0.1:$SVC_PORT/api/analyze"
+      oha_run "service-$rate" "$rate" "$conns" "$RUN_DIR/svc.lines" "http://127.0.0.1:$SVC_PORT/api/analyze" \
+        "${CLIENT_HEADERS[@]}"
       local cpu; cpu=$(python3 -c 'import json, sys; a, b = map(float, sys.argv[1].split()), map(float, sys.argv[2].split()); print(json.dumps(dict(zip(["service", "simulator", "redis", "machine"], [round(y - x, 2) for x, y in zip(a, b)]))))' \
         "$cpu_before" "$(cpu_seconds "$SVC_PID") $(cpu_seconds "$SIM_PID") $(cpu_seconds "$REDIS_PID") $(machine_busy_seconds)")
       local hits misses redis_delta
@@ -253,11 +317,12 @@ scenario_a() {
       misses=$(( $(metric 'cache_operations_total[{].*operation="get".*result="miss".*tier="redis"') - misses_before ))
       redis_delta=$(python3 -c 'import json, sys; a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]); print(json.dumps({k: b[k] - a.get(k, 0) for k in b if b[k] - a.get(k, 0)}))' "$redis_before" "$(redis_commands)")
       record "$(python3 bench/report.py oha-record a service "$rate" "$run" "$load" "$RUN_DIR/oha.json" \
-        "{\"cache_hits\": $hits, \"cache_misses\": $misses, \"redis_commands\": $redis_delta, \"cpu_seconds\": $cpu, \"seconds\": $A_SECONDS}")"
+        "{\"cache_hits\": $hits, \"cache_misses\": $misses, \"redis_commands\": $redis_delta, \"cpu_seconds\": $cpu, \"seconds\": $A_SECONDS, \"config\": $SVC_CONFIG_JSON}")"
       load=$(load1)
       oha_run "direct-$rate" "$rate" "$conns" "$RUN_DIR/direct.lines" "http://127.0.0.1:$SIM_PORT$gemini_path" \
         -H 'x-goog-api-key: bench'
-      record "$(python3 bench/report.py oha-record a direct "$rate" "$run" "$load" "$RUN_DIR/oha.json" '{}')"
+      record "$(python3 bench/report.py oha-record a direct "$rate" "$run" "$load" "$RUN_DIR/oha.json" \
+        '{"config": {"server": "simulator"}}')"
     done
   done
   stop "$SVC_PID"
@@ -266,24 +331,32 @@ scenario_a() {
 
 # ---------------------------------------------------------------- b: cached hits vs nginx
 NGINX_PID=""
+NGINX_CONFIG_JSON="{\"server\": \"nginx\", \"nginx_workers\": \"$NGINX_WORKERS\"}"
+# nginx_head DIR: the top of an nginx.conf (NGINX_WORKERS workers, no access log, temp files in DIR).
+nginx_head() {
+  cat <<EOF
+worker_processes $NGINX_WORKERS;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $1/tmp;
+  proxy_temp_path $1/tmp;
+  fastcgi_temp_path $1/tmp;
+  uwsgi_temp_path $1/tmp;
+  scgi_temp_path $1/tmp;
+  keepalive_requests 1000000;
+EOF
+}
+
 start_nginx() { # serves the cached reply for POST /api/analyze and a WAV for scenario d
   NGINX_PORT=$(free_port)
   mkdir -p "$RUN_DIR/nginx/www/api" "$RUN_DIR/nginx/tmp"
   printf 'ok\n' >"$RUN_DIR/nginx/www/index.html"
-  cat >"$RUN_DIR/nginx/nginx.conf" <<EOF
-worker_processes auto;
-daemon off;
-pid $RUN_DIR/nginx/nginx.pid;
-error_log $RUN_DIR/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $RUN_DIR/nginx/tmp;
-  proxy_temp_path $RUN_DIR/nginx/tmp;
-  fastcgi_temp_path $RUN_DIR/nginx/tmp;
-  uwsgi_temp_path $RUN_DIR/nginx/tmp;
-  scgi_temp_path $RUN_DIR/nginx/tmp;
-  keepalive_requests 1000000;
+  nginx_head "$RUN_DIR/nginx" >"$RUN_DIR/nginx/nginx.conf"
+  cat >>"$RUN_DIR/nginx/nginx.conf" <<EOF
   server {
     listen 127.0.0.1:$NGINX_PORT;
     root $RUN_DIR/nginx/www;
@@ -309,15 +382,17 @@ wrk_run() { # LABEL OUTFILE wrk args...
 }
 
 scenario_b() {
-  log "b: cached hits vs nginx"
+  log "b: cached hits vs nginx ($NGINX_WORKERS worker(s)), service configuration: $CONFIG"
   start_simulator 50
-  start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
+  service_config 0
+  start_service "$SIM_PORT" "${SVC_CONFIG[@]}"
   local body='{"text":"I go to the store yesterday and buy three apple.","user_id":"bench"}'
   printf '%s' "$body" >"$RUN_DIR/body.json"
   local url="http://127.0.0.1:$SVC_PORT/api/analyze"
-  curl -fsS -o /dev/null -X POST -H 'content-type: application/json' --data-binary @"$RUN_DIR/body.json" "$url"
+  curl -fsS -o /dev/null -X POST -H 'content-type: application/json' "${CLIENT_HEADERS[@]}" \
+    --data-binary @"$RUN_DIR/body.json" "$url"
   start_nginx
-  curl -fsS -X POST -H 'content-type: application/json' --data-binary @"$RUN_DIR/body.json" "$url" \
+  curl -fsS -X POST -H 'content-type: application/json' "${CLIENT_HEADERS[@]}" --data-binary @"$RUN_DIR/body.json" "$url" \
     >"$RUN_DIR/nginx/www/api/analyze"
   grep -q '"cached":true' "$RUN_DIR/nginx/www/api/analyze" || { echo "second request was not a cache hit" >&2; exit 1; }
   cp "$RUN_DIR/nginx/www/api/analyze" "$OUT/cached-reply.json"
@@ -327,14 +402,15 @@ scenario_b() {
 
   local targets=(service nginx) before_url="" before_pid="" before_port="" main_port=$SVC_PORT main_pid=$SVC_PID
   if [[ -n $BEFORE_BIN ]]; then
-    SERVICE_BIN=$BEFORE_BIN start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
+    SERVICE_BIN=$BEFORE_BIN start_service "$SIM_PORT" "${SVC_CONFIG[@]}"
     before_url="http://127.0.0.1:$SVC_PORT/api/analyze" before_pid=$SVC_PID before_port=$SVC_PORT
-    curl -fsS -o /dev/null -X POST -H 'content-type: application/json' --data-binary @"$RUN_DIR/body.json" "$before_url"
+    curl -fsS -o /dev/null -X POST -H 'content-type: application/json' "${CLIENT_HEADERS[@]}" \
+      --data-binary @"$RUN_DIR/body.json" "$before_url"
     SVC_PORT=$main_port SVC_PID=$main_pid
     targets+=(service-before)
   fi
 
-  local run load target target_url hits hits_before
+  local run load target target_url hits hits_before config
   export BENCH_BODY_FILE="$RUN_DIR/body.json"
   for target_url in "$url" "$nginx_url" $before_url; do
     wrk -t2 -c64 -d2s -s bench/same_body.lua "$target_url" >/dev/null
@@ -342,16 +418,16 @@ scenario_b() {
   for run in $(seq "$RUNS"); do
     for target in "${targets[@]}"; do
       case $target in
-        service) target_url=$url METRIC_PORT=$main_port ;;
-        nginx) target_url=$nginx_url METRIC_PORT=$main_port ;;
-        service-before) target_url=$before_url METRIC_PORT=$before_port ;;
+        service) target_url=$url METRIC_PORT=$main_port config=$SVC_CONFIG_JSON ;;
+        nginx) target_url=$nginx_url METRIC_PORT=$main_port config=$NGINX_CONFIG_JSON ;;
+        service-before) target_url=$before_url METRIC_PORT=$before_port config=$SVC_CONFIG_JSON ;;
       esac
       hits_before=$(metric 'cache_operations_total[{].*operation="get".*result="hit"')
       load=$(load1)
       wrk_run "b/$target" "$RUN_DIR/wrk.txt" -t2 -c64 "-d${B_SECONDS}s" --latency -s bench/same_body.lua "$target_url"
       hits=$(( $(metric 'cache_operations_total[{].*operation="get".*result="hit"') - hits_before ))
       record "$(python3 bench/report.py wrk-record b "$target" 0 "$run" "$load" "$RUN_DIR/wrk.txt" \
-        "{\"cache_hits\": $hits}")"
+        "{\"cache_hits\": $hits, \"config\": $config}")"
     done
   done
   unset METRIC_PORT
@@ -385,12 +461,13 @@ scenario_c() {
 hold_in_flight() {
   local run=$1 protocol=$2 load
   # 10,000 HTTP/1.1 clients are 10,000 connections: above the default MAX_CONNECTIONS (4096).
-  start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0 MAX_CONNECTIONS=20000
+  service_config 0
+  start_service "$SIM_PORT" "${SVC_CONFIG[@]}" MAX_CONNECTIONS=20000
   local base_fds; base_fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 | wc -l)
   local cmd
   if [[ $protocol == http2 ]]; then
     cmd=("$OHA" -n "$C_IN_FLIGHT" --http2 -c "$C_H2_CONNECTIONS" -p $((C_IN_FLIGHT / C_H2_CONNECTIONS)) -t 60s
-      --no-tui --output-format json -m POST -T application/json -Z "$RUN_DIR/c.lines"
+      --no-tui --output-format json -m POST -T application/json -Z "$RUN_DIR/c.lines" "${CLIENT_HEADERS[@]}"
       "http://127.0.0.1:$SVC_PORT/api/analyze")
   else
     cmd=(wrk -t2 -c"$C_IN_FLIGHT" "-d${C_SECONDS}s" --timeout 30s --latency -s bench/unique_analyze.lua
@@ -415,7 +492,7 @@ hold_in_flight() {
   calls=$(metric 'ai_operation_duration_seconds_count[{].*operation="analyze"')
   local kind=oha-record; [[ $protocol == http1 ]] && kind=wrk-record
   record "$(python3 bench/report.py "$kind" c "$protocol" 0 "$run" "$load" "$RUN_DIR/c.out" \
-    "{\"vm_hwm_kib\": $hwm, \"simulator_vm_hwm_kib\": $sim_hwm, \"peak_fds\": $peak_fds, \"base_fds\": $base_fds, \"peak_in_flight\": $peak_in_flight, \"upstream_calls\": $calls, \"in_flight\": $C_IN_FLIGHT, \"h2_connections\": $C_H2_CONNECTIONS, \"seconds\": $C_SECONDS}")"
+    "{\"vm_hwm_kib\": $hwm, \"simulator_vm_hwm_kib\": $sim_hwm, \"peak_fds\": $peak_fds, \"base_fds\": $base_fds, \"peak_in_flight\": $peak_in_flight, \"upstream_calls\": $calls, \"in_flight\": $C_IN_FLIGHT, \"h2_connections\": $C_H2_CONNECTIONS, \"seconds\": $C_SECONDS, \"config\": $SVC_CONFIG_JSON}")"
   stop "$SVC_PID"
   # A fresh simulator too, so its peak is this run's own.
   stop "$SIM_PID"
@@ -435,15 +512,18 @@ with wave.open(sys.argv[1], "wb") as w:
 EOF
   start_simulator 50
   # The guide's users send no X-User-ID, so all of them share one client-address bucket: a
-  # budget above the test's total keeps the limiter in the path without refusing anyone.
-  start_service "$SIM_PORT" AUDIO_FETCH_ALLOW_PRIVATE=true RATE_LIMIT_PER_MINUTE=1000000
+  # budget above the test's total keeps the limiter in the path without refusing anyone. Auth
+  # stays off: the guide's file sends X-API-Key on its transcribe task only.
+  service_config 1000000 noauth
+  start_service "$SIM_PORT" AUDIO_FETCH_ALLOW_PRIVATE=true "${SVC_CONFIG[@]}"
   # wait_time = between(1, 3): 2 s mean think time per user, so 200 users make ~100 requests/s.
   local load; load=$(load1)
   local cmd=("$VENV/bin/locust" -f tests/load/locustfile.py --headless -u 200 -r 50 -t "$D_TIME"
     --host "http://127.0.0.1:$SVC_PORT" --csv "$RUN_DIR/locust" --only-summary)
   command_line d "BENCH_AUDIO_URL=http://127.0.0.1:$NGINX_PORT/test.wav ${cmd[*]}"
   BENCH_AUDIO_URL="http://127.0.0.1:$NGINX_PORT/test.wav" "${cmd[@]}" >"$OUT/locust.txt" 2>&1 || true
-  record "$(python3 bench/report.py locust-record d service 100 1 "$load" "$RUN_DIR/locust_stats.csv" '{}')"
+  record "$(python3 bench/report.py locust-record d service 100 1 "$load" "$RUN_DIR/locust_stats.csv" \
+    "{\"config\": $SVC_CONFIG_JSON}")"
   cp "$RUN_DIR/locust_stats.csv" "$OUT/locust_stats.csv"
   stop "$SVC_PID"
   stop "$SIM_PID"
@@ -467,8 +547,9 @@ scenario_e() {
 # while wrk drives WRK_SCRIPT (same_body.lua: memory-tier hits; unique_analyze.lua: misses).
 profile_requests() {
   local kind=$1 label=$2
+  service_config 0
   SERVICE_BIN=$3 SERVICE_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$RUN_DIR/callgrind.out.%p" \
-    SERVICE_START_TRIES=1200 start_service "$SIM_PORT" RATE_LIMIT_PER_MINUTE=0
+    SERVICE_START_TRIES=1200 start_service "$SIM_PORT" "${SVC_CONFIG[@]}"
   local url="http://127.0.0.1:$SVC_PORT"
   [[ $kind == hit ]] && url="$url/api/analyze"
   wrk -t1 -c4 -d3s -s "$4" "$url" -- "warm$kind$label$$" >/dev/null
@@ -485,7 +566,7 @@ profile_requests() {
   head -120 "$RUN_DIR/inclusive.txt" >"$OUT/callgrind-$kind-$label-inclusive.txt"
   local ir; ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
   record "$(python3 bench/report.py wrk-record e "$label" 0 1 "$load" "$RUN_DIR/wrk.txt" \
-    "{\"instructions\": ${ir:-0}, \"kind\": \"$kind\"}")"
+    "{\"instructions\": ${ir:-0}, \"kind\": \"$kind\", \"config\": $SVC_CONFIG_JSON}")"
   stop "$SVC_PID"
   rm -f "$RUN_DIR"/callgrind.out.*
 }
@@ -511,8 +592,12 @@ scenario_f() {
 [[ $SCENARIOS == *d* ]] && scenario_d
 [[ $SCENARIOS == *e* ]] && scenario_e
 [[ $SCENARIOS == *f* ]] && scenario_f
+# shellcheck source=bench/scenario_h.sh
+source "$ROOT/bench/scenario_h.sh"
+[[ $SCENARIOS == *h* ]] && scenario_h
 
 REPORT="$ROOT/BENCHMARKS.md"
 [[ $MODE == quick ]] && REPORT="$OUT/BENCHMARKS.md"
-python3 bench/report.py write "$OUT" "$REPORT"
+# Sections of scenarios not run this time are kept from the real report (quick runs too).
+python3 bench/report.py write "$OUT" "$REPORT" "$ROOT/BENCHMARKS.md"
 log "wrote $REPORT"

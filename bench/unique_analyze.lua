@@ -1,5 +1,6 @@
 -- wrk script: POST /api/analyze with a learner text no other request of this run uses, so the
 -- cache never answers and every request goes upstream. Usage: wrk ... -s unique_analyze.lua URL -- RUNID
+-- BENCH_API_KEY and BENCH_USER_ID, when set, go out as X-API-Key and X-User-ID.
 local threads = 0
 
 function setup(thread)
@@ -13,6 +14,9 @@ function init(args)
   sent = 0
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  local api_key, user_id = os.getenv("BENCH_API_KEY"), os.getenv("BENCH_USER_ID")
+  if api_key and api_key ~= "" then wrk.headers["X-API-Key"] = api_key end
+  if user_id and user_id ~= "" then wrk.headers["X-User-ID"] = user_id end
 end
 
 function request()
