@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use parking_lot::Mutex;
+use prometheus::{Gauge, IntGauge};
+
 use super::backoff::Admission;
 use super::connection::{Backend, Connection};
 use super::health::{CLUSTER_PARTS, Parts, State};
@@ -93,7 +96,10 @@ struct Inner {
     probe_keys: Vec<String>,
     failures: AtomicU64,
     service: &'static str,
-    metrics: Metrics,
+    /// The state last logged and exported: flips are logged once, steady state is silent.
+    last_state: Mutex<State>,
+    health_gauge: IntGauge,
+    coverage_gauge: Gauge,
     /// Dropped with the last clone of the link, which wakes the health probe so it ends at once
     /// rather than at its next tick.
     _stop_probe: Option<tokio::sync::oneshot::Sender<()>>,
@@ -116,8 +122,10 @@ impl RedisLink {
         let backend = Backend::open(target, options.op_timeout)?;
         let count = if backend.is_cluster() { CLUSTER_PARTS } else { 1 };
         let parts = Parts::new(count, options.backoff_initial, options.backoff_max);
-        metrics.service_health_status.with_label_values(&[options.service]).set(0);
-        metrics.redis_slot_coverage.with_label_values(&[options.service]).set(0.0);
+        let health_gauge = metrics.service_health_status.with_label_values(&[options.service]);
+        let coverage_gauge = metrics.redis_slot_coverage.with_label_values(&[options.service]);
+        health_gauge.set(0);
+        coverage_gauge.set(0.0);
         let probe_keys = (0..parts.len()).map(|part| parts.probe_key(part, &target.key_prefix)).collect();
         let runtime = tokio::runtime::Handle::try_current().ok();
         let probe = options.health_every.zip(runtime);
@@ -137,7 +145,9 @@ impl RedisLink {
             probe_keys,
             failures: AtomicU64::new(0),
             service: options.service,
-            metrics,
+            last_state: Mutex::new(State::Down),
+            health_gauge,
+            coverage_gauge,
             _stop_probe: stop_probe,
         });
         if let (Some((every, runtime)), Some(stopped)) = (probe, stopped) {
@@ -268,12 +278,15 @@ impl RedisLink {
             };
             inner.backend.failed(timed_out);
         }
-        let (before, after) = inner.parts.record(part, reached);
-        inner.metrics.redis_slot_coverage.with_label_values(&[inner.service]).set(inner.parts.coverage());
-        if before == after {
+        if !inner.parts.record(part, reached) {
             return;
         }
-        inner.metrics.service_health_status.with_label_values(&[inner.service]).set(i64::from(after != State::Down));
+        inner.coverage_gauge.set(inner.parts.coverage());
+        let after = inner.parts.state();
+        if std::mem::replace(&mut *inner.last_state.lock(), after) == after {
+            return;
+        }
+        inner.health_gauge.set(i64::from(after != State::Down));
         let (topology, service, state) = (inner.topology, inner.service, after.as_str());
         match (after, error) {
             (State::Up, _) => tracing::info!(service, topology, state, "redis reachable"),

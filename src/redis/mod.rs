@@ -19,4 +19,4 @@ pub use health::{State, slot};
 pub use keys::KeySpace;
 pub use link::{LinkOptions, RedisLink, RedisLinkError};
 pub use scripts::Lua;
-pub use topology::{DEFAULT_KEY_PREFIX, RedisTarget, Topology, redact};
+pub use topology::{DEFAULT_KEY_PREFIX, RedisTarget, Topology};

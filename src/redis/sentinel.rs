@@ -21,7 +21,6 @@ pub struct Follower {
     config: AsyncConnectionConfig,
 }
 
-#[derive(Clone)]
 struct Master {
     address: String,
     connection: MultiplexedConnection,
@@ -59,17 +58,22 @@ impl Follower {
     }
 
     pub async fn connection(&self) -> RedisResult<MultiplexedConnection> {
-        if let Some(master) = self.current.lock().clone() {
-            return Ok(master.connection);
+        if let Some(connection) = self.current_connection() {
+            return Ok(connection);
         }
         let mut sentinels = self.sentinels.lock().await;
         // Another operation may have found the master while this one waited.
-        if let Some(master) = self.current.lock().clone() {
-            return Ok(master.connection);
+        if let Some(connection) = self.current_connection() {
+            return Ok(connection);
         }
         let master = self.look_up(&mut sentinels).await?;
-        *self.current.lock() = Some(master.clone());
-        Ok(master.connection)
+        let connection = master.connection.clone();
+        *self.current.lock() = Some(master);
+        Ok(connection)
+    }
+
+    fn current_connection(&self) -> Option<MultiplexedConnection> {
+        self.current.lock().as_ref().map(|master| master.connection.clone())
     }
 
     pub fn forget(&self) {

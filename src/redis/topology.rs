@@ -69,14 +69,10 @@ impl RedisTarget {
     pub fn single(url: impl Into<String>) -> Self {
         Self { topology: Topology::Single { url: url.into() }, ca_file: None, key_prefix: DEFAULT_KEY_PREFIX.into() }
     }
-
-    pub fn cluster(seeds: Vec<String>) -> Self {
-        Self { topology: Topology::Cluster { seeds }, ..Self::single("") }
-    }
 }
 
 /// The URL without its password, for logs.
-pub fn redact(url: &str) -> String {
+fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
