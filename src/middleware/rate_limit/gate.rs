@@ -9,21 +9,28 @@
 //! stack directly) sees no gate and is admitted at once.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+
+use super::limiter::Decision;
 
 tokio::task_local! {
     static GATE: Gate;
 }
 
-/// Resolves to whether every limiter admitted the request. Cheap to clone.
+/// Every limiter's decision on the request, once in. Cheap to clone.
 #[derive(Clone)]
-pub struct Gate(Shared<BoxFuture<'static, bool>>);
+pub struct Gate(Shared<BoxFuture<'static, Arc<[Decision]>>>);
 
 impl Gate {
-    pub fn new(decision: impl Future<Output = bool> + Send + 'static) -> Self {
-        Self(decision.boxed().shared())
+    pub fn new(decisions: impl Future<Output = Vec<Decision>> + Send + 'static) -> Self {
+        Self(decisions.map(Arc::from).boxed().shared())
+    }
+
+    pub async fn decisions(&self) -> Arc<[Decision]> {
+        self.0.clone().await
     }
 
     /// The gate of the request this task serves, if it passed a rate limit.
@@ -31,8 +38,9 @@ impl Gate {
         GATE.try_with(Clone::clone).ok()
     }
 
+    /// Whether every limiter admitted the request.
     pub async fn admitted(&self) -> bool {
-        self.0.clone().await
+        self.decisions().await.iter().all(|decision| decision.allowed)
     }
 
     /// Run `work` with this gate as the request's.
@@ -52,15 +60,23 @@ pub async fn admitted() -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::middleware::rate_limit::Limiter;
+
+    fn decided(allowed: bool) -> Vec<Decision> {
+        let second = Duration::from_secs(1);
+        vec![Decision { allowed, limit: 1, remaining: 0, retry_after: second, reset: second, limiter: Limiter::Local }]
+    }
 
     #[tokio::test]
     async fn outside_a_scope_everything_is_admitted_inside_the_gate_decides() {
         assert!(admitted().await);
-        let refused = Gate::new(async { false });
+        let refused = Gate::new(async { decided(false) });
         assert!(!refused.scope(admitted()).await);
         let (send, receive) = tokio::sync::oneshot::channel::<bool>();
-        let later = Gate::new(async move { receive.await.unwrap_or(false) });
+        let later = Gate::new(async move { decided(receive.await.unwrap_or(false)) });
         let waiting = tokio::spawn(later.clone().scope(admitted()));
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished(), "waits for the decision");

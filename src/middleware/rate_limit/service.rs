@@ -7,8 +7,6 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use tower::Service;
 
-use futures::FutureExt;
-
 use super::gate::Gate;
 use super::limiter::RateLimiter;
 use crate::error::AppError;
@@ -55,20 +53,18 @@ where
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         Box::pin(async move {
             // Side by side: on one Redis that is two scripts at once, not one after the other.
-            let decisions =
-                async move { futures::future::join_all(checks.iter().map(|(limiter, key)| limiter.check(key))).await }
-                    .boxed()
-                    .shared();
-            let admitted = decisions.clone();
-            let gate = Gate::new(async move { admitted.await.iter().all(|decision| decision.allowed) });
+            let gate = Gate::new(async move {
+                futures::future::join_all(checks.iter().map(|(limiter, key)| limiter.check(key))).await
+            });
+            let decided = gate.clone();
             // The request starts now, under the gate: what it does before the decision is in
             // (reading its body, the cache's Redis lookup) overlaps the limiter's round trip, and
             // what costs money waits for the gate (see `gate.rs`).
             let mut work = std::pin::pin!(gate.scope(inner.call(request)));
             let (decisions, finished) = tokio::select! {
                 biased;
-                decisions = decisions.clone() => (decisions, None),
-                finished = &mut work => (decisions.await, Some(finished)),
+                decisions = decided.decisions() => (decisions, None),
+                finished = &mut work => (decided.decisions().await, Some(finished)),
             };
             // The headers describe the tightest limit: the refusal's, else the first (per-user).
             let refusal =

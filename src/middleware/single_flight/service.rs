@@ -29,7 +29,7 @@ impl<S> SingleFlightService<S> {
 
 impl<S, J, R> Service<J> for SingleFlightService<S>
 where
-    J: CacheKeyed + Clone + Send + 'static,
+    J: CacheKeyed + Send + 'static,
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + 'static,
     S::Future: Send,
     R: Cacheable,
@@ -59,16 +59,20 @@ where
             }
             let registry = flights.clone();
             let rendered = key.as_str().to_string();
+            // The job moves into the flight when this caller starts it; when it joined another's,
+            // the job is still here. A flight whose starter the rate limit refused ends with
+            // `NotAdmitted`: not this caller's refusal, so a joiner flies again under its own
+            // gate (a few times at most: each try needs another refused starter for the same
+            // content).
+            let mut unstarted = Some((job, key));
             let mut result = Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
-            // A flight's starter refused by the rate limit ends it with `NotAdmitted`; a caller
-            // that joined it was not refused itself, so it flies again under its own gate (a
-            // few times at most: each try needs another refused starter for the same content).
             for _ in 0..3 {
                 let start = || -> Call<R> {
-                    Box::pin(fly(flights.clone(), inner.clone(), job.clone(), key.clone(), gate.clone()))
+                    let (job, key) = unstarted.take().expect("a flight is started once");
+                    Box::pin(fly(flights.clone(), inner.clone(), job, key, gate.clone()))
                 };
                 result = registry.join_or_start::<R>(&rendered, start).finish().await;
-                let refused_starter = matches!(result, Err(UpstreamError::NotAdmitted { .. }));
+                let refused_starter = matches!(result, Err(UpstreamError::NotAdmitted { .. })) && unstarted.is_some();
                 if !refused_starter || !admitted_by(gate.as_ref()).await {
                     break;
                 }
