@@ -15,10 +15,10 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::redis_wire::{field, free_port, poll, query};
+use super::redis_wire::{Process, field, free_port, poll, query};
 
 const NODES: usize = 6;
 const NODE_TIMEOUT_MS: u64 = 1000;
@@ -32,7 +32,7 @@ pub struct RedisCluster {
 struct Node {
     port: u16,
     dir: PathBuf,
-    child: Option<Child>,
+    child: Option<Process>,
     /// What the node served when `kill` took it down: the slots a failover has to hand over.
     slots_at_kill: Vec<(u16, u16)>,
 }
@@ -223,7 +223,8 @@ impl Node {
     /// test's server that took the port first).
     fn spawn(&mut self) -> bool {
         let port = self.port.to_string();
-        let mut child = Command::new(binary("redis-server"))
+        let mut command = Command::new(binary("redis-server"));
+        command
             .args(["--port", &port, "--bind", "127.0.0.1", "--cluster-enabled", "yes"])
             .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
             .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
@@ -239,38 +240,14 @@ impl Node {
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")
-            .arg(self.dir.join("redis.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| panic!("could not start redis-server: {error}"));
-        let answered = poll(Duration::from_secs(10), || {
-            if child.try_wait().ok().flatten().is_some() {
-                return Some(false); // it could not bind: the port (or its bus port) was taken
-            }
-            (serving_pid(self.port) == Some(child.id())).then_some(true)
-        });
-        if answered != Some(true) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return false;
-        }
-        self.child = Some(child);
-        true
+            .arg(self.dir.join("redis.log"));
+        // None: it could not bind the port (or its bus port), which another process took.
+        self.child = Process::start(&mut command, self.port, None);
+        self.child.is_some()
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
+        self.child = None;
     }
 }
 
@@ -329,10 +306,6 @@ fn slot_owner_seen_by(port: u16, slot: u16) -> Option<u16> {
 fn own_slots(port: u16) -> Vec<(u16, u16)> {
     let myself = cluster_nodes(port).and_then(|nodes| nodes.into_iter().find(|fields| fields[2].contains("myself")));
     myself.map(|fields| slot_ranges(&fields)).unwrap_or_default()
-}
-
-fn serving_pid(port: u16) -> Option<u32> {
-    field(&query(port, &["INFO", "server"])?, "process_id")?.parse().ok()
 }
 
 fn binary(name: &str) -> PathBuf {

@@ -13,10 +13,10 @@
 #![allow(dead_code)] // each test binary uses a different part of this
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use super::redis_wire::{field, free_port, poll, query, query_as};
+use super::redis_wire::{Process, field, free_port, poll, query, query_as};
 
 const MASTER_NAME: &str = "mymaster";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,7 +34,7 @@ struct Node {
     conf: PathBuf,
     sentinel: bool,
     password: Option<String>, // what our own queries must AUTH with
-    child: Option<Child>,
+    child: Option<Process>,
 }
 
 impl RedisSentinel {
@@ -246,34 +246,12 @@ impl Node {
         if self.sentinel {
             command.arg("--sentinel");
         }
-        let spawned = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
-        let mut child = spawned.unwrap_or_else(|error| panic!("could not start redis-server: {error}"));
-        let answered = poll(Duration::from_secs(10), || {
-            if child.try_wait().ok().flatten().is_some() {
-                return Some(false); // it could not bind: the port was taken
-            }
-            (serving_pid(self.port, self.password.as_deref()) == Some(child.id())).then_some(true)
-        });
-        if answered != Some(true) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return false;
-        }
-        self.child = Some(child);
-        true
+        self.child = Process::start(&mut command, self.port, self.password.as_deref());
+        self.child.is_some()
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
+        self.child = None;
     }
 }
 
@@ -281,10 +259,6 @@ impl Drop for Node {
 fn pairs(text: &str) -> std::collections::HashMap<String, String> {
     let lines: Vec<&str> = text.lines().collect();
     lines.chunks_exact(2).map(|pair| (pair[0].to_string(), pair[1].to_string())).collect()
-}
-
-fn serving_pid(port: u16, password: Option<&str>) -> Option<u32> {
-    field(&query_as(port, password, &["INFO", "server"])?, "process_id")?.parse().ok()
 }
 
 fn binary(name: &str) -> PathBuf {

@@ -4,8 +4,11 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub use super::redis_support::free_port;
 
 /// Send one command as a RESP array and read its reply. Arrays come back one element per line
 /// (nested ones flattened); error and nil replies, and no answer at all, are None.
@@ -78,7 +81,33 @@ pub fn poll<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
-/// A port that was free a moment ago; `Node::start` retries when another process wins it.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port").local_addr().expect("local address").port()
+/// A redis-server of a test's own, killed (SIGKILL, as a crash would) when dropped.
+pub struct Process(Child);
+
+impl Process {
+    /// Start `command` and wait until that very process answers on `port` (`INFO` process_id,
+    /// after `AUTH` with `password`): not another test's server that took the port first.
+    /// `None` when it exited (it could not bind the port) or never answered.
+    pub fn start(command: &mut Command, port: u16, password: Option<&str>) -> Option<Self> {
+        let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+        let mut process = Self(child.unwrap_or_else(|error| panic!("could not start redis-server: {error}")));
+        let answered = poll(Duration::from_secs(10), || {
+            if process.0.try_wait().ok().flatten().is_some() {
+                return Some(false);
+            }
+            (serving_pid(port, password) == Some(process.0.id())).then_some(true)
+        });
+        (answered == Some(true)).then_some(process)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serving_pid(port: u16, password: Option<&str>) -> Option<u32> {
+    field(&query_as(port, password, &["INFO", "server"])?, "process_id")?.parse().ok()
 }
