@@ -11,7 +11,7 @@ use crate::cache::{analyze_ok, cache_health};
 use crate::helpers::FakeClouds;
 use crate::helpers::redis_cluster::{RedisCluster, settle_between_failovers};
 use crate::shared_state::{
-    Load, a_fresh_instance_hits_every_text, gemini_answers_everything, instance, sentence,
+    Load, a_fresh_instance_hits_every_text, gemini_answers_everything, instance, recovered_without_failures, sentence,
     two_instances_share_hits_flights_and_one_limit, wait_for_state,
 };
 
@@ -78,12 +78,7 @@ async fn a_master_killed_under_load_fails_no_request_and_hits_resume_after_the_f
     .await
     .expect("failed over");
     cluster = cluster_back;
-    wait_for_state(&a, "up").await;
-    wait_for_state(&b, "up").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let served = load.finish_without_failures().await;
-    assert!(served > 20, "the load ran through the failover ({served} requests)");
-    a_fresh_instance_hits_every_text(&fakes, &store, &texts).await;
+    recovered_without_failures(&[&a, &b], load, &fakes, &store, &texts).await;
 
     // The old master returns, as a replica of the one promoted in its place.
     let cluster = tokio::task::spawn_blocking(move || {

@@ -10,8 +10,8 @@ use crate::cache::{analyze_ok, cache_health};
 use crate::helpers::FakeClouds;
 use crate::helpers::redis_sentinel::RedisSentinel;
 use crate::shared_state::{
-    Load, a_fresh_instance_hits_every_text, gemini_answers_everything, instance, sentence,
-    two_instances_share_hits_flights_and_one_limit, wait_for_state,
+    Load, a_fresh_instance_hits_every_text, gemini_answers_everything, instance, recovered_without_failures, sentence,
+    two_instances_share_hits_flights_and_one_limit,
 };
 
 const FAILOVER_GUARD: Duration = Duration::from_secs(30);
@@ -64,12 +64,7 @@ async fn a_failover_under_load_fails_no_request_and_the_instances_follow_the_new
     .await
     .expect("failed over");
     sentinel = sentinel_back;
-    wait_for_state(&a, "up").await;
-    wait_for_state(&b, "up").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let served = load.finish_without_failures().await;
-    assert!(served > 20, "the load ran through the failover ({served} requests)");
-    a_fresh_instance_hits_every_text(&fakes, &store, &texts).await;
+    recovered_without_failures(&[&a, &b], load, &fakes, &store, &texts).await;
 
     // The old master comes back empty, as a master, until the sentinels demote it: results
     // written meanwhile must go to the promoted node, or a fresh instance would miss them.

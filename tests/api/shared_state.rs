@@ -135,6 +135,24 @@ pub async fn a_fresh_instance_hits_every_text(fakes: &FakeClouds, store: &[(&str
     assert_eq!(gemini_calls(&fakes.gemini).await, before, "every result came from Redis");
 }
 
+/// After a failover: once every instance sees all of Redis again, the load that ran through it
+/// had no failure, and a fresh instance hits every text stored before it.
+pub async fn recovered_without_failures(
+    apps: &[&TestApp],
+    load: Load,
+    fakes: &FakeClouds,
+    store: &[(&str, &str)],
+    texts: &[String],
+) {
+    for app in apps {
+        wait_for_state(app, "up").await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let served = load.finish_without_failures().await;
+    assert!(served > 20, "the load ran through the failover ({served} requests)");
+    a_fresh_instance_hits_every_text(fakes, store, texts).await;
+}
+
 /// Poll `/health/cache` until `redis.state` is `state`; the last body.
 pub async fn wait_for_state(app: &TestApp, state: &str) -> Value {
     let give_up = tokio::time::Instant::now() + HANG_GUARD;
