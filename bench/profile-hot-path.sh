@@ -8,20 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-10}
-BIN=${BENCH_BIN:-target/release/backend-ai}
-[[ -x $BIN ]] || cargo build --release
-for tool in perf wrk redis-server curl python3; do
-  command -v "$tool" >/dev/null || { echo "profile-hot-path: $tool missing" >&2; exit 1; }
-done
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source bench/standalone.sh profile-hot-path perf wrk redis-server
 REDIS=$(free_port)
 redis-server --bind 127.0.0.1 --port "$REDIS" --save '' --appendonly no --dir "$TMP" >/dev/null &
 PIDS+=($!)

@@ -11,20 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-10}
-BIN=${BENCH_BIN:-target/release/backend-ai}
-[[ -x $BIN ]] || cargo build --release
-for tool in wrk redis-server redis-cli curl python3; do
-  command -v "$tool" >/dev/null || { echo "redis-topologies: $tool missing (bench/run.sh installs it)" >&2; exit 1; }
-done
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source bench/standalone.sh redis-topologies wrk redis-server redis-cli
 # A port whose cluster bus port (+10000) is also below 65536.
 cluster_port() { local p; while p=$(free_port); ((p > 55000)); do :; done; echo "$p"; }
 wait_redis() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.1; done; exit 1; }
@@ -72,7 +59,10 @@ printf '%s' '{"text":"I go to the store yesterday and buy three apple.","user_id
 export BENCH_BODY_FILE="$TMP/body.json"
 measure() { # LABEL URL SCRIPT [ARGS]
   local label=$1 url=$2 script=$3; shift 3
-  wrk -t2 -c64 -d2s -s "$script" "$url" "$@" >/dev/null
+  # The warm-up's texts must not be the measured run's (a miss would become a hit): its own run id.
+  local warm=("$@")
+  ((${#warm[@]} == 0)) || warm[-1]="${warm[-1]}-warm-up"
+  wrk -t2 -c64 -d2s -s "$script" "$url" "${warm[@]}" >/dev/null
   wrk -t2 -c64 "-d${SECONDS_EACH}s" --latency -s "$script" "$url" "$@" >"$TMP/wrk.txt"
   python3 - "$label" "$TMP/wrk.txt" <<'PY'
 import re, sys
