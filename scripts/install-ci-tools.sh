@@ -57,11 +57,12 @@ apt_install() {
     return "$status"
 }
 
-# The Rust tests start private redis-servers on free ports (tests/support/redis.rs).
-if command -v redis-server >/dev/null 2>&1; then
+# The Rust tests start private redis-servers on free ports (tests/support/redis.rs), clusters
+# with redis-cli (tests/support/redis_cluster.rs), and a TLS port (Debian's build has TLS).
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
     log "redis-server present: $(redis-server --version | head -n 1)"
 else
-    log "installing redis-server (Debian package redis-server)"
+    log "installing redis-server and redis-cli (Debian package redis-server, which brings redis-tools)"
     apt_install redis-server
 fi
 
