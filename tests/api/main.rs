@@ -18,3 +18,4 @@ mod resilience;
 mod shared_state;
 mod ssrf;
 mod upstream_calls;
+mod upstream_replies;
