@@ -98,14 +98,14 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
 /// requests are in flight: memory per held request is bounded by configuration, not traffic.
 /// The semaphore is global because axum clones route services per request; a per-clone
 /// `ConcurrencyLimit` would not limit anything.
-fn shed_above(limit: usize) -> ShedLayer {
+fn shed_above(slots: Arc<tokio::sync::Semaphore>) -> ShedLayer {
     fn overloaded(_: tower::BoxError) -> std::future::Ready<AppError> {
         std::future::ready(AppError::Overloaded)
     }
     ServiceBuilder::new()
         .layer(HandleErrorLayer::new(overloaded as OverloadedHandler))
         .layer(tower::load_shed::LoadShedLayer::new())
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limit))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(slots))
 }
 
 type OverloadedHandler = fn(tower::BoxError) -> std::future::Ready<AppError>;
@@ -119,8 +119,9 @@ type ShedLayer = ServiceBuilder<
 /// The layers only `/api/*` gets.
 pub struct ApiLayers {
     pub api_keys: ApiKeys,
-    /// `None` when `MAX_IN_FLIGHT=0`.
-    pub max_in_flight: Option<usize>,
+    /// `MAX_IN_FLIGHT`'s slots, shared with the upstream calls whose client has gone
+    /// (`middleware::detach`); `None` when `MAX_IN_FLIGHT=0`.
+    pub max_in_flight: Option<Arc<tokio::sync::Semaphore>>,
     /// `None` when both `RATE_LIMIT_PER_MINUTE` and `RATE_LIMIT_PER_KEY_PER_MINUTE` are 0.
     pub rate_limit: Option<RateLimitLayer>,
     /// The audio routes' bound on recordings' bytes held (`AUDIO_BYTES_IN_FLIGHT`).
@@ -186,7 +187,7 @@ impl App {
         .map(|(_, config)| RateLimiter::new(config, redis.clone(), metrics.clone()))
         .collect();
         let rate_limit = (!limiters.is_empty()).then(|| RateLimitLayer::all(limiters));
-        let max_in_flight = (settings.max_in_flight > 0).then_some(settings.max_in_flight);
+        let max_in_flight = upstreams.detached().slots();
         let audio_budget = AudioBudgetLayer::new(
             AudioBudget::new(settings.audio_bytes_in_flight, metrics.audio_bytes_reserved.clone()),
             settings.audio_max_bytes,
@@ -256,13 +257,23 @@ impl App {
             tracing::info!("listener closed; draining in-flight requests");
             signal_started.notify_one();
         });
+        let detached = state.upstreams.detached().clone();
         tokio::select! {
-            result = server => {
+            // Upstream calls whose clients left are finished too: their answers get cached.
+            result = async move {
+                let result = server.await;
+                detached.drain().await;
+                result
+            } => {
                 tracing::info!("all requests finished; bye");
                 result
             }
             () = grace_expired(started, grace) => {
                 let in_flight = metrics.http_requests_in_flight.get();
+                let detached = metrics.upstream_calls_detached.get();
+                if detached > 0 {
+                    tracing::warn!(detached, "shutdown grace period over; exiting with upstream calls still running");
+                }
                 if in_flight > 0 {
                     tracing::warn!(in_flight, "shutdown grace period over; exiting with requests still in flight");
                 } else {

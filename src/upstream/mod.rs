@@ -7,4 +7,4 @@ pub mod gemini;
 mod reply;
 mod retry_after;
 
-pub use error::{Upstream, UpstreamError};
+pub use error::{ErrorKind, Upstream, UpstreamError};
