@@ -19,6 +19,11 @@ const DEFAULT_KEY_CEILING_FACTOR: u32 = 100;
 /// `AUDIO_BYTES_IN_FLIGHT`'s default: a quarter of the shipped 512 Mi pod limit, twelve of the
 /// largest recordings, or hundreds of typical ones (a minute of browser Opus is ~250 KB).
 const DEFAULT_AUDIO_BYTES_IN_FLIGHT: usize = 128 * 1024 * 1024;
+/// `MAX_IN_FLIGHT`'s default. A held analysis costs 25-40 KB (BENCHMARKS.md, c: 10,000 held in
+/// 227-231 MiB over HTTP/2), so 3000 hold ~120 MB; with `AUDIO_BYTES_IN_FLIGHT`'s 128 MiB that
+/// stays well inside the shipped 512 Mi pod limit. Both upstreams together take at most about
+/// 2 x `UPSTREAM_CONNECTIONS` x 100 calls at once (1600 by default): more only queue.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 3000;
 
 mod names;
 mod redis;
@@ -268,7 +273,7 @@ impl Settings {
                 crate::server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
                 1,
             )?,
-            max_in_flight: vars.number(MAX_IN_FLIGHT, 0usize, 0)?,
+            max_in_flight: vars.number(MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT, 0)?,
             playground_enabled: vars.boolean(PLAYGROUND_ENABLED, !kubernetes)?,
             log_format,
             shutdown_grace: vars.seconds(SHUTDOWN_GRACE_SECONDS, 25, 0)?,
