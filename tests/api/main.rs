@@ -8,6 +8,7 @@ mod audio;
 mod cache;
 mod errors;
 mod health;
+mod health_cost;
 mod limits;
 mod pages;
 mod redis_cluster;
