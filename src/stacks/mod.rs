@@ -2,6 +2,7 @@
 //!
 //! Each upstream operation is a tower service built from small layers, outermost first:
 //!
+//! 0. (audio) the recording's hash, its cache key's input, made on the blocking pool;
 //! 1. single-flight: identical concurrent jobs share one call (in-process, and across instances
 //!    through a Redis lease);
 //! 2. detach: the call below runs on its own task and lives to its deadline even if every
@@ -38,6 +39,7 @@ use crate::middleware::ai_metrics::AiMetricsLayer;
 use crate::middleware::cache::CacheLayer;
 use crate::middleware::circuit_breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
 use crate::middleware::detach::{DetachLayer, Detached};
+use crate::middleware::recording_digest::RecordingDigestLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
 use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
 use crate::redis::RedisLink;
@@ -222,6 +224,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&["transcribe"]);
     let transcribe = ServiceBuilder::new()
+        .layer(RecordingDigestLayer)
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
         .layer(DetachLayer::new(Upstream::AzureSpeech, "transcribe", detached.clone(), metrics.clone()))
         .layer(CacheLayer::new(cache.clone()))
@@ -237,6 +240,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&["pronunciation"]);
     let pronounce = ServiceBuilder::new()
+        .layer(RecordingDigestLayer)
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
         .layer(DetachLayer::new(Upstream::AzureSpeech, "pronunciation", detached.clone(), metrics.clone()))
         .layer(CacheLayer::new(cache.clone()))
