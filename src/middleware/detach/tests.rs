@@ -63,8 +63,27 @@ async fn a_call_whose_caller_waits_takes_no_second_slot() {
     assert_eq!(answer, Ok(7));
 }
 
+/// Log lines written while the test's (current-thread) runtime runs, as the service's JSON.
+#[derive(Clone, Default)]
+struct Captured(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn a_panic_below_is_an_internal_error_counted_as_ours() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().json().with_writer(move || writer.clone()).finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
     let (layer, _, metrics) = layer(None);
     let service = layer.layer(service_fn(|_: ()| async {
         if true {
@@ -80,6 +99,14 @@ async fn a_panic_below_is_an_internal_error_counted_as_ours() {
     assert!(!error.is_upstream_failure(), "never charged to the upstream's breaker");
     assert_eq!(metrics.ai_operation_errors_total.with_label_values(&["analyze", "internal"]).get(), 1);
     assert_eq!(metrics.ai_operation_errors_total.with_label_values(&["analyze", "invalid_response"]).get(), 0);
+    let logs = String::from_utf8(logs.0.lock().clone()).expect("utf-8");
+    let line: serde_json::Value = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .find(|line: &serde_json::Value| line["fields"]["message"] == "upstream call panicked")
+        .unwrap_or_else(|| panic!("an ERROR line for the panic: {logs}"));
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert_eq!(line["fields"]["panic"], "the parser tripped", "{line}");
 }
 
 /// Over HTTP on the real router: a panic in our parser inside the detached task.
