@@ -7,6 +7,7 @@ mod analysis_fields;
 mod audio;
 mod audio_key;
 mod cache;
+mod detached;
 mod errors;
 mod health;
 mod health_cost;
