@@ -14,6 +14,7 @@ use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::audio::budget::AudioBudget;
@@ -88,6 +89,11 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(axum::middleware::from_fn(request_id::layer))
+                // Every answer, errors and pages included: a browser must never guess a type.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    http::header::X_CONTENT_TYPE_OPTIONS,
+                    http::HeaderValue::from_static("nosniff"),
+                ))
                 .layer(HttpMetricsLayer::new(metrics, quote))
                 .layer(CatchPanicLayer::custom(|_| AppError::Internal.into_response())),
         )

@@ -98,6 +98,9 @@ pub async fn serve(
     http1
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
+        // The buffer alone let heads of ~48 KB through: hyper checks it only between reads, and a
+        // read may fill more than the buffer's limit. The head limit is checked on the head.
+        .max_header_size(options.max_head_bytes)
         .max_buf_size(options.max_head_bytes.max(8192));
     let mut http2 = http2::Builder::new(TokioExecutor::new());
     http2
