@@ -1,6 +1,11 @@
 //! The connection behind a link, whichever topology: a reconnecting connection to one endpoint,
 //! a cluster connection that routes each command to its slot's master, or a connection to the
 //! master that Sentinel names, replaced when that master stops being one.
+//!
+//! One endpoint over plain TCP (the usual `REDIS_URL`) is connected by us, through
+//! `reply_bound`, so that what answers there cannot make us buffer a huge reply; the driver's
+//! own connectors (TLS, Unix sockets, a cluster's nodes, Sentinel's master) offer no way in and
+//! keep its unbounded buffer.
 
 use std::time::Duration;
 
@@ -53,6 +58,8 @@ impl ConnectionLike for Connection {
 /// Makes connections for a link. Never connects when built: the first operation does, so the
 /// service starts (and serves from its other tiers) while Redis is away.
 pub(super) enum Backend {
+    /// One endpoint over plain TCP, replies bounded.
+    Bounded(bounded::Lazy),
     Single(ConnectionManager),
     Cluster(cluster::Lazy),
     Sentinel(Follower),
@@ -62,6 +69,9 @@ impl Backend {
     pub fn open(target: &RedisTarget, timeout: Duration) -> RedisResult<Self> {
         let certificates = certificates(target)?;
         Ok(match &target.topology {
+            Topology::Single { url } if certificates.is_none() && bounded::Lazy::fits(url)? => {
+                Self::Bounded(bounded::Lazy::new(url, timeout)?)
+            }
             Topology::Single { url } => {
                 let client = match certificates {
                     Some(certificates) => redis::Client::build_with_tls(url.as_str(), certificates)?,
@@ -82,6 +92,7 @@ impl Backend {
 
     pub async fn connection(&self) -> RedisResult<Connection> {
         match self {
+            Self::Bounded(lazy) => lazy.connection().await.map(Connection::Master),
             Self::Single(manager) => Ok(Connection::Single(manager.clone())),
             Self::Cluster(lazy) => lazy.connection().await.map(Connection::Cluster),
             Self::Sentinel(follower) => follower.connection().await.map(Connection::Master),
@@ -93,6 +104,8 @@ impl Backend {
     pub fn failed(&self, timed_out: bool) {
         match self {
             Self::Sentinel(follower) => follower.forget(),
+            // Unlike the driver's manager, it does not reconnect by itself.
+            Self::Bounded(lazy) => lazy.forget(),
             Self::Cluster(lazy) if timed_out => lazy.reset(),
             _ => {}
         }
@@ -188,6 +201,84 @@ mod cluster {
                 tracing::info!("redis cluster operations timing out; reconnecting from the seeds");
                 current.take();
             }
+        }
+    }
+}
+
+mod bounded {
+    use std::time::Duration;
+
+    use parking_lot::Mutex;
+    use redis::aio::MultiplexedConnection;
+    use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
+    use tokio::net::TcpStream;
+
+    use crate::redis::reply_bound::BoundedReplies;
+
+    /// One multiplexed connection over a `BoundedReplies` stream, made on first use, dropped
+    /// after a failure so the next operation connects afresh (as the Sentinel follower does).
+    pub struct Lazy {
+        info: ConnectionInfo,
+        host: String,
+        port: u16,
+        timeout: Duration,
+        config: AsyncConnectionConfig,
+        current: Mutex<Option<MultiplexedConnection>>,
+        /// Held while connecting, so a burst of operations makes one connection, not one each.
+        connecting: tokio::sync::Mutex<()>,
+    }
+
+    impl Lazy {
+        /// Whether `url` is plain TCP (not `rediss://`, not a Unix socket).
+        pub fn fits(url: &str) -> RedisResult<bool> {
+            Ok(matches!(url.into_connection_info()?.addr(), ConnectionAddr::Tcp(..)))
+        }
+
+        pub fn new(url: &str, timeout: Duration) -> RedisResult<Self> {
+            let info = url.into_connection_info()?;
+            let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
+                unreachable!("checked by `fits`");
+            };
+            let config = AsyncConnectionConfig::new().set_response_timeout(Some(timeout));
+            Ok(Self {
+                info,
+                host,
+                port,
+                timeout,
+                config,
+                current: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            })
+        }
+
+        pub async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+            if let Some(connection) = self.current.lock().as_ref() {
+                return Ok(connection.clone());
+            }
+            let _connecting = self.connecting.lock().await;
+            if let Some(connection) = self.current.lock().as_ref() {
+                return Ok(connection.clone());
+            }
+            let connect = TcpStream::connect((self.host.as_str(), self.port));
+            let stream = tokio::time::timeout(self.timeout, connect)
+                .await
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+            let _ = stream.set_nodelay(true);
+            let (connection, driver) = MultiplexedConnection::new_with_config(
+                self.info.redis_settings(),
+                BoundedReplies::new(stream),
+                self.config.clone(),
+            )
+            .await?;
+            // The driver ends with the connection: when its last handle is dropped, or its
+            // socket fails (a reply over the bound among them).
+            tokio::spawn(driver);
+            *self.current.lock() = Some(connection.clone());
+            Ok(connection)
+        }
+
+        pub fn forget(&self) {
+            self.current.lock().take();
         }
     }
 }

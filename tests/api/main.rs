@@ -14,6 +14,7 @@ mod health;
 mod limits;
 mod pages;
 mod redis_cluster;
+mod redis_garbage;
 mod redis_rounds;
 mod redis_sentinel;
 mod redis_tls;
