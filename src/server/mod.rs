@@ -159,7 +159,13 @@ pub async fn serve(
                         Admission::Now(slot) => slot,
                         Admission::Soon => match slots.take_evicted().await {
                             Some(slot) => slot,
-                            None => return,
+                            // The evicted connection's request kept it: refused after all.
+                            None => {
+                                if let Some(metrics) = &metrics {
+                                    metrics.refused.inc();
+                                }
+                                return;
+                            }
                         },
                         Admission::Refused => return,
                     };
