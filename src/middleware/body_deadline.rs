@@ -194,7 +194,7 @@ mod tests {
                 }
             }
         });
-        let error = body.collect().await.err().expect("cut off");
+        let error = body.collect().await.expect_err("cut off");
         assert!(matches!(error.downcast_ref::<BodyDeadlineElapsed>(), Some(BodyDeadlineElapsed::TooSlow)), "{error}");
         let after = started.elapsed();
         assert!(after >= Duration::from_secs(5) && after < Duration::from_secs(6), "{after:?}");
