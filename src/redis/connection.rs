@@ -4,8 +4,8 @@
 //!
 //! One endpoint over plain TCP (the usual `REDIS_URL`) is connected by us, through
 //! `reply_bound`, so that what answers there cannot make us buffer a huge reply; the driver's
-//! own connectors (TLS, Unix sockets, a cluster's nodes, Sentinel's master) offer no way in and
-//! keep its unbounded buffer.
+//! own connectors (TLS, Unix sockets, a cluster's nodes) offer no way in and keep its unbounded
+//! buffer. Sentinel's master over plain TCP is connected the same way (see `sentinel`).
 
 use std::time::Duration;
 
@@ -205,7 +205,7 @@ mod cluster {
     }
 }
 
-mod bounded {
+pub(super) mod bounded {
     use std::time::Duration;
 
     use parking_lot::Mutex;
@@ -259,20 +259,7 @@ mod bounded {
             if let Some(connection) = self.current.lock().as_ref() {
                 return Ok(connection.clone());
             }
-            let connect = TcpStream::connect((self.host.as_str(), self.port));
-            let stream = tokio::time::timeout(self.timeout, connect)
-                .await
-                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-            let _ = stream.set_nodelay(true);
-            let (connection, driver) = MultiplexedConnection::new_with_config(
-                self.info.redis_settings(),
-                BoundedReplies::new(stream),
-                self.config.clone(),
-            )
-            .await?;
-            // The driver ends with the connection: when its last handle is dropped, or its
-            // socket fails (a reply over the bound among them).
-            tokio::spawn(driver);
+            let connection = connect(&self.info, &self.host, self.port, self.timeout, &self.config).await?;
             *self.current.lock() = Some(connection.clone());
             Ok(connection)
         }
@@ -280,5 +267,27 @@ mod bounded {
         pub fn forget(&self) {
             self.current.lock().take();
         }
+    }
+
+    /// A multiplexed connection to `host:port` over plain TCP, its replies bounded; the
+    /// handshake (`AUTH`, `SELECT`) as `info` says.
+    pub async fn connect(
+        info: &ConnectionInfo,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        config: &AsyncConnectionConfig,
+    ) -> RedisResult<MultiplexedConnection> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        let _ = stream.set_nodelay(true);
+        let (connection, driver) =
+            MultiplexedConnection::new_with_config(info.redis_settings(), BoundedReplies::new(stream), config.clone())
+                .await?;
+        // The driver ends with the connection: when its last handle is dropped, or its socket
+        // fails (a reply over the bound among them).
+        tokio::spawn(driver);
+        Ok(connection)
     }
 }
