@@ -206,6 +206,8 @@ mod cluster {
 }
 
 pub(super) mod bounded {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
     use parking_lot::Mutex;
@@ -216,14 +218,16 @@ pub(super) mod bounded {
     use crate::redis::reply_bound::BoundedReplies;
 
     /// One multiplexed connection over a `BoundedReplies` stream, made on first use, dropped
-    /// after a failure so the next operation connects afresh (as the Sentinel follower does).
+    /// after a failure so the next operation connects afresh (as the Sentinel follower does),
+    /// and replaced before use once its socket has closed (Redis restarted, or closed it idle),
+    /// so that costs no failed operation.
     pub struct Lazy {
         info: ConnectionInfo,
         host: String,
         port: u16,
         timeout: Duration,
         config: AsyncConnectionConfig,
-        current: Mutex<Option<MultiplexedConnection>>,
+        current: Mutex<Option<Open>>,
         /// Held while connecting, so a burst of operations makes one connection, not one each.
         connecting: tokio::sync::Mutex<()>,
     }
@@ -252,16 +256,23 @@ pub(super) mod bounded {
         }
 
         pub async fn connection(&self) -> RedisResult<MultiplexedConnection> {
-            if let Some(connection) = self.current.lock().as_ref() {
-                return Ok(connection.clone());
+            if let Some(connection) = self.open() {
+                return Ok(connection);
             }
             let _connecting = self.connecting.lock().await;
-            if let Some(connection) = self.current.lock().as_ref() {
-                return Ok(connection.clone());
+            if let Some(connection) = self.open() {
+                return Ok(connection);
             }
-            let connection = connect(&self.info, &self.host, self.port, self.timeout, &self.config).await?;
-            *self.current.lock() = Some(connection.clone());
+            let closed = Arc::new(AtomicBool::new(false));
+            let connection =
+                connect(&self.info, &self.host, self.port, self.timeout, &self.config, closed.clone()).await?;
+            *self.current.lock() = Some(Open { connection: connection.clone(), closed });
             Ok(connection)
+        }
+
+        fn open(&self) -> Option<MultiplexedConnection> {
+            let current = self.current.lock();
+            current.as_ref().filter(|open| !open.closed.load(Ordering::Acquire)).map(|open| open.connection.clone())
         }
 
         pub fn forget(&self) {
@@ -269,14 +280,21 @@ pub(super) mod bounded {
         }
     }
 
+    struct Open {
+        connection: MultiplexedConnection,
+        /// Set when its driver ended: the socket is gone.
+        closed: Arc<AtomicBool>,
+    }
+
     /// A multiplexed connection to `host:port` over plain TCP, its replies bounded; the
-    /// handshake (`AUTH`, `SELECT`) as `info` says.
+    /// handshake (`AUTH`, `SELECT`) as `info` says. `closed` is set once the socket is gone.
     pub async fn connect(
         info: &ConnectionInfo,
         host: &str,
         port: u16,
         timeout: Duration,
         config: &AsyncConnectionConfig,
+        closed: Arc<AtomicBool>,
     ) -> RedisResult<MultiplexedConnection> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
             .await
@@ -286,8 +304,11 @@ pub(super) mod bounded {
             MultiplexedConnection::new_with_config(info.redis_settings(), BoundedReplies::new(stream), config.clone())
                 .await?;
         // The driver ends with the connection: when its last handle is dropped, or its socket
-        // fails (a reply over the bound among them).
-        tokio::spawn(driver);
+        // fails or closes (a reply over the bound among them).
+        tokio::spawn(async move {
+            driver.await;
+            closed.store(true, Ordering::Release);
+        });
         Ok(connection)
     }
 }

@@ -103,7 +103,9 @@ impl Follower {
         let connection = match info.addr() {
             // Replies bounded, as on one endpoint (see `reply_bound`); TLS keeps the driver's own.
             ConnectionAddr::Tcp(host, port) => {
-                super::connection::bounded::connect(info, host, *port, self.timeout, &self.config).await?
+                // A failed operation makes the follower ask again, which connects afresh.
+                let closed = Default::default();
+                super::connection::bounded::connect(info, host, *port, self.timeout, &self.config, closed).await?
             }
             _ => client.get_multiplexed_async_connection_with_config(&self.config).await?,
         };

@@ -93,3 +93,40 @@ async fn a_redis_streaming_a_huge_reply_is_cut_off_and_treated_as_down() {
     assert!(grown < 256 * 1024 * 1024, "resident memory grew by {} MB", grown >> 20);
     assert_eq!(app.state.metrics.service_health_status.with_label_values(&["redis"]).get(), 0, "Redis is down");
 }
+
+#[tokio::test]
+async fn a_connection_redis_closed_is_replaced_before_use_so_no_operation_fails() {
+    use backend_ai::metrics::Metrics;
+    use backend_ai::redis::{RedisLink, RedisTarget};
+
+    let server = crate::helpers::redis_support::RedisServer::start();
+    let target = RedisTarget::single(server.url());
+    let link = RedisLink::new(&target, Duration::from_secs(1), Metrics::new()).expect("link");
+    let other = RedisLink::new(&target, Duration::from_secs(1), Metrics::new()).expect("another link");
+    let get = |link: RedisLink| async move {
+        link.run("k", |mut connection| async move {
+            redis::cmd("GET").arg("k").query_async::<Option<String>>(&mut connection).await
+        })
+        .await
+    };
+    get(link.clone()).await.expect("connected");
+    // Redis closes the first link's connection, as its idle `timeout` or a restart would.
+    let killed: i64 = other
+        .run("k", |mut connection| async move {
+            redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("normal")
+                .arg("SKIPME")
+                .arg("yes")
+                .query_async(&mut connection)
+                .await
+        })
+        .await
+        .expect("killed");
+    assert!(killed >= 1, "{killed}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let failures = link.failures();
+    get(link.clone()).await.expect("the next operation connects afresh");
+    assert_eq!(link.failures(), failures, "no operation failed on the closed connection");
+}
