@@ -96,7 +96,13 @@ async fn when_every_connection_has_a_request_in_progress_a_new_one_is_refused_an
             .expect("head");
         busy.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // All three heads read and their requests under way (bounded, not timed: a loaded machine
+    // only makes this slower).
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while app.state.metrics.http_requests_in_flight.get() < 3 {
+        assert!(Instant::now() < give_up, "the three requests never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut fourth = TcpStream::connect(app.address).await.expect("the kernel accepts it");
     let _ = fourth.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let answer = closed_within(&mut fourth, Duration::from_secs(5)).await.expect("closed, not left hanging");

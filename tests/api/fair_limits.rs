@@ -66,10 +66,13 @@ async fn one_user_flooding_a_key_with_refused_requests_leaves_the_keys_other_use
         }
         statuses
     };
+    let started = std::time::Instant::now();
     let (flood, others) = tokio::join!(flood, others);
+    // One more of its own every 12 s (5 a minute), should the machine be slow.
+    let refilled = (started.elapsed().as_secs() / 12) as usize + 1;
 
     let served = flood.iter().filter(|status| **status == 200).count();
-    assert!((5..=6).contains(&served), "the flooder has its own limit and no more: {flood:?}");
+    assert!((5..=5 + refilled).contains(&served), "the flooder has its own limit and no more: {flood:?}");
     assert!(flood.iter().all(|status| matches!(status, 200 | 429)), "{flood:?}");
     assert_eq!(others, vec![200; 20], "every other user of the key is served");
     let by_key: u64 = instances.iter().map(|app| rejections(app, "key")).sum();
@@ -77,12 +80,12 @@ async fn one_user_flooding_a_key_with_refused_requests_leaves_the_keys_other_use
     let by_user: u64 = instances.iter().map(|app| rejections(app, "user")).sum();
     assert_eq!(by_user as usize, 100 - served, "the flood's refusals are its own limit's");
 
-    // The ceiling still holds a key holder who invents a user id per request: 30 in all.
+    // The ceiling still holds a key holder who invents a user id per request.
     let mut invented = Vec::new();
-    for n in 0..20 {
+    for n in 0..40 {
         invented.push(analyze_as(&instances[n % 2], &format!("invented-{n}")).await);
     }
     let served_after = invented.iter().filter(|status| **status == 200).count();
-    assert!(served_after < 20, "the ceiling is spent by what was served: {invented:?}");
+    assert!(served_after < 40, "the ceiling is spent by what was served: {invented:?}");
     assert!(instances.iter().map(|app| rejections(app, "key")).sum::<u64>() > 0, "{invented:?}");
 }
