@@ -14,6 +14,7 @@ use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::audio::budget::AudioBudget;
@@ -24,7 +25,7 @@ use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::middleware::audio_budget::AudioBudgetLayer;
 use crate::middleware::auth::{ApiKeys, AuthLayer};
-use crate::middleware::body_deadline::DeadlineBody;
+use crate::middleware::body_deadline::{DeadlineBody, MinRate};
 use crate::middleware::http_metrics::HttpMetricsLayer;
 use crate::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
 use crate::middleware::request_id;
@@ -45,6 +46,7 @@ use crate::state::{AppState, Inner};
 pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
     let audio_body_limit = speech::body_limit(state.settings.audio_max_bytes);
     let deadline = state.settings.request_body_deadline;
+    let min_rate = MinRate::per_second(state.settings.request_body_min_rate);
     // Inside the route layers below: a request refused by auth or the rate limit never takes a
     // share of the recordings' memory.
     let budget = api_layers.audio_budget;
@@ -66,9 +68,11 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .layer(
             ServiceBuilder::new()
                 // A client that stalls mid-body, or drips it, must not hold a connection, a task
-                // and a MAX_IN_FLIGHT slot forever: a bound on each pause, and on the whole.
+                // and a MAX_IN_FLIGHT slot: a bound on each pause, on the whole, and a pace.
                 .layer(RequestBodyTimeoutLayer::new(state.settings.request_body_timeout))
-                .layer(MapRequestBodyLayer::new(move |body| axum::body::Body::new(DeadlineBody::new(body, deadline))))
+                .layer(MapRequestBodyLayer::new(move |body| {
+                    axum::body::Body::new(DeadlineBody::with_min_rate(body, deadline, min_rate))
+                }))
                 // Multipart reads go through axum's limit; JSON bodies are bounded in `routes::input`.
                 .layer(DefaultBodyLimit::max(audio_body_limit)),
         );
@@ -88,6 +92,11 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(axum::middleware::from_fn(request_id::layer))
+                // Every answer, errors and pages included: a browser must never guess a type.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    http::header::X_CONTENT_TYPE_OPTIONS,
+                    http::HeaderValue::from_static("nosniff"),
+                ))
                 .layer(HttpMetricsLayer::new(metrics, quote))
                 .layer(CatchPanicLayer::custom(|_| AppError::Internal.into_response())),
         )

@@ -95,6 +95,9 @@ pub struct Settings {
     pub request_body_timeout: Duration,
     /// A request body must be complete this long after the request arrived (408).
     pub request_body_deadline: Duration,
+    /// A request body must keep this pace, on average, once its first seconds are past (408);
+    /// 0: no minimum.
+    pub request_body_min_rate: u64,
     /// Bytes of recordings (uploads and downloads, and what they become) held at once.
     pub audio_bytes_in_flight: usize,
     /// Client connections served at once.
@@ -266,6 +269,7 @@ impl Settings {
             )?,
             request_body_timeout: vars.seconds(REQUEST_BODY_TIMEOUT_SECONDS, 15, 1)?,
             request_body_deadline: vars.seconds(REQUEST_BODY_DEADLINE_SECONDS, 60, 1)?,
+            request_body_min_rate: vars.number(REQUEST_BODY_MIN_BYTES_PER_SECOND, 4096u64, 0)?,
             audio_bytes_in_flight,
             max_connections: vars.number(MAX_CONNECTIONS, crate::server::DEFAULT_MAX_CONNECTIONS, 1)?,
             header_read_timeout: vars.seconds(
