@@ -6,6 +6,7 @@
 # plain --tmpfs is root's, and every disk-cache write would fail):
 #   docker run --rm -p 8000:8000 -e API_KEYS=dev-key --read-only --tmpfs /tmp \
 #     --tmpfs /var/cache/backend-ai:uid=65532,gid=65532,mode=0700 backend-ai:dev
+# (podman: --tmpfs /var/cache/backend-ai:mode=0700,U)
 # Without registry access: scripts/check-image.sh builds it from local stand-in bases.
 
 ARG RUST_VERSION=1.95

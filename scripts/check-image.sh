@@ -17,7 +17,8 @@
 # certificates are still given, for a Dockerfile step that installs a Debian package).
 #
 # Skips (exit 0, with the reason) where podman cannot run containers, or with
-# SKIP_IMAGE_CHECK=1. Installs podman, runc and debootstrap from Debian when missing.
+# SKIP_IMAGE_CHECK=1. CHECK_IMAGE_KEEP=1 keeps the built image (its name is printed);
+# CHECK_IMAGE=<image> runs the checks on that image instead of building one. Installs podman, runc and debootstrap from Debian when missing.
 # Runs podman as these machines need: runc, cgroupfs, ulimits no higher than the sandbox's.
 set -euo pipefail
 
@@ -182,31 +183,38 @@ rm -f "$probe_err"
 
 # --- build ------------------------------------------------------------------------------------------
 
-image="localhost/backend-ai-check-image:$$"
+image="${CHECK_IMAGE:-localhost/backend-ai-check-image:$$}"
 container="backend-ai-check-image-$$"
 cleanup() {
     podman rm --force --time 0 "$container" >/dev/null 2>&1 || true
-    podman rmi --force "$image" >/dev/null 2>&1 || true
-    # The builder stage's image (untagged once the build is done).
-    podman image prune --force --filter "label=io.backend-ai.check-image=$$" >/dev/null 2>&1 || true
+    if [ -n "${CHECK_IMAGE:-}" ]; then
+        return
+    elif [ "${CHECK_IMAGE_KEEP:-0}" = 1 ]; then
+        log "kept $image (CHECK_IMAGE_KEEP=1)"
+    else
+        podman rmi --force "$image" >/dev/null 2>&1 || true
+    fi
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 log "fetching crates on the host (cargo fetch --locked)"
 (cd "$root" && cargo fetch --locked --quiet)
 
+if [ -z "${CHECK_IMAGE:-}" ]; then
 log "building the Dockerfile (podman build --format docker)"
 build_started=$SECONDS
+# --layers=false: no intermediate image is kept (the builder stage with its target/ would be GBs).
 podman build --format docker --pull=never --layers=false \
     --network host -v /etc/ssl/certs:/etc/ssl/certs:ro \
     -v "$cargo_home/registry:/usr/local/cargo/registry" \
     "${ulimits[@]}" \
     --build-arg BUILDER_IMAGE="$builder_base" \
     --build-arg RUNTIME_IMAGE="$runtime_base" \
-    --label "io.backend-ai.check-image=$$" \
     -t "$image" -f "$root/Dockerfile" "$root"
 log "built in $((SECONDS - build_started)) s"
+fi
 
 healthcheck="$(podman image inspect --format '{{json .Config.Healthcheck}}' "$image")"
 case "$healthcheck" in
@@ -221,12 +229,14 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 cache_dir=/var/cache/backend-ai
 grace=25
 # As the README and deploy/ run it: read-only root, the disk-cache directory a tmpfs the
-# service's user owns (a plain --tmpfs comes up root-owned and 0755: every disk write fails).
-# disk_only, so the one cache write an analysis makes lands on that tmpfs.
+# service's user owns (a plain --tmpfs comes up root-owned: every disk write fails; podman's `U`
+# is docker's `uid=65532,gid=65532`). disk_only, so the cache write an analysis makes lands on
+# that tmpfs. The host's network with the service bound to a free loopback port: nothing but
+# loopback carries the checks' traffic (a published port would go through a bridge).
 podman run -d --name "$container" "${ulimits[@]}" \
-    --read-only --tmpfs "$cache_dir:rw,size=64m,uid=65532,gid=65532,mode=0700" \
+    --read-only --tmpfs "$cache_dir:rw,size=64m,mode=0700,U" \
     --tmpfs /tmp:rw,size=16m,mode=1777 \
-    -p "127.0.0.1:$port:8000" \
+    --network host -e BIND_ADDRESS=127.0.0.1 -e PORT="$port" \
     -e API_KEYS=check-image-key -e CACHE_MODE=disk_only -e SHUTDOWN_GRACE_SECONDS="$grace" \
     "$image" >/dev/null
 
