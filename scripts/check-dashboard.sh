@@ -87,7 +87,7 @@ PY
 
 echo "== every panel's query against a real Prometheus"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-(cd "$root" && cargo build --quiet --bin backend-ai)
+(cd "$root" && cargo build --locked --quiet --bin backend-ai)
 binary="$CARGO_TARGET_DIR/debug/backend-ai"
 
 tmp="$(mktemp -d)"
