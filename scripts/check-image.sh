@@ -203,17 +203,17 @@ log "fetching crates on the host (cargo fetch --locked)"
 (cd "$root" && cargo fetch --locked --quiet)
 
 if [ -z "${CHECK_IMAGE:-}" ]; then
-log "building the Dockerfile (podman build --format docker)"
-build_started=$SECONDS
-# --layers=false: no intermediate image is kept (the builder stage with its target/ would be GBs).
-podman build --format docker --pull=never --layers=false \
-    --network host -v /etc/ssl/certs:/etc/ssl/certs:ro \
-    -v "$cargo_home/registry:/usr/local/cargo/registry" \
-    "${ulimits[@]}" \
-    --build-arg BUILDER_IMAGE="$builder_base" \
-    --build-arg RUNTIME_IMAGE="$runtime_base" \
-    -t "$image" -f "$root/Dockerfile" "$root"
-log "built in $((SECONDS - build_started)) s"
+    log "building the Dockerfile (podman build --format docker)"
+    build_started=$SECONDS
+    # --layers=false: no intermediate image is kept (the builder stage's target/ is GBs).
+    podman build --format docker --pull=never --layers=false \
+        --network host -v /etc/ssl/certs:/etc/ssl/certs:ro \
+        -v "$cargo_home/registry:/usr/local/cargo/registry" \
+        "${ulimits[@]}" \
+        --build-arg BUILDER_IMAGE="$builder_base" \
+        --build-arg RUNTIME_IMAGE="$runtime_base" \
+        -t "$image" -f "$root/Dockerfile" "$root"
+    log "built in $((SECONDS - build_started)) s"
 fi
 
 healthcheck="$(podman image inspect --format '{{json .Config.Healthcheck}}' "$image")"
@@ -233,6 +233,8 @@ grace=25
 # is docker's `uid=65532,gid=65532`). disk_only, so the cache write an analysis makes lands on
 # that tmpfs. The host's network with the service bound to a free loopback port: nothing but
 # loopback carries the checks' traffic (a published port would go through a bridge).
+# Without systemd podman logs that it cannot set a timer for the HEALTHCHECK: harmless, the
+# check runs it below.
 podman run -d --name "$container" "${ulimits[@]}" \
     --read-only --tmpfs "$cache_dir:rw,size=64m,mode=0700,U" \
     --tmpfs /tmp:rw,size=16m,mode=1777 \
