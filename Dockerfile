@@ -2,10 +2,20 @@
 # backend-ai container image: release build in the official Rust image, run from distroless.
 #   docker build -t backend-ai:dev .
 #   docker run --rm -p 8000:8000 -e API_KEYS=dev-key backend-ai:dev
+# Read-only like Kubernetes runs it: the disk-cache tmpfs must belong to the service's user (a
+# plain --tmpfs is root's, and every disk-cache write would fail):
+#   docker run --rm -p 8000:8000 -e API_KEYS=dev-key --read-only --tmpfs /tmp \
+#     --tmpfs /var/cache/backend-ai:uid=65532,gid=65532,mode=0700 backend-ai:dev
+# (podman: --tmpfs /var/cache/backend-ai:mode=0700,U)
+# Without registry access: scripts/check-image.sh builds it from local stand-in bases.
 
 ARG RUST_VERSION=1.95
+# The two bases are build arguments so that a build without registry access can name local
+# stand-ins (scripts/check-image.sh does); the defaults are the official images.
+ARG BUILDER_IMAGE=rust:${RUST_VERSION}-slim-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
-FROM rust:${RUST_VERSION}-slim-bookworm AS builder
+FROM ${BUILDER_IMAGE} AS builder
 WORKDIR /build
 
 # Dependency layer, rebuilt only when Cargo.toml / Cargo.lock change: compile every dependency
@@ -32,7 +42,7 @@ RUN touch src/main.rs src/lib.rs \
 
 # distroless/cc: glibc + libgcc + CA certificates, no shell, no package manager. The binary
 # needs nothing else (TLS is rustls). `nonroot` is uid/gid 65532.
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 
 COPY --from=builder /out/backend-ai /usr/local/bin/backend-ai
 # Writable disk-cache directory for CACHE_MODE tiered/disk_only (docker run). In Kubernetes the

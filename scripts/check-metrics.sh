@@ -27,4 +27,20 @@ fi
 # promtool prints each lint finding (e.g. a counter without _total) and exits non-zero
 # (3 with promtool 2.42) on any finding or parse error.
 promtool check metrics <"$body"
+# One name per upstream across metrics, so that a query can join them (an operation's latency to
+# its upstream's breaker): every `provider` and every non-Redis `service` value must be an
+# `upstream` value too (src/metrics/labels.rs spells them once).
+labels="$(grep -v '^#' "$body" | grep -oE '[{,](upstream|provider|service)="[^"]*"' | tr -d '{,' | sort -u)"
+upstreams="$(sed -n 's/^upstream="\(.*\)"$/\1/p' <<<"$labels")"
+strays=""
+while IFS= read -r pair; do
+    value="${pair#*=}"
+    value="${value//\"/}"
+    case "$value" in redis | redis_limits) continue ;; esac
+    grep -qxF "$value" <<<"$upstreams" || strays="$strays $pair"
+done < <(grep -E '^(provider|service)=' <<<"$labels")
+if [ -n "$strays" ]; then
+    echo "check-metrics: label values naming no upstream (upstream=$(echo $upstreams | tr ' ' '|')):$strays" >&2
+    exit 1
+fi
 echo "check-metrics: $url OK ($(grep -c '^# TYPE' "$body") metric families)"

@@ -2,8 +2,11 @@
 //! instances in one test process do not share counters). Names, labels and buckets of the first
 //! block are the contract's (`API.md`); the rest are ours and documented in the README.
 
+pub mod labels;
+
 use std::sync::Arc;
 
+use labels::{Operation, Tier, Upstream};
 use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -40,7 +43,8 @@ pub struct Collectors {
     /// `operation`: get | set; `result`: hit | miss (gets), ok | error (sets), error (gets that
     /// failed and were treated as misses); `tier`: memory | redis | disk.
     pub cache_operations_total: IntCounterVec,
-    /// `operation`: transcribe | pronunciation | analyze; `provider`: azure | gemini.
+    /// `operation`: transcribe | pronunciation | analyze; `provider`: the upstream serving it,
+    /// azure_speech | gemini (`labels::Operation::upstream`).
     pub ai_operation_duration_seconds: HistogramVec,
     /// `operation` as above; `error_type`: `UpstreamError::kind()`.
     pub ai_operation_errors_total: IntCounterVec,
@@ -223,13 +227,9 @@ impl Metrics {
     /// Create every label set that is known up front at zero, so each metric the contract names
     /// is on the first scrape and `rate()` sees the first increment of a counter.
     pub fn initialise_series(&self) {
-        const OPERATIONS: [(&str, &str, &str); 3] = [
-            ("transcribe", "azure", "azure_speech"),
-            ("pronunciation", "azure", "azure_speech"),
-            ("analyze", "gemini", "gemini"),
-        ];
-        for (operation, provider, upstream) in OPERATIONS {
-            let _ = self.ai_operation_duration_seconds.with_label_values(&[operation, provider]);
+        for op in Operation::ALL {
+            let (operation, upstream) = (op.as_str(), op.upstream().as_str());
+            let _ = self.ai_operation_duration_seconds.with_label_values(&[operation, upstream]);
             for kind in crate::upstream::ErrorKind::ALL.iter().filter(|kind| kind.reaches_ai_metrics()) {
                 let _ = self.ai_operation_errors_total.with_label_values(&[operation, kind.as_str()]);
             }
@@ -241,8 +241,14 @@ impl Metrics {
             for scope in ["local", "remote"] {
                 let _ = self.single_flight_shared_total.with_label_values(&[operation, scope]);
             }
+            if op.sends_audio() {
+                let _ = self.audio_seconds_total.with_label_values(&[operation]);
+            }
         }
-        let _ = self.json_parse_failures_total.with_label_values(&["gemini"]);
+        for upstream in Upstream::ALL {
+            let _ = self.upstream_connections.with_label_values(&[upstream.as_str()]);
+        }
+        let _ = self.json_parse_failures_total.with_label_values(&[Upstream::Gemini.as_str()]);
         for quality in ["clean", "repaired", "fallback"] {
             let _ = self.analysis_parse_total.with_label_values(&[quality]);
         }
@@ -266,14 +272,11 @@ impl Metrics {
         ] {
             let _ = self.audio_inputs_total.with_label_values(&[container, codec, action]);
         }
-        for operation in ["transcribe", "pronunciation"] {
-            let _ = self.audio_seconds_total.with_label_values(&[operation]);
-        }
     }
 
-    /// Zero series for the cache tiers in use.
-    pub fn initialise_cache_tiers(&self, tiers: &[&str]) {
-        for tier in tiers {
+    /// Zero series for the cache tiers in use (of `Tier::ALL`, those the cache mode has).
+    pub fn initialise_cache_tiers(&self, tiers: &[Tier]) {
+        for tier in tiers.iter().map(|tier| tier.as_str()) {
             for result in ["hit", "miss", "error"] {
                 let _ = self.cache_operations_total.with_label_values(&["get", result, tier]);
             }

@@ -11,8 +11,8 @@ use serde_json::Value;
 use crate::analysis::{AnalysisOutcome, ParseQuality, parse_analysis, prompt};
 use crate::metrics::Metrics;
 use crate::stacks::jobs::AnalyzeJob;
-use crate::upstream::UpstreamError;
 use crate::upstream::gemini::{GeminiClient, GenerateRequest, Usage};
+use crate::upstream::{Upstream, UpstreamError};
 
 /// Low: an assessment should not change between two identical requests more than it must.
 const TEMPERATURE: f32 = 0.2;
@@ -74,7 +74,7 @@ impl Analyzer {
         let outcome = parse_analysis(&reply.text);
         self.metrics.analysis_parse_total.with_label_values(&[outcome.parse.as_str()]).inc();
         if outcome.parse == ParseQuality::Fallback {
-            self.metrics.json_parse_failures_total.with_label_values(&["gemini"]).inc();
+            self.metrics.json_parse_failures_total.with_label_values(&[Upstream::Gemini.as_str()]).inc();
         }
         Ok(outcome)
     }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::analysis::model::{AnalysisOutcome, ParseQuality};
 use crate::audio::NORMALISER_VERSION;
+use crate::metrics::labels::Operation;
 use crate::stacks::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob, normalise_text};
 use crate::stacks::speech::{Pronunciation, Transcription};
 
@@ -39,10 +40,11 @@ impl CacheKind {
     /// The contract's `operation` label for metrics.
     pub fn operation(self) -> &'static str {
         match self {
-            Self::Transcription => "transcribe",
-            Self::Pronunciation => "pronunciation",
-            Self::Analysis => "analyze",
+            Self::Transcription => Operation::Transcribe,
+            Self::Pronunciation => Operation::Pronunciation,
+            Self::Analysis => Operation::Analyze,
         }
+        .as_str()
     }
 }
 

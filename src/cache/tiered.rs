@@ -23,6 +23,7 @@ use super::memory::MemoryTier;
 use super::mode::{CacheMode, ModeSource};
 use super::redis_tier::RedisTier;
 use crate::metrics::Metrics;
+use crate::metrics::labels::Tier;
 use crate::redis::RedisLink;
 
 /// `CACHE_TTL_SECONDS` default: one week.
@@ -107,9 +108,9 @@ enum CountMisses {
     No,
 }
 
-pub(super) const TIER_MEMORY: &str = "memory";
-pub(super) const TIER_REDIS: &str = "redis";
-pub(super) const TIER_DISK: &str = "disk";
+pub(super) const TIER_MEMORY: &str = Tier::Memory.as_str();
+pub(super) const TIER_REDIS: &str = Tier::Redis.as_str();
+pub(super) const TIER_DISK: &str = Tier::Disk.as_str();
 
 impl Cache {
     /// `redis` is ignored in `disk_only`: that mode promises no Redis traffic from the cache.

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use tower::{Layer, Service};
 
 use crate::metrics::Metrics;
+use crate::metrics::labels::Operation;
 use crate::upstream::UpstreamError;
 
 #[derive(Clone)]
@@ -19,9 +20,9 @@ pub struct AiMetricsLayer {
 }
 
 impl AiMetricsLayer {
-    /// `operation`: transcribe | pronunciation | analyze; `provider`: azure | gemini.
-    pub fn new(operation: &'static str, provider: &'static str, metrics: Metrics) -> Self {
-        Self { operation, provider, metrics }
+    /// `provider` is the upstream serving `operation`, spelled as its other labels are.
+    pub fn new(operation: Operation, metrics: Metrics) -> Self {
+        Self { operation: operation.as_str(), provider: operation.upstream().as_str(), metrics }
     }
 }
 

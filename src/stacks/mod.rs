@@ -35,6 +35,7 @@ use crate::analysis::analyzer::Analyzer;
 use crate::cache::{Cache, CacheConfig, Ttls, resolve_mode};
 use crate::config::{AzureTarget, GeminiTarget, Settings, SimulatorSettings};
 use crate::metrics::Metrics;
+use crate::metrics::labels::{Operation, Tier};
 use crate::middleware::ai_metrics::AiMetricsLayer;
 use crate::middleware::cache::CacheLayer;
 use crate::middleware::circuit_breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
@@ -208,7 +209,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
         .layer(DetachLayer::new(Upstream::Gemini, "analyze", detached.clone(), metrics.clone()))
         .layer(CacheLayer::new(cache.clone()))
-        .layer(AiMetricsLayer::new("analyze", "gemini", metrics.clone()))
+        .layer(AiMetricsLayer::new(Operation::Analyze, metrics.clone()))
         .layer(CircuitBreakerLayer::new(gemini_breaker.clone()))
         .layer(gemini_retry)
         .service(service_fn(move |job: AnalyzeJob| {
@@ -222,13 +223,13 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let azure_retry =
         RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::AzureSpeech, metrics.clone());
     let client = azure.clone();
-    let billed = metrics.audio_seconds_total.with_label_values(&["transcribe"]);
+    let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Transcribe.as_str()]);
     let transcribe = ServiceBuilder::new()
         .layer(RecordingDigestLayer)
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
         .layer(DetachLayer::new(Upstream::AzureSpeech, "transcribe", detached.clone(), metrics.clone()))
         .layer(CacheLayer::new(cache.clone()))
-        .layer(AiMetricsLayer::new("transcribe", "azure", metrics.clone()))
+        .layer(AiMetricsLayer::new(Operation::Transcribe, metrics.clone()))
         .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
         .layer(azure_retry.clone())
         .service(service_fn(move |job: TranscribeJob| {
@@ -238,13 +239,13 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
             async move { client.transcribe(&job).await.map(Served::fresh) }
         }));
     let client = azure.clone();
-    let billed = metrics.audio_seconds_total.with_label_values(&["pronunciation"]);
+    let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Pronunciation.as_str()]);
     let pronounce = ServiceBuilder::new()
         .layer(RecordingDigestLayer)
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
         .layer(DetachLayer::new(Upstream::AzureSpeech, "pronunciation", detached.clone(), metrics.clone()))
         .layer(CacheLayer::new(cache.clone()))
-        .layer(AiMetricsLayer::new("pronunciation", "azure", metrics.clone()))
+        .layer(AiMetricsLayer::new(Operation::Pronunciation, metrics.clone()))
         .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
         .layer(azure_retry)
         .service(service_fn(move |job: PronunciationJob| {
@@ -307,12 +308,12 @@ fn build_cache(settings: &Settings, metrics: &Metrics) -> Result<Cache, redis::R
         ..CacheConfig::new(mode, source, settings.disk_cache_dir.clone())
     };
     tracing::info!(mode = mode.as_str(), source = source.as_str(), "cache mode");
-    let mut tiers = vec!["memory"];
+    let mut tiers = vec![Tier::Memory];
     if mode.uses_redis() {
-        tiers.push("redis");
+        tiers.push(Tier::Redis);
     }
     if mode.uses_disk() {
-        tiers.push("disk");
+        tiers.push(Tier::Disk);
     }
     metrics.initialise_cache_tiers(&tiers);
     Ok(Cache::new(config, redis, metrics.clone()))

@@ -11,7 +11,10 @@ pub enum Upstream {
 }
 
 impl Upstream {
-    pub fn as_str(self) -> &'static str {
+    pub const ALL: [Self; 2] = [Self::AzureSpeech, Self::Gemini];
+
+    /// The one spelling of it in every metric label (`upstream`, `service`, `provider`).
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::AzureSpeech => "azure_speech",
             Self::Gemini => "gemini",
