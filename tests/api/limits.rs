@@ -7,7 +7,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{assert_error, spawn_app, wav_tone};
+use crate::helpers::{assert_error, spawn_app};
 
 /// The status code of a raw HTTP/1.1 exchange: `head` (and `body`) written, the answer read.
 async fn raw_status(address: std::net::SocketAddr, head: &[u8], body: &[u8]) -> (u16, String) {
