@@ -116,7 +116,8 @@ async fn obtain_audio(
     if bytes.is_empty() {
         return Err(AudioError::Missing("the audio is empty".into()).into());
     }
-    Ok(state.audio.prepare(bytes, purpose, reservation).await?)
+    let audio = state.audio.prepare(bytes, purpose, reservation.clone()).await?;
+    Ok(audio.held_in(reservation))
 }
 
 fn meta(cached: bool) -> Meta {

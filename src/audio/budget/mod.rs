@@ -17,7 +17,8 @@
 //! ([`STEP`]) from a fair semaphore, so one large growth never queues small ones behind it for
 //! long, and requests that each hold a part and wait for more cannot wait forever on each other.
 //! Everything a reservation holds comes back when its last handle is dropped: the request's
-//! answer is sent and any decoding it started has ended.
+//! answer is sent, and any decoding or upstream call carrying its recording (the `Audio` holds
+//! a handle) has ended, even for a client that went away.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! `AUDIO_BYTES_IN_FLIGHT` (`audio::budget`), carried in its extensions, that grows by what the
 //! request really comes to hold as its body arrives and its recording is decoded. The layer
 //! keeps one handle until the answer is ready, so the bytes come back when it is sent (or, if
-//! decoding outlives the client, when decoding ends). On `/api/transcribe` and
+//! decoding or a detached upstream call outlives the client, when that ends). On `/api/transcribe` and
 //! `/api/pronunciation` only, inside auth and the rate limit, so a refused or unauthenticated
 //! request never takes a share.
 
