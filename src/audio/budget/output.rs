@@ -67,3 +67,42 @@ impl Output {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use prometheus::IntGauge;
+
+    use super::*;
+    use crate::audio::budget::AudioBudget;
+
+    const MIB: usize = 1024 * 1024;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn decoding_output_is_reserved_ahead_in_steps_and_given_back_when_dropped() {
+        let gauge = IntGauge::new("reserved", "test").expect("gauge");
+        let budget = AudioBudget::new(8 * MIB, gauge.clone(), Duration::from_millis(50));
+        let reservation = budget.reservation();
+        let mut output = Output::within(reservation.clone());
+        let (rooms, refused) = tokio::task::spawn_blocking(move || {
+            let rooms: Vec<usize> = [1000, 70_000, 100_000, 3 * MIB]
+                .into_iter()
+                .map(|needed| output.room_for(needed, 4 * MIB).expect("fits"))
+                .collect();
+            // A 6 MB copy beside 3 MB of output does not fit in 8 MiB: refused after the wait.
+            let refused = output.copy(6 * MIB);
+            output.release_room();
+            (rooms, refused)
+        })
+        .await
+        .expect("joined");
+        assert_eq!(rooms[0], 64 * 1024, "a first step, not the most it could come to");
+        assert!(rooms.windows(2).all(|pair| pair[0] <= pair[1]));
+        assert!(rooms[3] >= 3 * MIB && rooms[3] <= 4 * MIB, "{rooms:?}");
+        assert_eq!(refused, Err(AudioError::Overloaded));
+        assert!(reservation.bytes() < MIB, "the room came back: {}", reservation.bytes());
+        drop(reservation);
+        assert_eq!(gauge.get(), 0);
+    }
+}
