@@ -460,9 +460,10 @@ scenario_c() {
 # this run's peak; the service's own in-flight gauge and its open files are sampled meanwhile.
 hold_in_flight() {
   local run=$1 protocol=$2 load
-  # 10,000 HTTP/1.1 clients are 10,000 connections: above the default MAX_CONNECTIONS (4096).
+  # 10,000 HTTP/1.1 clients are 10,000 connections: above the default MAX_CONNECTIONS (4096);
+  # and 10,000 requests above the default MAX_IN_FLIGHT (3000), which this run measures past.
   service_config 0
-  start_service "$SIM_PORT" "${SVC_CONFIG[@]}" MAX_CONNECTIONS=20000
+  start_service "$SIM_PORT" "${SVC_CONFIG[@]}" MAX_CONNECTIONS=20000 MAX_IN_FLIGHT=0
   local base_fds; base_fds=$(find /proc/"$SVC_PID"/fd -mindepth 1 -maxdepth 1 | wc -l)
   local cmd
   if [[ $protocol == http2 ]]; then

@@ -14,6 +14,7 @@ use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::audio::budget::AudioBudget;
@@ -24,7 +25,7 @@ use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::middleware::audio_budget::AudioBudgetLayer;
 use crate::middleware::auth::{ApiKeys, AuthLayer};
-use crate::middleware::body_deadline::DeadlineBody;
+use crate::middleware::body_deadline::{DeadlineBody, MinRate};
 use crate::middleware::http_metrics::HttpMetricsLayer;
 use crate::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
 use crate::middleware::request_id;
@@ -45,6 +46,7 @@ use crate::state::{AppState, Inner};
 pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
     let audio_body_limit = speech::body_limit(state.settings.audio_max_bytes);
     let deadline = state.settings.request_body_deadline;
+    let min_rate = MinRate::per_second(state.settings.request_body_min_rate);
     // Inside the route layers below: a request refused by auth or the rate limit never takes a
     // share of the recordings' memory.
     let budget = api_layers.audio_budget;
@@ -66,9 +68,11 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .layer(
             ServiceBuilder::new()
                 // A client that stalls mid-body, or drips it, must not hold a connection, a task
-                // and a MAX_IN_FLIGHT slot forever: a bound on each pause, and on the whole.
+                // and a MAX_IN_FLIGHT slot: a bound on each pause, on the whole, and a pace.
                 .layer(RequestBodyTimeoutLayer::new(state.settings.request_body_timeout))
-                .layer(MapRequestBodyLayer::new(move |body| axum::body::Body::new(DeadlineBody::new(body, deadline))))
+                .layer(MapRequestBodyLayer::new(move |body| {
+                    axum::body::Body::new(DeadlineBody::with_min_rate(body, deadline, min_rate))
+                }))
                 // Multipart reads go through axum's limit; JSON bodies are bounded in `routes::input`.
                 .layer(DefaultBodyLimit::max(audio_body_limit)),
         );
@@ -88,6 +92,11 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(axum::middleware::from_fn(request_id::layer))
+                // Every answer, errors and pages included: a browser must never guess a type.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    http::header::X_CONTENT_TYPE_OPTIONS,
+                    http::HeaderValue::from_static("nosniff"),
+                ))
                 .layer(HttpMetricsLayer::new(metrics, quote))
                 .layer(CatchPanicLayer::custom(|_| AppError::Internal.into_response())),
         )
@@ -98,14 +107,14 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
 /// requests are in flight: memory per held request is bounded by configuration, not traffic.
 /// The semaphore is global because axum clones route services per request; a per-clone
 /// `ConcurrencyLimit` would not limit anything.
-fn shed_above(limit: usize) -> ShedLayer {
+fn shed_above(slots: Arc<tokio::sync::Semaphore>) -> ShedLayer {
     fn overloaded(_: tower::BoxError) -> std::future::Ready<AppError> {
         std::future::ready(AppError::Overloaded)
     }
     ServiceBuilder::new()
         .layer(HandleErrorLayer::new(overloaded as OverloadedHandler))
         .layer(tower::load_shed::LoadShedLayer::new())
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limit))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(slots))
 }
 
 type OverloadedHandler = fn(tower::BoxError) -> std::future::Ready<AppError>;
@@ -119,8 +128,9 @@ type ShedLayer = ServiceBuilder<
 /// The layers only `/api/*` gets.
 pub struct ApiLayers {
     pub api_keys: ApiKeys,
-    /// `None` when `MAX_IN_FLIGHT=0`.
-    pub max_in_flight: Option<usize>,
+    /// `MAX_IN_FLIGHT`'s slots, shared with the upstream calls whose client has gone
+    /// (`middleware::detach`); `None` when `MAX_IN_FLIGHT=0`.
+    pub max_in_flight: Option<Arc<tokio::sync::Semaphore>>,
     /// `None` when both `RATE_LIMIT_PER_MINUTE` and `RATE_LIMIT_PER_KEY_PER_MINUTE` are 0.
     pub rate_limit: Option<RateLimitLayer>,
     /// The audio routes' bound on recordings' bytes held (`AUDIO_BYTES_IN_FLIGHT`).
@@ -186,7 +196,7 @@ impl App {
         .map(|(_, config)| RateLimiter::new(config, redis.clone(), metrics.clone()))
         .collect();
         let rate_limit = (!limiters.is_empty()).then(|| RateLimitLayer::all(limiters));
-        let max_in_flight = (settings.max_in_flight > 0).then_some(settings.max_in_flight);
+        let max_in_flight = upstreams.detached().slots();
         let audio_budget = AudioBudgetLayer::new(AudioBudget::new(
             settings.audio_bytes_in_flight,
             metrics.audio_bytes_reserved.clone(),
@@ -257,13 +267,23 @@ impl App {
             tracing::info!("listener closed; draining in-flight requests");
             signal_started.notify_one();
         });
+        let detached = state.upstreams.detached().clone();
         tokio::select! {
-            result = server => {
+            // Upstream calls whose clients left are finished too: their answers get cached.
+            result = async move {
+                let result = server.await;
+                detached.drain().await;
+                result
+            } => {
                 tracing::info!("all requests finished; bye");
                 result
             }
             () = grace_expired(started, grace) => {
                 let in_flight = metrics.http_requests_in_flight.get();
+                let detached = metrics.upstream_calls_detached.get();
+                if detached > 0 {
+                    tracing::warn!(detached, "shutdown grace period over; exiting with upstream calls still running");
+                }
                 if in_flight > 0 {
                     tracing::warn!(in_flight, "shutdown grace period over; exiting with requests still in flight");
                 } else {

@@ -81,6 +81,7 @@ impl AppError {
             Self::Upstream(error) => match error {
                 UpstreamError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
                 UpstreamError::NotAdmitted { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+                UpstreamError::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
                 UpstreamError::Unreachable { .. }
                 | UpstreamError::RateLimited { .. }
                 | UpstreamError::Server { .. }
@@ -139,6 +140,7 @@ impl AppError {
                     format!("{} declined to process this content ({reason})", name(*upstream))
                 }
                 UpstreamError::NotAdmitted { .. } => "Rate limit exceeded".to_string(),
+                UpstreamError::Internal { .. } => Self::Internal.to_string(),
             },
             other => other.to_string(),
         }

@@ -64,6 +64,9 @@ pub struct Collectors {
     pub http_connections_refused_total: prometheus::IntCounter,
     /// Calls to an upstream on the wire or waiting for an HTTP/2 stream, set at each scrape.
     pub upstream_calls_in_flight: IntGaugeVec,
+    /// Upstream calls running on their own task (`middleware::detach`), their caller still
+    /// waiting or gone; shutdown waits for them.
+    pub upstream_calls_detached: IntGauge,
     /// `UPSTREAM_CONNECTIONS` per upstream: with `upstream_calls_in_flight`, how full they are.
     pub upstream_connections: IntGaugeVec,
     /// `upstream`; `reason`: the `UpstreamError::kind()` that was retried.
@@ -174,6 +177,10 @@ impl Metrics {
                 ),
                 &["upstream"]
             )),
+            upstream_calls_detached: register!(IntGauge::new(
+                "upstream_calls_detached",
+                "Upstream calls running on their own task, whether or not their client still waits"
+            )),
             upstream_connections: register!(IntGaugeVec::new(
                 Opts::new(
                     "upstream_connections",
@@ -223,8 +230,8 @@ impl Metrics {
         ];
         for (operation, provider, upstream) in OPERATIONS {
             let _ = self.ai_operation_duration_seconds.with_label_values(&[operation, provider]);
-            for kind in crate::upstream::UpstreamError::KINDS {
-                let _ = self.ai_operation_errors_total.with_label_values(&[operation, kind]);
+            for kind in crate::upstream::ErrorKind::ALL.iter().filter(|kind| kind.reaches_ai_metrics()) {
+                let _ = self.ai_operation_errors_total.with_label_values(&[operation, kind.as_str()]);
             }
             // The kinds `UpstreamError::retry()` lets the retry layer send again.
             for kind in ["unreachable", "server_error", "rate_limited"] {

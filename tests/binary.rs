@@ -360,3 +360,41 @@ fn sigterm_closes_an_idle_http2_connection_at_once_instead_of_waiting_out_the_gr
     assert!(!logs.contains("requests still in flight"), "{logs}");
     assert!(logs.contains("all requests finished"), "{logs}");
 }
+
+#[test]
+fn sigterm_lets_an_upstream_call_whose_client_left_finish_and_its_answer_is_cached() {
+    let disk = tempfile::tempdir().expect("tempdir");
+    let slow = [("SIMULATOR_LATENCY_MS", "1500"), ("SHUTDOWN_GRACE_SECONDS", "20")];
+    let text = serde_json::json!({"text": "She don't like the rain in autumn."});
+    let mut running = start(disk.path(), &slow);
+    let port = running.port;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let gave_up = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/analyze"))
+            .json(&text)
+            .timeout(Duration::from_millis(300))
+            .send()
+            .await;
+        assert!(gave_up.is_err(), "the client left before the (slow) upstream answered");
+    });
+    // No request is in flight any more: only the detached upstream call is.
+    let logs = stop_and_collect_output(&mut running.child);
+    assert!(logs.contains("waiting for detached upstream calls to end"), "{logs}");
+
+    // The answer the call brought back was cached before the process exited.
+    let running = start(disk.path(), &slow);
+    let port = running.port;
+    let body: serde_json::Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/analyze"))
+            .json(&text)
+            .send()
+            .await
+            .expect("analyze")
+            .json()
+            .await
+            .expect("json")
+    });
+    assert_eq!(body["meta"]["cached"], true, "{body}");
+}

@@ -300,3 +300,41 @@ async fn the_key_ceiling_is_exact_across_instances_sharing_redis() {
         .sum();
     assert_eq!(by_redis, 6);
 }
+
+#[tokio::test]
+async fn requests_a_users_own_limit_refused_spend_nothing_of_the_key_ceiling() {
+    let server = RedisServer::start();
+    for redis in [None, Some(link(&server, &Metrics::new()))] {
+        let shared = redis.is_some();
+        let metrics = Metrics::new();
+        let app = with_ceiling(2, 4, redis, &metrics);
+        let from = |id| From { user: Some(id), api_key: Some("frontend-key"), address: Some(ADDRESS) };
+        let looping = statuses(&app, from("retry-loop"), 30).await;
+        assert_eq!(refusals(&looping), 28, "redis: {shared}: {looping:?}");
+        // Two of the ceiling's four went to the looping user's served requests; two are left.
+        assert_eq!(send(&app, from("second")).await.status(), StatusCode::OK, "redis: {shared}");
+        assert_eq!(send(&app, from("third")).await.status(), StatusCode::OK, "redis: {shared}");
+        assert_eq!(send(&app, from("fourth")).await.status(), StatusCode::TOO_MANY_REQUESTS, "redis: {shared}");
+        let limiter = if shared { "redis" } else { "local" };
+        assert_eq!(metrics.rate_limit_rejections_total.with_label_values(&[limiter, "key"]).get(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_request_the_ceiling_refused_spends_nothing_of_the_users_shared_limit() {
+    let server = RedisServer::start();
+    let metrics = Metrics::new();
+    let app = with_ceiling(2, 1, Some(link(&server, &metrics)), &metrics);
+    let from = |id| From { user: Some(id), api_key: Some("frontend-key"), address: Some(ADDRESS) };
+    assert_eq!(send(&app, from("first")).await.status(), StatusCode::OK);
+    let refused = send(&app, from("second")).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The second user's shared bucket was given back: a rested bucket is no key at all.
+    let keys: Vec<String> = link(&server, &Metrics::new())
+        .run("backend-ai:v1:ratelimit:", |mut connection| async move {
+            redis::cmd("KEYS").arg("backend-ai:v1:ratelimit:user:*").query_async(&mut connection).await
+        })
+        .await
+        .expect("list the users' buckets");
+    assert_eq!(keys, ["backend-ai:v1:ratelimit:user:first"], "{keys:?}");
+}

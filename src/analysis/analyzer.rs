@@ -24,6 +24,11 @@ const MAX_OUTPUT_TOKENS: u32 = 8192;
 /// whole upstream call, the largest per-request item of the service's own making.
 static RESPONSE_SCHEMA: LazyLock<Arc<Value>> = LazyLock::new(|| Arc::new(prompt::response_schema()));
 
+/// A reply containing this makes the analysis panic where the parser runs: how the service's
+/// own tests reach the path a parser bug would take. Compiled into test builds only.
+#[cfg(test)]
+pub(crate) const PANIC_IN_PARSER: &str = "\u{1}test hook: panic in the parser\u{1}";
+
 #[derive(Clone)]
 pub struct Analyzer {
     client: GeminiClient,
@@ -64,6 +69,8 @@ impl Analyzer {
             "gemini replied"
         );
         self.count_tokens(reply.usage);
+        #[cfg(test)]
+        assert!(!reply.text.contains(PANIC_IN_PARSER), "test hook: the parser panics on this reply");
         let outcome = parse_analysis(&reply.text);
         self.metrics.analysis_parse_total.with_label_values(&[outcome.parse.as_str()]).inc();
         if outcome.parse == ParseQuality::Fallback {

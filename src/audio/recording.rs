@@ -76,6 +76,11 @@ impl Audio {
     pub fn digest(&self) -> &[u8; 32] {
         self.digest.get_or_init(|| Sha256::digest(&self.original).into())
     }
+
+    #[cfg(test)]
+    pub(crate) fn digest_is_ready(&self) -> bool {
+        self.digest.get().is_some()
+    }
 }
 
 impl PartialEq for Audio {

@@ -22,6 +22,11 @@ const DEFAULT_AUDIO_BYTES_IN_FLIGHT: usize = 128 * 1024 * 1024;
 /// `AUDIO_BYTES_WAIT_MS`'s default: long enough for a few requests to be answered and give
 /// their bytes back, short enough that a client retrying after `Retry-After` loses little.
 const DEFAULT_AUDIO_BYTES_WAIT_MS: u64 = 3000;
+/// `MAX_IN_FLIGHT`'s default. A held analysis costs 25-40 KB (BENCHMARKS.md, c: 10,000 held in
+/// 227-231 MiB over HTTP/2), so 3000 hold ~120 MB; with `AUDIO_BYTES_IN_FLIGHT`'s 128 MiB that
+/// stays well inside the shipped 512 Mi pod limit. Both upstreams together take at most about
+/// 2 x `UPSTREAM_CONNECTIONS` x 100 calls at once (1600 by default): more only queue.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 3000;
 
 mod names;
 mod redis;
@@ -93,6 +98,9 @@ pub struct Settings {
     pub request_body_timeout: Duration,
     /// A request body must be complete this long after the request arrived (408).
     pub request_body_deadline: Duration,
+    /// A request body must keep this pace, on average, once its first seconds are past (408);
+    /// 0: no minimum.
+    pub request_body_min_rate: u64,
     /// Bytes of recordings (uploads and downloads, and what they become) held at once.
     pub audio_bytes_in_flight: usize,
     /// How long an audio request's next bytes wait for room in `audio_bytes_in_flight` before
@@ -267,6 +275,7 @@ impl Settings {
             )?,
             request_body_timeout: vars.seconds(REQUEST_BODY_TIMEOUT_SECONDS, 15, 1)?,
             request_body_deadline: vars.seconds(REQUEST_BODY_DEADLINE_SECONDS, 60, 1)?,
+            request_body_min_rate: vars.number(REQUEST_BODY_MIN_BYTES_PER_SECOND, 4096u64, 0)?,
             audio_bytes_in_flight,
             audio_bytes_wait: Duration::from_millis(vars.number(
                 AUDIO_BYTES_WAIT_MS,
@@ -279,7 +288,7 @@ impl Settings {
                 crate::server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
                 1,
             )?,
-            max_in_flight: vars.number(MAX_IN_FLIGHT, 0usize, 0)?,
+            max_in_flight: vars.number(MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT, 0)?,
             playground_enabled: vars.boolean(PLAYGROUND_ENABLED, !kubernetes)?,
             log_format,
             shutdown_grace: vars.seconds(SHUTDOWN_GRACE_SECONDS, 25, 0)?,

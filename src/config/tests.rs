@@ -64,6 +64,12 @@ fn the_recordings_budget_must_hold_at_least_one_largest_recording() {
 }
 
 #[test]
+fn max_in_flight_is_on_by_default_and_zero_turns_it_off() {
+    assert_eq!(settings(&[]).expect("defaults").max_in_flight, 3000);
+    assert_eq!(settings(&[(MAX_IN_FLIGHT, "0")]).expect("off").max_in_flight, 0);
+}
+
+#[test]
 fn the_key_ceiling_defaults_to_a_hundred_users_worth() {
     assert_eq!(settings(&[]).expect("defaults").rate_limit_per_key_per_minute, 6000);
     assert_eq!(settings(&[(RATE_LIMIT_PER_MINUTE, "10")]).expect("valid").rate_limit_per_key_per_minute, 1000);

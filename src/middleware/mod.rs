@@ -10,6 +10,7 @@ pub mod circuit_breaker;
 pub mod detach;
 pub mod http_metrics;
 pub mod rate_limit;
+pub mod recording_digest;
 pub mod request_id;
 pub mod retry;
 pub mod single_flight;

@@ -1,6 +1,11 @@
 //! The connection behind a link, whichever topology: a reconnecting connection to one endpoint,
 //! a cluster connection that routes each command to its slot's master, or a connection to the
 //! master that Sentinel names, replaced when that master stops being one.
+//!
+//! One endpoint over plain TCP (the usual `REDIS_URL`) is connected by us, through
+//! `reply_bound`, so that what answers there cannot make us buffer a huge reply; the driver's
+//! own connectors (TLS, Unix sockets, a cluster's nodes) offer no way in and keep its unbounded
+//! buffer. Sentinel's master over plain TCP is connected the same way (see `sentinel`).
 
 use std::time::Duration;
 
@@ -53,6 +58,8 @@ impl ConnectionLike for Connection {
 /// Makes connections for a link. Never connects when built: the first operation does, so the
 /// service starts (and serves from its other tiers) while Redis is away.
 pub(super) enum Backend {
+    /// One endpoint over plain TCP, replies bounded.
+    Bounded(bounded::Lazy),
     Single(ConnectionManager),
     Cluster(cluster::Lazy),
     Sentinel(Follower),
@@ -62,6 +69,9 @@ impl Backend {
     pub fn open(target: &RedisTarget, timeout: Duration) -> RedisResult<Self> {
         let certificates = certificates(target)?;
         Ok(match &target.topology {
+            Topology::Single { url } if certificates.is_none() && bounded::Lazy::fits(url)? => {
+                Self::Bounded(bounded::Lazy::new(url, timeout)?)
+            }
             Topology::Single { url } => {
                 let client = match certificates {
                     Some(certificates) => redis::Client::build_with_tls(url.as_str(), certificates)?,
@@ -82,6 +92,7 @@ impl Backend {
 
     pub async fn connection(&self) -> RedisResult<Connection> {
         match self {
+            Self::Bounded(lazy) => lazy.connection().await.map(Connection::Master),
             Self::Single(manager) => Ok(Connection::Single(manager.clone())),
             Self::Cluster(lazy) => lazy.connection().await.map(Connection::Cluster),
             Self::Sentinel(follower) => follower.connection().await.map(Connection::Master),
@@ -93,6 +104,8 @@ impl Backend {
     pub fn failed(&self, timed_out: bool) {
         match self {
             Self::Sentinel(follower) => follower.forget(),
+            // Unlike the driver's manager, it does not reconnect by itself.
+            Self::Bounded(lazy) => lazy.forget(),
             Self::Cluster(lazy) if timed_out => lazy.reset(),
             _ => {}
         }
@@ -189,5 +202,113 @@ mod cluster {
                 current.take();
             }
         }
+    }
+}
+
+pub(super) mod bounded {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use parking_lot::Mutex;
+    use redis::aio::MultiplexedConnection;
+    use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
+    use tokio::net::TcpStream;
+
+    use crate::redis::reply_bound::BoundedReplies;
+
+    /// One multiplexed connection over a `BoundedReplies` stream, made on first use, dropped
+    /// after a failure so the next operation connects afresh (as the Sentinel follower does),
+    /// and replaced before use once its socket has closed (Redis restarted, or closed it idle),
+    /// so that costs no failed operation.
+    pub struct Lazy {
+        info: ConnectionInfo,
+        host: String,
+        port: u16,
+        timeout: Duration,
+        config: AsyncConnectionConfig,
+        current: Mutex<Option<Open>>,
+        /// Held while connecting, so a burst of operations makes one connection, not one each.
+        connecting: tokio::sync::Mutex<()>,
+    }
+
+    impl Lazy {
+        /// Whether `url` is plain TCP (not `rediss://`, not a Unix socket).
+        pub fn fits(url: &str) -> RedisResult<bool> {
+            Ok(matches!(url.into_connection_info()?.addr(), ConnectionAddr::Tcp(..)))
+        }
+
+        pub fn new(url: &str, timeout: Duration) -> RedisResult<Self> {
+            let info = url.into_connection_info()?;
+            let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
+                unreachable!("checked by `fits`");
+            };
+            let config = AsyncConnectionConfig::new().set_response_timeout(Some(timeout));
+            Ok(Self {
+                info,
+                host,
+                port,
+                timeout,
+                config,
+                current: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            })
+        }
+
+        pub async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+            if let Some(connection) = self.open() {
+                return Ok(connection);
+            }
+            let _connecting = self.connecting.lock().await;
+            if let Some(connection) = self.open() {
+                return Ok(connection);
+            }
+            let closed = Arc::new(AtomicBool::new(false));
+            let connection =
+                connect(&self.info, &self.host, self.port, self.timeout, &self.config, closed.clone()).await?;
+            *self.current.lock() = Some(Open { connection: connection.clone(), closed });
+            Ok(connection)
+        }
+
+        fn open(&self) -> Option<MultiplexedConnection> {
+            let current = self.current.lock();
+            current.as_ref().filter(|open| !open.closed.load(Ordering::Acquire)).map(|open| open.connection.clone())
+        }
+
+        pub fn forget(&self) {
+            self.current.lock().take();
+        }
+    }
+
+    struct Open {
+        connection: MultiplexedConnection,
+        /// Set when its driver ended: the socket is gone.
+        closed: Arc<AtomicBool>,
+    }
+
+    /// A multiplexed connection to `host:port` over plain TCP, its replies bounded; the
+    /// handshake (`AUTH`, `SELECT`) as `info` says. `closed` is set once the socket is gone.
+    pub async fn connect(
+        info: &ConnectionInfo,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        config: &AsyncConnectionConfig,
+        closed: Arc<AtomicBool>,
+    ) -> RedisResult<MultiplexedConnection> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        let _ = stream.set_nodelay(true);
+        let (connection, driver) =
+            MultiplexedConnection::new_with_config(info.redis_settings(), BoundedReplies::new(stream), config.clone())
+                .await?;
+        // The driver ends with the connection: when its last handle is dropped, or its socket
+        // fails or closes (a reply over the bound among them).
+        tokio::spawn(async move {
+            driver.await;
+            closed.store(true, Ordering::Release);
+        });
+        Ok(connection)
     }
 }

@@ -45,6 +45,11 @@ pub enum RedisLinkError {
     BackingOff,
 }
 
+/// How old a probe `health` answers from may be. The background probe runs every 5 s while
+/// Redis answers and every second while some of it does not, so an instance with that probe
+/// seldom probes for `health` at all.
+pub const HEALTH_FRESH_FOR: Duration = Duration::from_secs(5);
+
 /// How the link bounds, probes and backs off. `LinkOptions::new(op_timeout)` gives the
 /// production defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +105,10 @@ struct Inner {
     last_state: Mutex<State>,
     health_gauge: IntGauge,
     coverage_gauge: Gauge,
+    /// When a probe of every part last ended (background or `health`), and the lock that makes
+    /// concurrent `health` calls share one probe: the endpoint needs no key, so a flood of it
+    /// must not become a flood of Redis commands (64 per call on a cluster).
+    last_probe: tokio::sync::Mutex<Option<tokio::time::Instant>>,
     /// Dropped with the last clone of the link, which wakes the health probe so it ends at once
     /// rather than at its next tick.
     _stop_probe: Option<tokio::sync::oneshot::Sender<()>>,
@@ -148,6 +157,7 @@ impl RedisLink {
             last_state: Mutex::new(State::Down),
             health_gauge,
             coverage_gauge,
+            last_probe: tokio::sync::Mutex::new(None),
             _stop_probe: stop_probe,
         });
         if let (Some((every, runtime)), Some(stopped)) = (probe, stopped) {
@@ -212,11 +222,19 @@ impl RedisLink {
         self.inner.failures.load(Ordering::Relaxed)
     }
 
-    /// `{connected, state: up|degraded|down, topology, slot_coverage, failures}`, after a fresh
-    /// probe. Where Redis is stays out: health endpoints need no key, and hosts tell an outsider
-    /// about the network.
+    /// `{connected, state: up|degraded|down, topology, slot_coverage, failures}`, as of a probe
+    /// at most [`HEALTH_FRESH_FOR`] old: one is made if the last (the background one's, or
+    /// another call's) is older, and calls meanwhile wait for it rather than probe again. Where
+    /// Redis is stays out: health endpoints need no key, and hosts tell an outsider about the
+    /// network.
     pub async fn health(&self) -> serde_json::Value {
-        self.probe().await;
+        {
+            let mut last = self.inner.last_probe.lock().await;
+            if last.is_none_or(|at| at.elapsed() > HEALTH_FRESH_FOR) {
+                self.probe_all().await;
+                *last = Some(tokio::time::Instant::now());
+            }
+        }
         serde_json::json!({
             "connected": self.is_up(),
             "state": self.state().as_str(),
@@ -229,6 +247,11 @@ impl RedisLink {
     /// Probe every part now (bounded by the op timeout each), whatever the back-off says: on
     /// one endpoint a PING, on a cluster a read of a key in each part (see `Parts::probe_key`).
     pub async fn probe(&self) {
+        self.probe_all().await;
+        *self.inner.last_probe.lock().await = Some(tokio::time::Instant::now());
+    }
+
+    async fn probe_all(&self) {
         self.inner.backend.refresh().await;
         let probes = self.inner.probe_keys.iter().enumerate().map(|(part, key)| {
             let cluster = self.inner.backend.is_cluster();

@@ -8,6 +8,7 @@ mod connection;
 mod health;
 mod keys;
 mod link;
+mod reply_bound;
 mod scripts;
 mod sentinel;
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub struct Follower {
     sentinels: tokio::sync::Mutex<SentinelClient>,
     current: Mutex<Option<Master>>,
     config: AsyncConnectionConfig,
+    /// Bound on connecting to the master.
+    timeout: Duration,
 }
 
 struct Master {
@@ -54,7 +56,7 @@ impl Follower {
         }
         let config =
             AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
-        Ok(Self { sentinels: tokio::sync::Mutex::new(builder.build()?), current: Mutex::new(None), config })
+        Ok(Self { sentinels: tokio::sync::Mutex::new(builder.build()?), current: Mutex::new(None), config, timeout })
     }
 
     pub async fn connection(&self) -> RedisResult<MultiplexedConnection> {
@@ -96,8 +98,17 @@ impl Follower {
 
     async fn look_up(&self, sentinels: &mut SentinelClient) -> RedisResult<Master> {
         let client = sentinels.async_get_client().await?;
-        let address = client.get_connection_info().addr().to_string();
-        let connection = client.get_multiplexed_async_connection_with_config(&self.config).await?;
+        let info = client.get_connection_info();
+        let address = info.addr().to_string();
+        let connection = match info.addr() {
+            // Replies bounded, as on one endpoint (see `reply_bound`); TLS keeps the driver's own.
+            ConnectionAddr::Tcp(host, port) => {
+                // A failed operation makes the follower ask again, which connects afresh.
+                let closed = Default::default();
+                super::connection::bounded::connect(info, host, *port, self.timeout, &self.config, closed).await?
+            }
+            _ => client.get_multiplexed_async_connection_with_config(&self.config).await?,
+        };
         Ok(Master { address, connection })
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Each upstream operation is a tower service built from small layers, outermost first:
 //!
+//! 0. (audio) the recording's hash, its cache key's input, made on the blocking pool;
 //! 1. single-flight: identical concurrent jobs share one call (in-process, and across instances
 //!    through a Redis lease);
 //! 2. detach: the call below runs on its own task and lives to its deadline even if every
@@ -20,6 +21,9 @@ pub mod served;
 pub mod speech;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use serde_json::{Value, json};
 use tower::util::BoxCloneSyncService;
@@ -34,7 +38,8 @@ use crate::metrics::Metrics;
 use crate::middleware::ai_metrics::AiMetricsLayer;
 use crate::middleware::cache::CacheLayer;
 use crate::middleware::circuit_breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
-use crate::middleware::detach::DetachLayer;
+use crate::middleware::detach::{DetachLayer, Detached};
+use crate::middleware::recording_digest::RecordingDigestLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
 use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
 use crate::redis::RedisLink;
@@ -61,6 +66,7 @@ pub struct Upstreams {
     gemini_target: TargetInfo,
     azure_connections: Connections,
     gemini_connections: Connections,
+    detached: Detached,
     metrics: Metrics,
 }
 
@@ -113,6 +119,11 @@ impl Upstreams {
 
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+
+    /// The calls running on their own tasks, and the `MAX_IN_FLIGHT` slots they share.
+    pub fn detached(&self) -> &Detached {
+        &self.detached
     }
 }
 
@@ -184,6 +195,10 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
 
     let cache = build_cache(settings, metrics).map_err(std::io::Error::other)?;
     // Waiting on another instance's lease must end before the caller's own deadline could.
+    // `MAX_IN_FLIGHT`'s slots are made here, not with the load shedder, because a call whose
+    // client has gone holds one too.
+    let slots = (settings.max_in_flight > 0).then(|| Arc::new(Semaphore::new(settings.max_in_flight)));
+    let detached = Detached::new(metrics.upstream_calls_detached.clone(), slots);
     let single_flight = SingleFlightConfig { max_wait: settings.upstream_timeout, ..SingleFlightConfig::default() };
 
     let gemini_breaker = Breaker::new(Upstream::Gemini, breaker_config(settings), metrics.clone());
@@ -191,7 +206,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::Gemini, metrics.clone());
     let analyze = ServiceBuilder::new()
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
-        .layer(DetachLayer::new(Upstream::Gemini))
+        .layer(DetachLayer::new(Upstream::Gemini, "analyze", detached.clone(), metrics.clone()))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("analyze", "gemini", metrics.clone()))
         .layer(CircuitBreakerLayer::new(gemini_breaker.clone()))
@@ -209,8 +224,9 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&["transcribe"]);
     let transcribe = ServiceBuilder::new()
+        .layer(RecordingDigestLayer)
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
-        .layer(DetachLayer::new(Upstream::AzureSpeech))
+        .layer(DetachLayer::new(Upstream::AzureSpeech, "transcribe", detached.clone(), metrics.clone()))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("transcribe", "azure", metrics.clone()))
         .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
@@ -224,8 +240,9 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&["pronunciation"]);
     let pronounce = ServiceBuilder::new()
+        .layer(RecordingDigestLayer)
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
-        .layer(DetachLayer::new(Upstream::AzureSpeech))
+        .layer(DetachLayer::new(Upstream::AzureSpeech, "pronunciation", detached.clone(), metrics.clone()))
         .layer(CacheLayer::new(cache.clone()))
         .layer(AiMetricsLayer::new("pronunciation", "azure", metrics.clone()))
         .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
@@ -254,6 +271,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         gemini_target,
         azure_connections,
         gemini_connections,
+        detached,
         metrics: metrics.clone(),
     })
 }

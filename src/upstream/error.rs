@@ -56,6 +56,10 @@ pub enum UpstreamError {
     /// call was made. The rate-limit layer answers its 429 in place of whatever this becomes.
     #[error("{upstream:?} not called: the request was refused by the rate limit")]
     NotAdmitted { upstream: Upstream },
+    /// Our own code panicked while serving the call (a parser bug, say): a 500, never charged
+    /// to the upstream's breaker. `message` is the panic's, for the log.
+    #[error("internal error while calling {upstream:?}: {message}")]
+    Internal { upstream: Upstream, message: String },
 }
 
 impl UpstreamError {
@@ -70,7 +74,8 @@ impl UpstreamError {
             | Self::InvalidResponse { upstream, .. }
             | Self::Blocked { upstream, .. }
             | Self::CircuitOpen { upstream, .. }
-            | Self::NotAdmitted { upstream } => *upstream,
+            | Self::NotAdmitted { upstream }
+            | Self::Internal { upstream, .. } => *upstream,
         }
     }
 
@@ -84,7 +89,8 @@ impl UpstreamError {
             | Self::InvalidResponse { .. }
             | Self::Blocked { .. }
             | Self::CircuitOpen { .. }
-            | Self::NotAdmitted { .. } => false,
+            | Self::NotAdmitted { .. }
+            | Self::Internal { .. } => false,
         }
     }
 
@@ -101,37 +107,89 @@ impl UpstreamError {
             | Self::InvalidResponse { .. }
             | Self::Blocked { .. }
             | Self::CircuitOpen { .. }
-            | Self::NotAdmitted { .. } => None,
+            | Self::NotAdmitted { .. }
+            | Self::Internal { .. } => None,
         }
     }
 
-    /// Every value `kind()` can return, so metrics can show each series from the start.
-    pub const KINDS: [&'static str; 9] = [
-        "timeout",
-        "unreachable",
-        "rate_limited",
-        "server_error",
-        "rejected",
-        "auth",
-        "invalid_response",
-        "blocked",
-        "circuit_open",
-    ];
-
-    /// Short label for `ai_operation_errors_total{error_type}`.
+    /// Short label for `ai_operation_errors_total{error_type}` and `upstream_retries_total{reason}`.
     pub fn kind(&self) -> &'static str {
+        self.error_kind().as_str()
+    }
+
+    /// Exhaustive, like every match on this type: a new variant forces a choice of kind here,
+    /// and a new kind is in [`ErrorKind::ALL`] (and so in the metrics' series) by construction.
+    pub fn error_kind(&self) -> ErrorKind {
         match self {
-            Self::Timeout { .. } => "timeout",
-            Self::Unreachable { .. } => "unreachable",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Server { .. } => "server_error",
-            Self::Rejected { .. } => "rejected",
-            Self::Auth { .. } => "auth",
-            Self::InvalidResponse { .. } => "invalid_response",
-            Self::Blocked { .. } => "blocked",
-            Self::CircuitOpen { .. } => "circuit_open",
-            // Made above the metrics layer (in single-flight), so never counted there.
-            Self::NotAdmitted { .. } => "not_admitted",
+            Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Unreachable { .. } => ErrorKind::Unreachable,
+            Self::RateLimited { .. } => ErrorKind::RateLimited,
+            Self::Server { .. } => ErrorKind::Server,
+            Self::Rejected { .. } => ErrorKind::Rejected,
+            Self::Auth { .. } => ErrorKind::Auth,
+            Self::InvalidResponse { .. } => ErrorKind::InvalidResponse,
+            Self::Blocked { .. } => ErrorKind::Blocked,
+            Self::CircuitOpen { .. } => ErrorKind::CircuitOpen,
+            Self::NotAdmitted { .. } => ErrorKind::NotAdmitted,
+            Self::Internal { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Declares [`ErrorKind`] and its `ALL` from one list, so the list cannot lack a variant.
+macro_rules! error_kinds {
+    ($($(#[$doc:meta])* $variant:ident => $label:literal,)*) => {
+        /// What kind of failure an [`UpstreamError`] is, as metrics label it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &'static [ErrorKind] = &[$(Self::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $label,)*
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
+    Timeout => "timeout",
+    Unreachable => "unreachable",
+    RateLimited => "rate_limited",
+    Server => "server_error",
+    Rejected => "rejected",
+    Auth => "auth",
+    InvalidResponse => "invalid_response",
+    Blocked => "blocked",
+    CircuitOpen => "circuit_open",
+    /// Made above the metrics layer (in single-flight), so never counted in `ai_operation_*`.
+    NotAdmitted => "not_admitted",
+    /// Our own code panicked while serving the call (a bug, never the upstream's doing).
+    Internal => "internal",
+}
+
+impl ErrorKind {
+    /// Does `ai_operation_errors_total` ever count this kind? Its series are created at zero
+    /// for exactly these.
+    pub fn reaches_ai_metrics(self) -> bool {
+        match self {
+            Self::NotAdmitted => false,
+            Self::Timeout
+            | Self::Unreachable
+            | Self::RateLimited
+            | Self::Server
+            | Self::Rejected
+            | Self::Auth
+            | Self::InvalidResponse
+            | Self::Blocked
+            | Self::CircuitOpen
+            | Self::Internal => true,
         }
     }
 }
@@ -141,21 +199,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_is_listed_for_the_metrics() {
-        let upstream = Upstream::Gemini;
-        let message = String::new();
-        let all = [
-            UpstreamError::Timeout { upstream },
-            UpstreamError::Unreachable { upstream, message: message.clone() },
-            UpstreamError::RateLimited { upstream, retry_after: None, per_day: false },
-            UpstreamError::Server { upstream, status: 503, message: message.clone(), retry_after: None },
-            UpstreamError::Rejected { upstream, status: 400, message: message.clone() },
-            UpstreamError::Auth { upstream, message: message.clone() },
-            UpstreamError::InvalidResponse { upstream, message: message.clone() },
-            UpstreamError::Blocked { upstream, reason: message },
-            UpstreamError::CircuitOpen { upstream, retry_after: Duration::from_secs(1) },
-        ];
-        let kinds: Vec<&str> = all.iter().map(UpstreamError::kind).collect();
-        assert_eq!(kinds, UpstreamError::KINDS);
+    fn every_kind_is_listed_once_with_a_label_of_its_own() {
+        let labels: std::collections::HashSet<&str> = ErrorKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        assert_eq!(labels.len(), ErrorKind::ALL.len());
+        // Two kinds added since the hand-kept list was written, which it lacked.
+        assert!(labels.contains("not_admitted") && labels.contains("internal"), "{labels:?}");
+    }
+
+    #[test]
+    fn every_kind_the_ai_metrics_count_has_its_series_from_the_first_scrape() {
+        let metrics = crate::metrics::Metrics::new();
+        metrics.initialise_series();
+        let scrape = metrics.render();
+        let counted: Vec<ErrorKind> = ErrorKind::ALL.iter().copied().filter(|kind| kind.reaches_ai_metrics()).collect();
+        assert!(counted.contains(&ErrorKind::Internal) && !counted.contains(&ErrorKind::NotAdmitted));
+        for kind in counted {
+            for operation in ["transcribe", "pronunciation", "analyze"] {
+                let series = format!(
+                    "ai_operation_errors_total{{error_type=\"{}\",operation=\"{operation}\"}} 0",
+                    kind.as_str()
+                );
+                assert!(scrape.contains(&series), "{series} missing from:\n{scrape}");
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@ pub mod azure_speech;
 pub mod connections;
 pub mod error;
 pub mod gemini;
+mod reply;
 mod retry_after;
 
-pub use error::{Upstream, UpstreamError};
+pub use error::{ErrorKind, Upstream, UpstreamError};

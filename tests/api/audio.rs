@@ -39,6 +39,15 @@ fn speech_end_ms(data: &Value) -> u64 {
 #[tokio::test]
 async fn a_chrome_recording_and_an_iphone_voice_memo_come_back_transcribed_and_scored() {
     let app = spawn_app(&[]).await;
+    let billed = |scrape: &str, operation: &str| -> f64 {
+        let series = format!("audio_seconds_total{{operation=\"{operation}\"}} ");
+        scrape
+            .lines()
+            .find_map(|line| line.strip_prefix(series.as_str()))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing: {scrape}"))
+    };
+    let before = app.get("/metrics").await.text().await.expect("text");
     for (file, length_ms) in [("chrome-webm-opus-timeslice.webm", 3240), ("m4a-aac-moov-end.m4a", 2800)] {
         let body = json(post(&app, "/api/transcribe", upload(read_fixture(file), "blob")).await).await;
         assert_eq!(body["data"]["status"], "Success", "{file}: {body}");
@@ -56,7 +65,11 @@ async fn a_chrome_recording_and_an_iphone_voice_memo_come_back_transcribed_and_s
     let metrics = app.get("/metrics").await.text().await.expect("text");
     assert!(metrics.contains(r#"audio_inputs_total{action="remux",codec="opus",container="webm"} 2"#), "{metrics}");
     assert!(metrics.contains(r#"audio_inputs_total{action="transcode",codec="aac",container="mp4"} 2"#), "{metrics}");
-    assert!(metrics.contains("audio_seconds_total{operation=\"pronunciation\"}"), "{metrics}");
+    // Azure bills the seconds it was sent: both recordings (3.24 s + 2.8 s), once each.
+    for operation in ["transcribe", "pronunciation"] {
+        let sent = billed(&metrics, operation) - billed(&before, operation);
+        assert!((sent - 6.04).abs() < 0.05, "{operation}: {sent} s counted, {metrics}");
+    }
 }
 
 #[tokio::test]

@@ -82,33 +82,6 @@ async fn an_oversized_request_head_is_refused_with_431() {
 }
 
 #[tokio::test]
-async fn past_max_connections_new_connections_are_closed_and_counted() {
-    let app = spawn_app(&[("MAX_CONNECTIONS", "3")]).await;
-    // Three connections that say nothing hold the three slots.
-    let mut idle = Vec::new();
-    for _ in 0..3 {
-        idle.push(TcpStream::connect(app.address).await.expect("connect"));
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut fourth = TcpStream::connect(app.address).await.expect("the kernel accepts it");
-    let _ = fourth.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    let mut buffer = [0u8; 64];
-    let read =
-        tokio::time::timeout(Duration::from_secs(5), fourth.read(&mut buffer)).await.expect("closed, not left hanging");
-    assert!(matches!(read, Ok(0) | Err(_)), "the fourth connection got an answer: {read:?}");
-
-    drop(idle.pop());
-    let scrape = loop {
-        match app.client.get(app.url("/metrics")).send().await {
-            Ok(response) => break response.text().await.expect("text"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    };
-    assert!(scrape.contains("http_connections_refused_total 1"), "{scrape}");
-    assert!(scrape.contains("http_connections_open 3"), "two idle and the scrape's own: {scrape}");
-}
-
-#[tokio::test]
 async fn an_http2_connection_that_opens_no_stream_is_closed_after_the_head_timeout() {
     let app = spawn_app(&[("HEADER_READ_TIMEOUT_SECONDS", "1")]).await;
     let mut stream = TcpStream::connect(app.address).await.expect("connect");

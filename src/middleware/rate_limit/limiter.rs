@@ -102,6 +102,7 @@ struct Inner {
     local: LocalLimiter,
     redis: Option<RedisLink>,
     script: Lua,
+    refund: Lua,
     burst: u32,
     /// One request's cost: 60 s / per_minute.
     interval: Duration,
@@ -123,6 +124,7 @@ impl RateLimiter {
                 local: governor::RateLimiter::dashmap(quota).with_middleware::<StateInformationMiddleware>(),
                 redis,
                 script: Lua::new(include_str!("gcra.lua")),
+                refund: Lua::new(include_str!("gcra_refund.lua")),
                 burst: burst.get(),
                 interval: quota.replenish_interval(),
                 api_keys_enabled: config.api_keys_enabled,
@@ -142,53 +144,61 @@ impl RateLimiter {
         self.inner.scope
     }
 
-    /// Count one request against `key`. Never fails: without a usable Redis, this instance's
-    /// own limiter decides.
-    pub async fn check(&self, key: &str) -> Decision {
-        let local = self.check_local(key);
-        let decision = match &self.inner.redis {
-            // After a failure the link backs off the part of Redis that holds this key (not all
-            // of it: one dead shard must not make every user's limit local), so a hung Redis
-            // costs one op timeout per second, not one per request.
-            Some(redis) => match self.check_redis(redis, key).await {
-                Ok(decision) => decision,
-                // The link logs Redis going down once; per request this is routine.
-                Err(error) => {
-                    tracing::debug!(%error, "rate limit decided locally: redis unavailable");
-                    local
-                }
-            },
-            _ => local,
-        };
-        if !decision.allowed {
-            let labels = [decision.limiter.as_str(), self.inner.scope.as_str()];
-            self.inner.metrics.rate_limit_rejections_total.with_label_values(&labels).inc();
-        }
-        decision
-    }
-
-    async fn check_redis(&self, redis: &RedisLink, key: &str) -> Result<Decision, RedisLinkError> {
-        let kind = match self.inner.scope {
-            Scope::User => REDIS_BUCKET,
-            Scope::Ceiling => REDIS_CEILING_BUCKET,
-        };
-        let bucket = redis.keys().limit(kind, key);
-        let interval_us = u64::try_from(self.inner.interval.as_micros()).unwrap_or(u64::MAX).max(1);
+    /// Count one request against `key` in Redis, the shared limit: `None` without a Redis, an
+    /// error when it could not be reached (the caller then decides locally).
+    pub(super) async fn charge_redis(&self, key: &str) -> Option<Result<Decision, RedisLinkError>> {
+        let redis = self.inner.redis.as_ref()?;
+        // After a failure the link backs off the part of Redis that holds this key (not all of
+        // it: one dead shard must not make every user's limit local), so a hung Redis costs one
+        // op timeout per second, not one per request.
+        let bucket = self.bucket(redis, key);
         let burst = self.inner.burst;
-        let call = self.inner.script.call().key(&bucket).arg(interval_us).arg(burst);
-        let (allowed, remaining, retry_after_ms, reset_ms): (i64, i64, u64, u64) =
-            redis.run(&bucket, |mut connection| async move { call.invoke(&mut connection).await }).await?;
-        Ok(Decision {
+        let call = self.inner.script.call().key(&bucket).arg(self.interval_us()).arg(burst);
+        let decided = redis.run(&bucket, |mut connection| async move { call.invoke(&mut connection).await }).await;
+        Some(decided.map(|(allowed, remaining, retry_after_ms, reset_ms): (i64, i64, u64, u64)| Decision {
             allowed: allowed == 1,
             limit: burst,
             remaining: u32::try_from(remaining).unwrap_or(0).min(burst),
             retry_after: Duration::from_millis(retry_after_ms),
             reset: Duration::from_millis(reset_ms),
             limiter: Limiter::Redis,
-        })
+        }))
     }
 
-    fn check_local(&self, key: &str) -> Decision {
+    /// Give back to `key`'s shared bucket what `charge_redis` took, for a request another limit
+    /// refused. Best effort: a refund lost to a Redis failure only leaves the bucket as it was.
+    pub(super) async fn refund_redis(&self, key: &str) {
+        let Some(redis) = self.inner.redis.as_ref() else { return };
+        let bucket = self.bucket(redis, key);
+        let call = self.inner.refund.call().key(&bucket).arg(self.interval_us());
+        let refunded: Result<i64, _> =
+            redis.run(&bucket, |mut connection| async move { call.invoke(&mut connection).await }).await;
+        if let Err(error) = refunded {
+            tracing::debug!(%error, "rate limit refund not made: redis unavailable");
+        }
+    }
+
+    /// Count a refusal in `rate_limit_rejections_total`.
+    pub(super) fn count_refusal(&self, decision: &Decision) {
+        let labels = [decision.limiter.as_str(), self.inner.scope.as_str()];
+        self.inner.metrics.rate_limit_rejections_total.with_label_values(&labels).inc();
+    }
+
+    fn bucket(&self, redis: &RedisLink, key: &str) -> String {
+        let kind = match self.inner.scope {
+            Scope::User => REDIS_BUCKET,
+            Scope::Ceiling => REDIS_CEILING_BUCKET,
+        };
+        redis.keys().limit(kind, key)
+    }
+
+    fn interval_us(&self) -> u64 {
+        u64::try_from(self.inner.interval.as_micros()).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// Count one request against `key` in this instance's own buckets: the decision without
+    /// Redis, and the shadow kept while Redis decides.
+    pub(super) fn check_local(&self, key: &str) -> Decision {
         self.prune_if_due();
         let inner = &self.inner;
         match inner.local.check_key(&key.to_owned()) {

@@ -8,8 +8,11 @@
 //! memory) in `limiter.rs`. Refusals are the contract's 429 envelope with `Retry-After`; every
 //! answer carries the IETF draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
 //! headers so well-behaved clients can pace themselves. The decision is made while the request
-//! starts (`gate.rs`): its Redis round trip overlaps the cache's.
+//! starts (`gate.rs`): its Redis round trip overlaps the cache's. A request one limit refuses
+//! spends none of the others (`decide.rs`): one user's retry loop cannot use up the key's
+//! ceiling for the key's other users.
 
+mod decide;
 mod gate;
 mod key;
 mod layer;

@@ -7,6 +7,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use tower::Service;
 
+use super::decide::decide;
 use super::gate::Gate;
 use super::limiter::RateLimiter;
 use crate::error::AppError;
@@ -53,9 +54,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         Box::pin(async move {
             // Side by side: on one Redis that is two scripts at once, not one after the other.
-            let gate = Gate::new(async move {
-                futures::future::join_all(checks.iter().map(|(limiter, key)| limiter.check(key))).await
-            });
+            let gate = Gate::new(async move { decide(&checks).await });
             let decided = gate.clone();
             // The request starts now, under the gate: what it does before the decision is in
             // (reading its body, the cache's Redis lookup) overlaps the limiter's round trip, and

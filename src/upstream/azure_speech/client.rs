@@ -27,9 +27,15 @@ use crate::stacks::jobs::{PronunciationJob, TranscribeJob};
 use crate::stacks::speech::{Pronunciation, Transcription};
 use crate::upstream::UpstreamError;
 use crate::upstream::connections::{ConnectionSettings, Connections};
+use crate::upstream::reply::read_capped;
 
 pub(super) const SUBSCRIPTION_KEY: &str = "Ocp-Apim-Subscription-Key";
 const PRONUNCIATION_ASSESSMENT: &str = "Pronunciation-Assessment";
+
+/// The longest short-audio reply read. 60 s of audio with pronunciation assessment at phoneme
+/// granularity is a few hundred KB of JSON at most; 2 MiB is generous for that and still keeps
+/// a broken or hostile answer from holding memory.
+pub const MAX_REPLY_BYTES: usize = 2 * 1024 * 1024;
 
 /// Where and how to call Azure Speech. `Debug` leaves the key out.
 #[derive(Clone)]
@@ -243,7 +249,7 @@ impl AzureSpeechClient {
 
         let status = response.status();
         let response_headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport_error)?;
+        let body = read_capped(response, MAX_REPLY_BYTES, UPSTREAM, transport_error).await?;
         drop(http);
         tracing::debug!(connection_id, status = status.as_u16(), "Azure Speech answered");
         if !status.is_success() {

@@ -20,6 +20,12 @@ use super::status::{status_error, transport_error};
 use crate::audio::Payload;
 use crate::stacks::speech::Transcription;
 use crate::upstream::UpstreamError;
+use crate::upstream::reply::read_capped;
+
+/// The longest fast-transcription reply read. 600 s of speech is about 2,000 words; with the
+/// per-phrase and per-word entries Azure may add that stays under 1 MiB, so 8 MiB is generous
+/// and still keeps a broken or hostile answer from holding memory.
+pub const MAX_REPLY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The GA version the contract names; the 2025 one only adds fields we do not use.
 pub const API_VERSION: &str = "2024-11-15";
@@ -98,7 +104,7 @@ impl AzureSpeechClient {
             .map_err(transport_error)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport_error)?;
+        let body = read_capped(response, MAX_REPLY_BYTES, UPSTREAM, transport_error).await?;
         drop(http);
         tracing::debug!(status = status.as_u16(), "Azure fast transcription answered");
         if !status.is_success() {

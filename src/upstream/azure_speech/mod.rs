@@ -9,7 +9,8 @@ mod results;
 mod status;
 mod wire;
 
-pub use client::{AzureSpeechClient, AzureSpeechConfig};
+pub use client::{AzureSpeechClient, AzureSpeechConfig, MAX_REPLY_BYTES};
+pub use fast::MAX_REPLY_BYTES as MAX_FAST_REPLY_BYTES;
 
 use crate::upstream::Upstream;
 

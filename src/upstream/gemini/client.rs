@@ -10,6 +10,7 @@ use super::body::BodyBuilder;
 use super::wire;
 use super::{FinishReason, GeminiConfig, GeminiReply, GenerateRequest, Usage};
 use crate::upstream::connections::Connections;
+use crate::upstream::reply::read_capped;
 use crate::upstream::{Upstream, UpstreamError, retry_after};
 
 /// Only the TCP/TLS handshake is bounded here: a whole call's deadline (retries included)
@@ -20,6 +21,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BODY_EXCERPT_CHARS: usize = 200;
 
 const GEMINI: Upstream = Upstream::Gemini;
+
+/// The longest reply read. An analysis asks for at most a few thousand output tokens (tens of
+/// KB of JSON with its candidate wrapper and usage); 4 MiB leaves room for any model or setting
+/// we might ask for while keeping a broken or hostile answer from holding memory.
+pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 
 /// One pointer wide: the tower stack clones its services several times per request, and the
 /// fields below (URL, model, key) would each be a fresh allocation per clone.
@@ -95,7 +101,7 @@ impl GeminiClient {
             .map_err(transport_error)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let bytes = read_capped(response, MAX_REPLY_BYTES, GEMINI, transport_error).await?;
         drop(http);
         if (200..300).contains(&status) {
             read_reply(&bytes)

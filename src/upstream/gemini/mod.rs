@@ -11,7 +11,7 @@ mod wire;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-pub use client::GeminiClient;
+pub use client::{GeminiClient, MAX_REPLY_BYTES};
 
 use crate::upstream::connections::ConnectionSettings;
 
