@@ -197,10 +197,11 @@ impl App {
         .collect();
         let rate_limit = (!limiters.is_empty()).then(|| RateLimitLayer::all(limiters));
         let max_in_flight = upstreams.detached().slots();
-        let audio_budget = AudioBudgetLayer::new(
-            AudioBudget::new(settings.audio_bytes_in_flight, metrics.audio_bytes_reserved.clone()),
-            settings.audio_max_bytes,
-        );
+        let audio_budget = AudioBudgetLayer::new(AudioBudget::new(
+            settings.audio_bytes_in_flight,
+            metrics.audio_bytes_reserved.clone(),
+            settings.audio_bytes_wait,
+        ));
         let api_layers = ApiLayers { api_keys, max_in_flight, rate_limit, audio_budget };
         if !api_layers.api_keys.enabled() {
             tracing::warn!("API_KEYS is empty: /api/* accepts requests without X-API-Key");

@@ -33,6 +33,10 @@ pub enum AudioError {
     /// No audio at all: neither `audio_url` nor an `audio` file part, or an empty one.
     #[error("{0}")]
     Missing(String),
+    /// The recordings' memory budget (`AUDIO_BYTES_IN_FLIGHT`) stayed full while the recording's
+    /// next bytes waited for room: the service's state, not the learner's fault.
+    #[error("the service is at capacity; try again shortly")]
+    Overloaded,
 }
 
 impl AudioError {

@@ -16,13 +16,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
 use super::AudioError;
 use super::address::{AddressClass, classify};
+use super::budget::{Buffer, Reservation};
 
 /// Hostnames of metadata services, refused without resolving: inside a cloud they resolve to
 /// the metadata address, and some resolvers answer them from a local table we cannot inspect.
@@ -95,12 +96,21 @@ impl AudioFetcher {
         Self { client, policy }
     }
 
+    /// The recording at `url`, its bytes counted by nobody (tools and tests).
     pub async fn fetch(&self, url: &str) -> Result<Bytes, AudioError> {
-        let url = parse_url(url)?;
-        tokio::time::timeout(self.policy.timeout, self.follow(url)).await.unwrap_or(Err(AudioError::Timeout))
+        self.fetch_within(url, &Reservation::uncounted()).await
     }
 
-    async fn follow(&self, mut url: Url) -> Result<Bytes, AudioError> {
+    /// The recording at `url`, each allocation of its body held in `reservation` before it is
+    /// made.
+    pub async fn fetch_within(&self, url: &str, reservation: &Reservation) -> Result<Bytes, AudioError> {
+        let url = parse_url(url)?;
+        tokio::time::timeout(self.policy.timeout, self.follow(url, reservation))
+            .await
+            .unwrap_or(Err(AudioError::Timeout))
+    }
+
+    async fn follow(&self, mut url: Url, reservation: &Reservation) -> Result<Bytes, AudioError> {
         let mut redirects: u8 = 0;
         loop {
             vet_url(&url, &self.policy)?;
@@ -120,7 +130,7 @@ impl AudioFetcher {
             if !status.is_success() {
                 return Err(AudioError::Fetch(format!("audio host answered {}", status.as_u16())));
             }
-            return read_capped(response, self.policy.max_bytes).await;
+            return read_capped(response, self.policy.max_bytes, reservation).await;
         }
     }
 }
@@ -238,15 +248,20 @@ fn request_error(error: reqwest::Error) -> AudioError {
 }
 
 /// Reads the body, never holding more than `max_bytes` plus the chunk in hand: a
-/// `Content-Length` may be absent or lie, so it only lets us refuse early.
-async fn read_capped(mut response: reqwest::Response, max_bytes: usize) -> Result<Bytes, AudioError> {
+/// `Content-Length` may be absent or lie, so it only lets us refuse early, and bounds how far
+/// the buffer grows ahead of the bytes (a host that declares 10 MB and drips holds little).
+async fn read_capped(
+    mut response: reqwest::Response,
+    max_bytes: usize,
+    reservation: &Reservation,
+) -> Result<Bytes, AudioError> {
     let too_large = AudioError::TooLarge { limit: max_bytes };
-    let declared = response.content_length().unwrap_or(0);
-    if declared > max_bytes as u64 {
+    let declared = response.content_length();
+    if declared.is_some_and(|declared| declared > max_bytes as u64) {
         return Err(too_large);
     }
     // `declared` is at most `max_bytes` here, so the cast cannot truncate.
-    let mut body = BytesMut::with_capacity(declared as usize);
+    let mut body = Buffer::new(reservation.clone(), declared.map(|declared| declared as usize), max_bytes);
     while let Some(chunk) = response.chunk().await.map_err(|error| {
         if error.is_timeout() {
             AudioError::Timeout
@@ -258,9 +273,9 @@ async fn read_capped(mut response: reqwest::Response, max_bytes: usize) -> Resul
         if chunk.len() > max_bytes - body.len() {
             return Err(too_large);
         }
-        body.extend_from_slice(&chunk);
+        body.extend(&chunk).await.map_err(|_| AudioError::Overloaded)?;
     }
-    Ok(body.freeze())
+    Ok(body.into_bytes())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 
+use super::budget::{Output, Reservation};
 use super::detect;
 use super::error::AudioError;
 use super::normalise::{self, Action, Policy, Purpose, Rejected};
@@ -30,7 +31,9 @@ impl Preparer {
         Self { permits: Arc::new(Semaphore::new(workers.max(1))), policy, metrics }
     }
 
-    pub async fn prepare(&self, bytes: Bytes, purpose: Purpose) -> Result<Audio, AudioError> {
+    /// What normalising makes is held in `reservation` before it is allocated.
+    pub async fn prepare(&self, bytes: Bytes, purpose: Purpose, reservation: Reservation) -> Result<Audio, AudioError> {
+        let mut output = Output::within(reservation);
         // The semaphore is never closed.
         let permit =
             self.permits.clone().acquire_owned().await.map_err(|_| AudioError::Missing("shutting down".into()))?;
@@ -38,7 +41,7 @@ impl Preparer {
         let work = bytes.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            normalise::normalise(work, purpose, policy)
+            normalise::normalise_counted(work, purpose, policy, &mut output)
         })
         .await;
         let outcome = outcome.unwrap_or_else(|panic| {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+use super::budget::Reservation;
 use super::demux::Codec;
 use super::detect::Container;
 use super::error::AudioError;
@@ -22,11 +23,20 @@ pub struct Audio {
     /// layer of a stack that asks for the job's cache key (single-flight, then the cache) would
     /// otherwise hash the whole recording again, up to `AUDIO_MAX_BYTES` per request.
     digest: Arc<OnceLock<[u8; 32]>>,
+    /// The request's share of `AUDIO_BYTES_IN_FLIGHT`: an upstream call that outlives its client
+    /// (`middleware::detach`) still holds these bytes, so they stay counted until it ends.
+    held: Option<Reservation>,
 }
 
 impl Audio {
     pub fn new(original: Bytes, normalised: Normalised, send: SendFormat) -> Self {
-        Self { original, normalised: Arc::new(normalised), send, digest: Arc::default() }
+        Self { original, normalised: Arc::new(normalised), send, digest: Arc::default(), held: None }
+    }
+
+    /// Counted in `reservation` for as long as any clone of it lives.
+    pub fn held_in(mut self, reservation: Reservation) -> Self {
+        self.held = Some(reservation);
+        self
     }
 
     /// Normalise on the calling thread: for tests and tools. The service goes through

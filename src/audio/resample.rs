@@ -66,6 +66,29 @@ impl To16k {
         self.input_frames
     }
 
+    /// Bytes the kept output can take once `frames` more input frames are pushed.
+    pub fn output_bytes_after(&self, frames: usize) -> usize {
+        let input = u128::from(self.input_frames) + frames as u128;
+        let expected = (input * u128::from(TARGET_RATE)).div_ceil(u128::from(self.from_rate.max(1)));
+        // A chunk of filter output may come ahead of the exact ratio.
+        let samples = usize::try_from(expected).unwrap_or(usize::MAX).saturating_add(self.scratch.len());
+        samples.min(self.keep).saturating_mul(2)
+    }
+
+    /// The most bytes the kept output takes.
+    pub fn most_bytes(&self) -> usize {
+        self.keep.saturating_mul(2)
+    }
+
+    /// Allocate room for `bytes` of output at once: the caller reserved exactly that, and the
+    /// output then never grows by doubling past it.
+    pub fn make_room(&mut self, bytes: usize) {
+        let samples = (bytes / 2).min(self.keep);
+        if samples > self.output.capacity() {
+            self.output.reserve_exact(samples - self.output.len());
+        }
+    }
+
     pub fn push(&mut self, samples: &[f32]) {
         self.input_frames += samples.len() as u64;
         if self.fft.is_none() {

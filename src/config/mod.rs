@@ -19,6 +19,9 @@ const DEFAULT_KEY_CEILING_FACTOR: u32 = 100;
 /// `AUDIO_BYTES_IN_FLIGHT`'s default: a quarter of the shipped 512 Mi pod limit, twelve of the
 /// largest recordings, or hundreds of typical ones (a minute of browser Opus is ~250 KB).
 const DEFAULT_AUDIO_BYTES_IN_FLIGHT: usize = 128 * 1024 * 1024;
+/// `AUDIO_BYTES_WAIT_MS`'s default: long enough for a few requests to be answered and give
+/// their bytes back, short enough that a client retrying after `Retry-After` loses little.
+const DEFAULT_AUDIO_BYTES_WAIT_MS: u64 = 3000;
 /// `MAX_IN_FLIGHT`'s default. A held analysis costs 25-40 KB (BENCHMARKS.md, c: 10,000 held in
 /// 227-231 MiB over HTTP/2), so 3000 hold ~120 MB; with `AUDIO_BYTES_IN_FLIGHT`'s 128 MiB that
 /// stays well inside the shipped 512 Mi pod limit. Both upstreams together take at most about
@@ -100,6 +103,9 @@ pub struct Settings {
     pub request_body_min_rate: u64,
     /// Bytes of recordings (uploads and downloads, and what they become) held at once.
     pub audio_bytes_in_flight: usize,
+    /// How long an audio request's next bytes wait for room in `audio_bytes_in_flight` before
+    /// it is answered 503 `overloaded`.
+    pub audio_bytes_wait: Duration,
     /// Client connections served at once.
     pub max_connections: usize,
     /// HTTP/1.1: longest wait for a request head, idle keep-alive time included (hyper starts
@@ -271,6 +277,11 @@ impl Settings {
             request_body_deadline: vars.seconds(REQUEST_BODY_DEADLINE_SECONDS, 60, 1)?,
             request_body_min_rate: vars.number(REQUEST_BODY_MIN_BYTES_PER_SECOND, 4096u64, 0)?,
             audio_bytes_in_flight,
+            audio_bytes_wait: Duration::from_millis(vars.number(
+                AUDIO_BYTES_WAIT_MS,
+                DEFAULT_AUDIO_BYTES_WAIT_MS,
+                0,
+            )?),
             max_connections: vars.number(MAX_CONNECTIONS, crate::server::DEFAULT_MAX_CONNECTIONS, 1)?,
             header_read_timeout: vars.seconds(
                 HEADER_READ_TIMEOUT_SECONDS,

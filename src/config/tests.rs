@@ -216,3 +216,11 @@ fn each_redis_topology_reads_as_set() {
     assert_eq!(limits.topology, Topology::Single { url: "redis://127.0.0.1:6380/0".to_string() });
     assert_eq!(settings(&[]).expect("defaults").redis.cache.key_prefix, "backend-ai:");
 }
+
+#[test]
+fn the_wait_for_room_in_the_recordings_budget_is_whole_milliseconds_and_may_be_zero() {
+    assert_eq!(settings(&[]).expect("defaults").audio_bytes_wait, Duration::from_millis(3000));
+    assert_eq!(settings(&[(AUDIO_BYTES_WAIT_MS, "0")]).expect("refuse at once").audio_bytes_wait, Duration::ZERO);
+    let error = settings(&[(AUDIO_BYTES_WAIT_MS, "2.5s")]).expect_err("not a number");
+    assert_eq!(error.variable, AUDIO_BYTES_WAIT_MS);
+}

@@ -8,6 +8,7 @@ use super::envelope::{Meta, Success};
 use super::input::{
     self, AudioInput, AudioSource, PronunciationJson, PronunciationUpload, TranscribeJson, TranscribeUpload,
 };
+use crate::audio::budget::Reservation;
 use crate::audio::{Audio, AudioError, Purpose};
 use crate::error::AppError;
 use crate::middleware::rate_limit::admitted;
@@ -36,9 +37,10 @@ const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
     security((), ("api_key" = []))
 )]
 pub async fn transcribe(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
-    let input = read_input(&state, request).await?;
+    let reservation = reservation(&request)?;
+    let input = read_input(&state, request, &reservation).await?;
     let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
-    let audio = obtain_audio(&state, input.source, Purpose::Transcription).await?;
+    let audio = obtain_audio(&state, input.source, Purpose::Transcription, reservation).await?;
     let served = state.upstreams.transcribe.clone().oneshot(TranscribeJob { audio, language }).await?;
     let meta = meta(served.cached());
     Ok(Success::new(served.value, meta).into_response())
@@ -60,22 +62,32 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     security((), ("api_key" = []))
 )]
 pub async fn pronunciation(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
-    let input = read_input(&state, request).await?;
+    let reservation = reservation(&request)?;
+    let input = read_input(&state, request, &reservation).await?;
     let reference_text =
         input::text_field("reference_text", input.fields.reference_text.as_deref(), REFERENCE_TEXT_MAX_CHARS)?
             .trim()
             .to_string();
     let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
-    let audio = obtain_audio(&state, input.source, Purpose::Assessment).await?;
+    let audio = obtain_audio(&state, input.source, Purpose::Assessment, reservation).await?;
     let served =
         state.upstreams.pronounce.clone().oneshot(PronunciationJob { audio, language, reference_text }).await?;
     let meta = meta(served.cached());
     Ok(Success::new(served.value, meta).into_response())
 }
 
-async fn read_input(state: &AppState, request: Request) -> Result<AudioInput, AppError> {
+/// The request's share of `AUDIO_BYTES_IN_FLIGHT`, given by the audio budget layer. Without it
+/// the route is wired wrongly: fail closed rather than hold recordings nobody counts.
+fn reservation(request: &Request) -> Result<Reservation, AppError> {
+    request.extensions().get::<Reservation>().cloned().ok_or_else(|| {
+        tracing::error!("an audio route was reached without the audio budget layer");
+        AppError::Internal
+    })
+}
+
+async fn read_input(state: &AppState, request: Request, reservation: &Reservation) -> Result<AudioInput, AppError> {
     let audio_limit = state.settings.audio_max_bytes;
-    let input = input::audio_input(request, body_limit(audio_limit), audio_limit).await?;
+    let input = input::audio_input(request, body_limit(audio_limit), audio_limit, reservation).await?;
     input::identifier("user_id", input.fields.user_id.as_deref())?;
     input::identifier("session_id", input.fields.session_id.as_deref())?;
     Ok(input)
@@ -87,19 +99,25 @@ pub fn body_limit(audio_limit: usize) -> usize {
 }
 
 /// The recording, recognised, measured and made into what Azure takes (off the async workers).
-async fn obtain_audio(state: &AppState, source: AudioSource, purpose: Purpose) -> Result<Audio, AppError> {
+async fn obtain_audio(
+    state: &AppState,
+    source: AudioSource,
+    purpose: Purpose,
+    reservation: Reservation,
+) -> Result<Audio, AppError> {
     // An outbound fetch and decoding cost: not for a request the rate limit refuses.
     if !admitted().await {
         return Err(UpstreamError::NotAdmitted { upstream: Upstream::AzureSpeech }.into());
     }
     let bytes = match source {
         AudioSource::Upload(bytes) => bytes,
-        AudioSource::Url(url) => state.fetcher.fetch(&url).await?,
+        AudioSource::Url(url) => state.fetcher.fetch_within(&url, &reservation).await?,
     };
     if bytes.is_empty() {
         return Err(AudioError::Missing("the audio is empty".into()).into());
     }
-    Ok(state.audio.prepare(bytes, purpose).await?)
+    let audio = state.audio.prepare(bytes, purpose, reservation.clone()).await?;
+    Ok(audio.held_in(reservation))
 }
 
 fn meta(cached: bool) -> Meta {

@@ -7,7 +7,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{assert_error, spawn_app, wav_tone};
+use crate::helpers::{assert_error, spawn_app};
 
 /// The status code of a raw HTTP/1.1 exchange: `head` (and `body`) written, the answer read.
 async fn raw_status(address: std::net::SocketAddr, head: &[u8], body: &[u8]) -> (u16, String) {
@@ -91,35 +91,4 @@ async fn an_http2_connection_that_opens_no_stream_is_closed_after_the_head_timeo
     let mut sink = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut sink)).await;
     assert!(closed.is_ok(), "the idle HTTP/2 connection was still open after 10 s");
-}
-
-#[tokio::test]
-async fn uploads_share_a_byte_budget_and_one_past_it_is_refused_at_once() {
-    // Room for one largest upload of 1 MB (plus its framing and output), not two.
-    let app = spawn_app(&[("AUDIO_MAX_BYTES", "1048576"), ("AUDIO_BYTES_IN_FLIGHT", "4000000")]).await;
-    // The first upload declares 1 MB and sends only its head: it holds its share.
-    let mut held = TcpStream::connect(app.address).await.expect("connect");
-    held.write_all(
-        b"POST /api/transcribe HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1048576\r\n\r\n--b\r\n",
-    )
-    .await
-    .expect("head");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let part = reqwest::multipart::Part::bytes(wav_tone(16_000)).file_name("a.wav");
-    let form = reqwest::multipart::Form::new().part("audio", part);
-    let response = app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent");
-    let retry_after = response.headers().get("retry-after").cloned();
-    assert_error(response, 503, "overloaded").await;
-    assert!(retry_after.is_some());
-    // Analyses hold no recording: they are served meanwhile.
-    assert_eq!(app.post_json("/api/analyze", &json!({"text": "I goes home."})).await.status().as_u16(), 200);
-    let scrape = app.get("/metrics").await.text().await.expect("text");
-    assert!(scrape.lines().any(|line| line.starts_with("audio_bytes_reserved ") && !line.ends_with(" 0")), "{scrape}");
-
-    drop(held);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let part = reqwest::multipart::Part::bytes(wav_tone(16_000)).file_name("a.wav");
-    let form = reqwest::multipart::Form::new().part("audio", part);
-    let response = app.client.post(app.url("/api/transcribe")).multipart(form).send().await.expect("sent");
-    assert_eq!(response.status().as_u16(), 200, "the share came back when the first upload went away");
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admission;
 mod analysis_fields;
 mod audio;
 mod audio_key;

@@ -159,10 +159,11 @@ async fn spawn_admitting(admitted: SocketAddr) -> (String, tokio::task::JoinHand
         audio,
         limits_redis: None,
     });
-    let audio_budget = AudioBudgetLayer::new(
-        AudioBudget::new(128 * 1024 * 1024, prometheus::IntGauge::new("reserved", "test").expect("gauge")),
-        10 * 1024 * 1024,
-    );
+    let audio_budget = AudioBudgetLayer::new(AudioBudget::new(
+        128 * 1024 * 1024,
+        prometheus::IntGauge::new("reserved", "test").expect("gauge"),
+        std::time::Duration::from_secs(1),
+    ));
     let layers = ApiLayers { api_keys: ApiKeys::new(Vec::new()), max_in_flight: None, rate_limit: None, audio_budget };
     let app = router(state, layers);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");

@@ -15,7 +15,8 @@
 //! Memory per recording is its bytes (at most `AUDIO_MAX_BYTES`), the decoder's state, and the
 //! 16 kHz output: at most 60 s of it (1.9 MB) unless a long recording's container is one fast
 //! transcription does not take (ADTS, Matroska other than WebM, a WAV that is not 16 kHz mono
-//! 16-bit), which keeps up to `AUDIO_MAX_SECONDS` of it (19.2 MB at 600 s).
+//! 16-bit), which keeps up to `AUDIO_MAX_SECONDS` of it (19.2 MB at 600 s). Copies and output
+//! are held in the request's `budget::Output` before they are allocated.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,7 @@ use bytes::Bytes;
 
 use self::remux::{native_wav, remux, with_sizes};
 use self::transcode::transcode;
+use super::budget::Output;
 use super::demux::{Codec, Demuxer};
 use super::detect::{self, Container};
 use super::error::AudioError;
@@ -150,6 +152,17 @@ pub struct Rejected {
 }
 
 pub fn normalise(bytes: Bytes, purpose: Purpose, policy: Policy) -> Result<Normalised, Rejected> {
+    normalise_counted(bytes, purpose, policy, &mut Output::unbounded())
+}
+
+/// [`normalise`], with every copy and the growing 16 kHz output held in `output` before it is
+/// allocated (a long recording's 19.2 MB included).
+pub fn normalise_counted(
+    bytes: Bytes,
+    purpose: Purpose,
+    policy: Policy,
+    output: &mut Output,
+) -> Result<Normalised, Rejected> {
     let container = detect::detect(&bytes).map_err(|found| Rejected {
         error: AudioError::unsupported(found),
         container: None,
@@ -159,6 +172,10 @@ pub fn normalise(bytes: Bytes, purpose: Purpose, policy: Policy) -> Result<Norma
     let limits = Limits::new(purpose, policy);
     if container == Container::Wav {
         let info = wav::parse(&bytes).map_err(reject(Some(Codec::Pcm)))?;
+        if info.data_size_unknown {
+            // Its sizes are made true in a copy.
+            output.copy(bytes.len()).map_err(reject(Some(Codec::Pcm)))?;
+        }
         if info.is_azure_native() {
             return native_wav(bytes, &info, &limits).map_err(reject(Some(Codec::Pcm)));
         }
@@ -166,7 +183,7 @@ pub fn normalise(bytes: Bytes, purpose: Purpose, policy: Policy) -> Result<Norma
         let readable = if info.data_size_unknown { with_sizes(&bytes, &info) } else { bytes.clone() };
         let demuxer = Demuxer::open(readable, container).map_err(reject(None))?;
         let codec = demuxer.codec;
-        return transcode(demuxer, None, bytes, &limits).map_err(reject(Some(codec)));
+        return transcode(demuxer, None, bytes, &limits, output).map_err(reject(Some(codec)));
     }
     let demuxer = Demuxer::open(bytes.clone(), container).map_err(reject(None))?;
     let codec = demuxer.codec;
@@ -178,11 +195,13 @@ pub fn normalise(bytes: Bytes, purpose: Purpose, policy: Policy) -> Result<Norma
             .map_err(reject(Some(codec)))?;
         plausible(Some(usize::from(head.channels)), Some(opus::RATE), container.name()).map_err(reject(Some(codec)))?;
         if head.channels == 1 && head.mapping_family == 0 && policy.send == SendFormat::Auto {
+            // Ogg pages around the same packets: about as large as the recording.
+            output.copy(bytes.len()).map_err(reject(Some(codec)))?;
             return remux(demuxer, &head, &limits).map_err(reject(Some(codec)));
         }
-        return transcode(demuxer, Some(head), bytes, &limits).map_err(reject(Some(codec)));
+        return transcode(demuxer, Some(head), bytes, &limits, output).map_err(reject(Some(codec)));
     }
-    transcode(demuxer, None, bytes, &limits).map_err(reject(Some(codec)))
+    transcode(demuxer, None, bytes, &limits, output).map_err(reject(Some(codec)))
 }
 
 /// The lengths that matter for one purpose.

@@ -9,6 +9,7 @@ use super::{
     Action, Destination, Limits, Normalised, Payload, Purpose, deadline, duration_to_48k, frames_to_duration,
     opus_end_trim, wav_payload,
 };
+use crate::audio::budget::Output;
 use crate::audio::decode::Decoder;
 use crate::audio::demux::{Codec, Demuxer};
 use crate::audio::detect::Container;
@@ -24,6 +25,7 @@ pub(super) fn transcode(
     head: Option<OpusHead>,
     original: Bytes,
     limits: &Limits,
+    output: &mut Output,
 ) -> Result<Normalised, AudioError> {
     let (container, codec) = (demuxer.container, demuxer.codec);
     let fast_takes_original =
@@ -60,6 +62,8 @@ pub(super) fn transcode(
             Some(window) => window.take(&decoded),
             None => &decoded,
         };
+        // Room for the output is reserved before the samples are made, never doubled past it.
+        resampler.make_room(output.room_for(resampler.output_bytes_after(playable.len()), resampler.most_bytes())?);
         resampler.push(playable);
         if frames_to_duration(resampler.input_frames(), rate) > limits.max {
             return Err(limits.too_long(None));
@@ -96,10 +100,13 @@ pub(super) fn transcode(
                 let expected = Decoder::opus_output_samples(duration_to_48k(duration));
                 samples.resize(usize::try_from(expected).unwrap_or(samples.len()), 0);
             }
+            // The WAV is written beside the samples before they are dropped.
+            output.copy(wav::CANONICAL_HEADER_LEN + samples.len() * 2)?;
             wav_payload(Bytes::from(wav::encode(&samples)), destination)
         }
         (_, None) => return Err(limits.too_long(Some(duration))),
     };
+    output.release_room();
     Ok(Normalised { container, codec, action: Action::Transcode, duration, payload })
 }
 

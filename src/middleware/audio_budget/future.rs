@@ -2,50 +2,34 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 
 use crate::audio::budget::Reservation;
-use crate::error::AppError;
 
 pin_project! {
-    /// The request with its bytes reserved until its answer is ready, or the refusal.
-    #[project = Projection]
-    pub enum ResponseFuture<F, E> {
-        Refused { _error: std::marker::PhantomData<E> },
-        Admitted {
-            #[pin]
-            future: F,
-            reservation: Option<Reservation>,
-        },
+    /// The request, with its reservation kept until its answer is ready.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        future: F,
+        reservation: Option<Reservation>,
     }
 }
 
-impl<F, E> ResponseFuture<F, E> {
-    pub(super) fn admitted(future: F, reservation: Reservation) -> Self {
-        Self::Admitted { future, reservation: Some(reservation) }
-    }
-
-    pub(super) fn refused() -> Self {
-        Self::Refused { _error: std::marker::PhantomData }
+impl<F> ResponseFuture<F> {
+    pub(super) fn new(future: F, reservation: Reservation) -> Self {
+        Self { future, reservation: Some(reservation) }
     }
 }
 
-impl<F, E> Future for ResponseFuture<F, E>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
+impl<F: Future> Future for ResponseFuture<F> {
+    type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            Projection::Refused { .. } => Poll::Ready(Ok(AppError::Overloaded.into_response())),
-            Projection::Admitted { future, reservation } => {
-                let result = std::task::ready!(future.poll(cx));
-                // The recording is dropped with the handler: its bytes are free again.
-                reservation.take();
-                Poll::Ready(result)
-            }
-        }
+        let this = self.project();
+        let output = std::task::ready!(this.future.poll(cx));
+        // The handler has dropped the recording: this was the last handle unless decoding it
+        // still runs for a client that went away, which then gives the bytes back itself.
+        this.reservation.take();
+        Poll::Ready(output)
     }
 }

@@ -6,13 +6,11 @@ use crate::audio::budget::AudioBudget;
 #[derive(Clone)]
 pub struct AudioBudgetLayer {
     budget: AudioBudget,
-    /// `AUDIO_MAX_BYTES`: what a request that does not declare its length may still bring.
-    audio_max_bytes: usize,
 }
 
 impl AudioBudgetLayer {
-    pub fn new(budget: AudioBudget, audio_max_bytes: usize) -> Self {
-        Self { budget, audio_max_bytes }
+    pub fn new(budget: AudioBudget) -> Self {
+        Self { budget }
     }
 }
 
@@ -20,6 +18,6 @@ impl<S> Layer<S> for AudioBudgetLayer {
     type Service = AudioBudgetService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AudioBudgetService::new(inner, self.budget.clone(), self.audio_max_bytes)
+        AudioBudgetService::new(inner, self.budget.clone())
     }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::audio::AudioError;
+use crate::audio::budget::{Buffer, Reservation};
 use crate::error::AppError;
 use crate::middleware::body_deadline::BodyDeadlineElapsed;
 
@@ -129,8 +130,14 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
 }
 
 /// Read an audio request: JSON with `audio_url`, or multipart with an `audio` file part.
-/// `audio_limit` bounds the uploaded audio; `body_limit` the whole body.
-pub async fn audio_input(request: Request, body_limit: usize, audio_limit: usize) -> Result<AudioInput, AppError> {
+/// `audio_limit` bounds the uploaded audio; `body_limit` the whole body. The parts kept are held
+/// in `reservation` as they arrive, never as declared.
+pub async fn audio_input(
+    request: Request,
+    body_limit: usize,
+    audio_limit: usize,
+    reservation: &Reservation,
+) -> Result<AudioInput, AppError> {
     match body_kind(&request)? {
         BodyKind::Json => {
             let fields: AudioFields = json_body(request, JSON_BODY_LIMIT).await?;
@@ -141,22 +148,30 @@ pub async fn audio_input(request: Request, body_limit: usize, audio_limit: usize
         }
         BodyKind::Multipart => {
             refuse_declared_over(&request, body_limit)?;
-            // The upload is at most the body: room for it at once, so the buffer never doubles
-            // past it while growing (a 10 MB upload briefly took 19 MB that way).
-            let room = declared_length(&request).map_or(0, |length| (length as usize).min(audio_limit));
+            // The upload is at most the body: its buffer grows towards that, never past it (a
+            // 10 MB upload briefly took 19 MB by doubling), but only as its bytes arrive.
+            let declared = declared_length(&request).map(|length| usize::try_from(length).unwrap_or(usize::MAX));
             let multipart = Multipart::from_request(request, &()).await.map_err(|rejection| {
                 AppError::Validation(format!("invalid multipart body: {}", rejection.body_text()))
             })?;
-            read_multipart(multipart, body_limit, audio_limit, room).await
+            let limits = PartLimits { body: body_limit, audio: audio_limit, declared };
+            read_multipart(multipart, limits, reservation).await
         }
     }
 }
 
+#[derive(Clone, Copy)]
+struct PartLimits {
+    body: usize,
+    audio: usize,
+    /// The body's declared length, a bound on the audio part's buffer.
+    declared: Option<usize>,
+}
+
 async fn read_multipart(
     mut multipart: Multipart,
-    body_limit: usize,
-    audio_limit: usize,
-    room: usize,
+    limits: PartLimits,
+    reservation: &Reservation,
 ) -> Result<AudioInput, AppError> {
     let mut fields = AudioFields::default();
     let mut upload: Option<Bytes> = None;
@@ -164,11 +179,12 @@ async fn read_multipart(
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(error) => return Err(multipart_error(&error, body_limit)),
+            Err(error) => return Err(multipart_error(&error, limits.body)),
         };
         let name = field.name().unwrap_or("").to_string();
         if name == "audio" {
-            upload = Some(read_capped(field, audio_limit, body_limit, room).await?);
+            let buffer = Buffer::new(reservation.clone(), limits.declared, limits.audio);
+            upload = Some(read_capped(field, buffer, limits.audio, limits.body).await?);
             continue;
         }
         let slot = match name.as_str() {
@@ -180,17 +196,19 @@ async fn read_multipart(
             // Unknown parts are ignored, as unknown JSON fields are; but they still count
             // against the body limit while being drained.
             _ => {
-                let _ = read_capped(field, body_limit, body_limit, 0).await?;
+                drain(field, limits.body).await?;
                 continue;
             }
         };
         // A text part over its cap is an invalid field (422, naming it), not oversized audio.
-        let bytes = read_capped(field, TEXT_PART_MAX_BYTES, body_limit, 0).await.map_err(|error| match error {
-            AppError::Audio(AudioError::TooLarge { .. }) => {
-                AppError::Validation(format!("multipart field `{name}` is longer than {TEXT_PART_MAX_BYTES} bytes"))
-            }
-            other => other,
-        })?;
+        let buffer = Buffer::new(reservation.clone(), None, TEXT_PART_MAX_BYTES);
+        let bytes =
+            read_capped(field, buffer, TEXT_PART_MAX_BYTES, limits.body).await.map_err(|error| match error {
+                AppError::Audio(AudioError::TooLarge { .. }) => {
+                    AppError::Validation(format!("multipart field `{name}` is longer than {TEXT_PART_MAX_BYTES} bytes"))
+                }
+                other => other,
+            })?;
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| AppError::Validation(format!("multipart field `{name}` must be UTF-8 text")))?;
         *slot = Some(text);
@@ -208,22 +226,40 @@ async fn read_multipart(
     Ok(AudioInput { fields, source })
 }
 
+/// A part's bytes, each chunk reserved before it is kept; a part that does not fit waits for
+/// room, then is refused 503.
 async fn read_capped(
     mut field: axum::extract::multipart::Field<'_>,
+    mut buffer: Buffer,
     limit: usize,
     body_limit: usize,
-    room: usize,
 ) -> Result<Bytes, AppError> {
-    let mut buffer = Vec::with_capacity(room);
     loop {
         match field.chunk().await {
             Ok(Some(chunk)) => {
                 if buffer.len() + chunk.len() > limit {
                     return Err(AudioError::TooLarge { limit }.into());
                 }
-                buffer.extend_from_slice(&chunk);
+                buffer.extend(&chunk).await.map_err(|_| AudioError::Overloaded)?;
             }
-            Ok(None) => return Ok(Bytes::from(buffer)),
+            Ok(None) => return Ok(buffer.into_bytes()),
+            Err(error) => return Err(multipart_error(&error, body_limit)),
+        }
+    }
+}
+
+/// A part nobody reads, consumed without being kept.
+async fn drain(mut field: axum::extract::multipart::Field<'_>, body_limit: usize) -> Result<(), AppError> {
+    let mut length = 0usize;
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                length = length.saturating_add(chunk.len());
+                if length > body_limit {
+                    return Err(AudioError::TooLarge { limit: body_limit }.into());
+                }
+            }
+            Ok(None) => return Ok(()),
             Err(error) => return Err(multipart_error(&error, body_limit)),
         }
     }
