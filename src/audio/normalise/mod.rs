@@ -216,6 +216,10 @@ impl Limits {
     }
 
     pub(super) fn check(&self, duration: Duration) -> Result<(), AudioError> {
+        if duration.is_zero() {
+            // Nothing to recognise: Azure would be paid to say so.
+            return Err(AudioError::Missing("the recording holds no audio".into()));
+        }
         if duration > self.max { Err(self.too_long(Some(duration))) } else { Ok(()) }
     }
 

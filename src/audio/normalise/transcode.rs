@@ -18,6 +18,9 @@ use crate::audio::opus::{self, OpusHead};
 use crate::audio::resample::To16k;
 use crate::audio::wav::{self, TARGET_RATE};
 
+/// Output kept beyond the length that decides where a recording goes.
+const KEEP_SLACK_SECONDS: u64 = 1;
+
 /// Decoded, down-mixed and resampled to a 16 kHz mono 16-bit WAV.
 pub(super) fn transcode(
     mut demuxer: Demuxer,
@@ -29,7 +32,11 @@ pub(super) fn transcode(
     let fast_takes_original =
         limits.purpose == Purpose::Transcription && fast_transcription_reads(container, &original);
     let keep_for = if fast_takes_original { limits.short } else { limits.max };
-    let keep = usize::try_from(keep_for.as_secs()).unwrap_or(usize::MAX).saturating_mul(TARGET_RATE as usize);
+    // A second more than the limit: decoders give a little past the measured end (Opus' end
+    // padding, the resampler's tail), cut off below; a recording of exactly the limit must fit.
+    let keep = usize::try_from(keep_for.as_secs() + KEEP_SLACK_SECONDS)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(TARGET_RATE as usize);
     let mut decoder = Decoder::new(&demuxer, head.as_ref())?;
     let mut resampler: Option<To16k> = None;
     let mut window: Option<Window> = None;
@@ -38,7 +45,9 @@ pub(super) fn transcode(
     let started = Instant::now();
     while let Some(packet) = demuxer.next_packet()? {
         if codec == Codec::Opus {
-            opus_samples += u64::from(opus::packet_samples(&packet.data).unwrap_or(0));
+            // Only packets that hold audio count (the decoder leaves the others out too).
+            opus_samples +=
+                u64::from(opus::packet_samples(&packet.data).filter(|_| opus::holds_audio(&packet.data)).unwrap_or(0));
             end_trim = packet.trim_end.get();
         }
         decoded.clear();
