@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::{
-    Action, Destination, Limits, Normalised, Payload, Purpose, deadline, duration_to_48k, frames_to_duration,
+    Action, Destination, Limits, Normalised, OVERRUN, Payload, Purpose, deadline, duration_to_48k, frames_to_duration,
     opus_end_trim, wav_payload,
 };
 use crate::audio::decode::Decoder;
@@ -17,9 +17,6 @@ use crate::audio::mp4::EditList;
 use crate::audio::opus::{self, OpusHead};
 use crate::audio::resample::To16k;
 use crate::audio::wav::{self, TARGET_RATE};
-
-/// Output kept beyond the length that decides where a recording goes.
-const KEEP_SLACK_SECONDS: u64 = 1;
 
 /// Decoded, down-mixed and resampled to a 16 kHz mono 16-bit WAV.
 pub(super) fn transcode(
@@ -32,11 +29,9 @@ pub(super) fn transcode(
     let fast_takes_original =
         limits.purpose == Purpose::Transcription && fast_transcription_reads(container, &original);
     let keep_for = if fast_takes_original { limits.short } else { limits.max };
-    // A second more than the limit: decoders give a little past the measured end (Opus' end
-    // padding, the resampler's tail), cut off below; a recording of exactly the limit must fit.
-    let keep = usize::try_from(keep_for.as_secs() + KEEP_SLACK_SECONDS)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(TARGET_RATE as usize);
+    // OVERRUN more than the limit, cut to the measured length below.
+    let keep =
+        usize::try_from((keep_for + OVERRUN).as_secs()).unwrap_or(usize::MAX).saturating_mul(TARGET_RATE as usize);
     let mut decoder = Decoder::new(&demuxer, head.as_ref())?;
     let mut resampler: Option<To16k> = None;
     let mut window: Option<Window> = None;
@@ -70,7 +65,7 @@ pub(super) fn transcode(
             None => &decoded,
         };
         resampler.push(playable);
-        if frames_to_duration(resampler.input_frames(), rate) > limits.max {
+        if frames_to_duration(resampler.input_frames(), rate) > limits.max + OVERRUN {
             return Err(limits.too_long(None));
         }
         deadline(started, container)?;
