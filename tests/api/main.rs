@@ -5,6 +5,7 @@ mod helpers;
 
 mod analysis_fields;
 mod audio;
+mod audio_edges;
 mod cache;
 mod errors;
 mod health;
