@@ -18,6 +18,13 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 FROM ${BUILDER_IMAGE} AS builder
 WORKDIR /build
 
+# cmake and make build the libopus source the `opus` crate bundles; it is linked statically, so
+# the runtime image needs no libopus. Versions unpinned: bookworm only ever ships fixes for them.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends cmake make \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependency layer, rebuilt only when Cargo.toml / Cargo.lock change: compile every dependency
 # against stub sources. Explicit [[bench]]/[[test]]/[[example]] sections are dropped from the
 # manifest: cargo refuses to load one whose declared targets are missing, and benches/ and

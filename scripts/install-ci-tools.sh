@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs the tools scripts/check-prometheus.sh, check-manifests.sh, check-openapi.sh and
-# check-browser.sh need, from the package registries only (Debian, PyPI, npm): CI has no other
-# network. Idempotent: a tool already
-# present is left alone, so a second run costs a few hundred milliseconds.
+# Installs what building the service needs beyond Rust (cmake, for the libopus it bundles) and
+# the tools scripts/check-prometheus.sh, check-manifests.sh, check-openapi.sh and check-browser.sh
+# need, from the package registries only (Debian, PyPI, npm): CI has no other network.
+# Idempotent: a tool already present is left alone, so a second run costs a few hundred
+# milliseconds.
 #
+#   cmake, make           Debian `cmake`, `make`: the `opus` crate's opusic-sys builds the libopus
+#                         source it bundles with them (linked statically) when the service compiles
 #   redis-server          Debian `redis-server` package (the Rust tests start private ones)
 #   promtool              Debian `prometheus` package
 #   kubectl (kustomize)   kept if the image has it; else Debian `kubernetes-client`
@@ -56,6 +59,16 @@ apt_install() {
     fi
     return "$status"
 }
+
+# The build itself: libopus (inside the `opus` crate) is compiled by cmake, which drives make.
+for tool in cmake make; do
+    if command -v "$tool" >/dev/null 2>&1; then
+        log "$tool present"
+    else
+        log "installing $tool (Debian package $tool)"
+        apt_install "$tool"
+    fi
+done
 
 # The Rust tests start private redis-servers on free ports (tests/support/redis.rs), clusters
 # with redis-cli (tests/support/redis_cluster.rs), and a TLS port (Debian's build has TLS).

@@ -78,7 +78,11 @@ pub fn detect(bytes: &[u8]) -> Result<Container, &'static str> {
         return Ok(Container::Flac);
     }
     if let Some(frame) = after_id3v2(bytes) {
-        // A tag in front of MPEG audio: the tag says nothing of the codec, the first frame does.
+        // A tag says nothing of what follows it: taggers put ID3v2 in front of FLAC too, whose
+        // own magic comes right after the tag.
+        if frame.starts_with(b"fLaC") {
+            return Ok(Container::Flac);
+        }
         return match frame_sync(frame) {
             Some(Sync::Adts) => Ok(Container::Adts),
             Some(Sync::Mpeg) | None => Ok(Container::Mp3),
@@ -263,6 +267,12 @@ mod tests {
         tagged.extend(mp3_frame());
         tagged.extend(mp3_frame());
         assert_eq!(detect(&tagged), Ok(Container::Mp3));
+    }
+
+    #[test]
+    fn a_flac_behind_an_id3v2_tag_is_flac() {
+        let tagged = b"ID3\x04\x00\x00\x00\x00\x00\x05hellofLaC\x00\x00\x00\x22";
+        assert_eq!(detect(tagged), Ok(Container::Flac));
     }
 
     #[test]

@@ -63,9 +63,14 @@ impl Writer {
         self.granule
     }
 
+    /// A packet that holds no audio is left out: the stream's length is what it really holds,
+    /// never what empty packets claim (Azure bills, and fast transcription takes, the length).
     pub fn push(&mut self, packet: &[u8]) -> Result<(), AudioError> {
         let samples = opus::packet_samples(packet)
             .ok_or_else(|| AudioError::damaged(self.container, "an Opus packet has an invalid table of contents"))?;
+        if !opus::holds_audio(packet) {
+            return Ok(());
+        }
         if let Some(previous) = self.held.take() {
             let end = if self.granule - self.page_started_at >= PAGE_SAMPLES {
                 PacketWriteEndInfo::EndPage
@@ -130,9 +135,9 @@ mod tests {
         OpusHead { channels: 1, pre_skip: 312, input_rate: 48_000, output_gain: 0, mapping_family: 0, mapping: vec![] }
     }
 
-    /// 20 ms CELT packets of various sizes.
+    /// 20 ms CELT packets of various sizes (at least 2 bytes of frame: less holds no audio).
     fn packets(count: usize) -> Vec<Vec<u8>> {
-        (0..count).map(|i| std::iter::once(0xF8).chain((0..(i % 300) as u8).map(|b| b ^ 0x5A)).collect()).collect()
+        (0..count).map(|i| std::iter::once(0xF8).chain((0..(i % 200 + 2) as u8).map(|b| b ^ 0x5A)).collect()).collect()
     }
 
     fn read_back(bytes: &[u8]) -> Vec<ogg::Packet> {
@@ -183,6 +188,18 @@ mod tests {
         assert_eq!(ogg.played_samples, 10 * 960 - 41 - 312);
         let last = read_back(&ogg.bytes).pop().expect("packets");
         assert_eq!(last.absgp_page(), 10 * 960 - 41);
+    }
+
+    #[test]
+    fn packets_that_hold_no_audio_are_left_out_and_not_counted() {
+        let mut source = packets(10);
+        source.insert(3, vec![0xFB, 0x06]);
+        source.insert(7, vec![0xF8]);
+        let ogg = write(&mono_head(), source.iter().map(Vec::as_slice), 0, "WebM").expect("written");
+        assert_eq!(read_back(&ogg.bytes).len(), 12);
+        assert_eq!(ogg.played_samples, 10 * 960 - 312);
+        let claims: Vec<&[u8]> = vec![&[0xFB, 0x06]; 5000];
+        assert!(write(&mono_head(), claims, 0, "Ogg").is_err(), "600 s claimed, nothing held");
     }
 
     #[test]

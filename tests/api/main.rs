@@ -6,6 +6,7 @@ mod helpers;
 mod admission;
 mod analysis_fields;
 mod audio;
+mod audio_edges;
 mod audio_key;
 mod cache;
 mod connection_slots;

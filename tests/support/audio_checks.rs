@@ -177,7 +177,7 @@ fn open(bytes: &Bytes) -> (Box<dyn symphonia::core::formats::FormatReader>, u32)
 
 /// 16 kHz mono samples of a sent Ogg Opus stream, as a player outputs them.
 pub fn decode_opus(sent: &SentOgg) -> Vec<i16> {
-    let mut decoder = opus_decoder::OpusDecoder::new(16_000, 1).expect("decoder");
+    let mut decoder = opus::Decoder::new(16_000, opus::Channels::Mono).expect("decoder");
     let mut out = Vec::new();
     let mut buffer = vec![0i16; 1920];
     for packet in &sent.packets {

@@ -42,6 +42,10 @@ pub const NORMALISER_VERSION: &str = "1";
 pub const SHORT_AUDIO_LIMIT: Duration = Duration::from_secs(60);
 /// Pronunciation assessment takes at most this much (Azure's documented limit).
 pub const ASSESSMENT_LIMIT: Duration = Duration::from_secs(30);
+/// How far past a limit decoding may run before it stops early: the decoded stream runs a little
+/// past the measured length (Opus' end padding, trimmed only at the end; the resampler's tail),
+/// and a recording of exactly the limit must fit. The exact length is checked at the end.
+pub(super) const OVERRUN: Duration = Duration::from_secs(1);
 /// More channels than any microphone or phone records: refused before decoding.
 const MAX_CHANNELS: usize = 8;
 const RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
@@ -235,6 +239,10 @@ impl Limits {
     }
 
     pub(super) fn check(&self, duration: Duration) -> Result<(), AudioError> {
+        if duration.is_zero() {
+            // Nothing to recognise: Azure would be paid to say so.
+            return Err(AudioError::Missing("the recording holds no audio".into()));
+        }
         if duration > self.max { Err(self.too_long(Some(duration))) } else { Ok(()) }
     }
 

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Action, Limits, Normalised, OGG_OPUS_CONTENT_TYPE, Payload, deadline, opus_end_trim, wav_payload};
+use super::{
+    Action, Limits, Normalised, OGG_OPUS_CONTENT_TYPE, OVERRUN, Payload, deadline, opus_end_trim, wav_payload,
+};
 use crate::audio::demux::{Codec, Demuxer};
 use crate::audio::detect::Container;
 use crate::audio::error::AudioError;
@@ -53,7 +55,7 @@ pub(super) fn remux(mut demuxer: Demuxer, head: &OpusHead, limits: &Limits) -> R
         end_trim = packet.trim_end.get();
         let so_far =
             Duration::from_secs_f64(writer.samples().saturating_sub(u64::from(head.pre_skip)) as f64 / 48_000.0);
-        if so_far > limits.max {
+        if so_far > limits.max + OVERRUN {
             return Err(limits.too_long(None));
         }
         deadline(started, container)?;

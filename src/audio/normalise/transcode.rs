@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::{
-    Action, Destination, Limits, Normalised, Payload, Purpose, deadline, duration_to_48k, frames_to_duration,
+    Action, Destination, Limits, Normalised, OVERRUN, Payload, Purpose, deadline, duration_to_48k, frames_to_duration,
     opus_end_trim, wav_payload,
 };
 use crate::audio::budget::Output;
@@ -31,7 +31,9 @@ pub(super) fn transcode(
     let fast_takes_original =
         limits.purpose == Purpose::Transcription && fast_transcription_reads(container, &original);
     let keep_for = if fast_takes_original { limits.short } else { limits.max };
-    let keep = usize::try_from(keep_for.as_secs()).unwrap_or(usize::MAX).saturating_mul(TARGET_RATE as usize);
+    // OVERRUN more than the limit, cut to the measured length below.
+    let keep =
+        usize::try_from((keep_for + OVERRUN).as_secs()).unwrap_or(usize::MAX).saturating_mul(TARGET_RATE as usize);
     let mut decoder = Decoder::new(&demuxer, head.as_ref())?;
     let mut resampler: Option<To16k> = None;
     let mut window: Option<Window> = None;
@@ -40,7 +42,9 @@ pub(super) fn transcode(
     let started = Instant::now();
     while let Some(packet) = demuxer.next_packet()? {
         if codec == Codec::Opus {
-            opus_samples += u64::from(opus::packet_samples(&packet.data).unwrap_or(0));
+            // Only packets that hold audio count (the decoder leaves the others out too).
+            opus_samples +=
+                u64::from(opus::packet_samples(&packet.data).filter(|_| opus::holds_audio(&packet.data)).unwrap_or(0));
             end_trim = packet.trim_end.get();
         }
         decoded.clear();
@@ -65,7 +69,7 @@ pub(super) fn transcode(
         // Room for the output is reserved before the samples are made, never doubled past it.
         resampler.make_room(output.room_for(resampler.output_bytes_after(playable.len()), resampler.most_bytes())?);
         resampler.push(playable);
-        if frames_to_duration(resampler.input_frames(), rate) > limits.max {
+        if frames_to_duration(resampler.input_frames(), rate) > limits.max + OVERRUN {
             return Err(limits.too_long(None));
         }
         deadline(started, container)?;

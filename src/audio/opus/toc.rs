@@ -16,6 +16,15 @@ pub fn packet_samples(packet: &[u8]) -> Option<u32> {
     (frames > 0 && samples <= 5760).then_some(samples)
 }
 
+/// Whether a packet holds any audio: some frame of at least two bytes. libopus decodes a frame
+/// of zero or one byte as a lost one (DTX, or the gap a sender left), concealing it, so a
+/// stream of them plays for as long as its TOCs claim while holding nothing: 600 s of such
+/// packets fit in 15 KB. The frames are found by libopus's own parser (RFC 6716, 3.2); a
+/// packet it cannot parse holds nothing either.
+pub fn holds_audio(packet: &[u8]) -> bool {
+    ::opus::packet::parse(packet).is_ok_and(|parsed| parsed.frames.iter().any(|frame| frame.len() > 1))
+}
+
 /// Samples per frame of a TOC configuration number (RFC 6716, table 2).
 fn frame_samples(config: u8) -> u32 {
     match config {
@@ -50,6 +59,17 @@ mod tests {
         assert_eq!(packet_samples(&[0x0A, 0x10]), Some(1920), "code 2: two frames of any size");
         assert_eq!(packet_samples(&[0x0B, 0x03]), Some(2880), "code 3: three 20 ms frames");
         assert_eq!(packet_samples(&[0x1B, 0x02]), Some(5760), "two 60 ms frames: the 120 ms maximum");
+    }
+
+    #[test]
+    fn only_frames_of_two_bytes_or_more_hold_audio() {
+        assert!(holds_audio(&[0xF8, 0x01, 0x02]), "one 2-byte CELT frame");
+        assert!(!holds_audio(&[0xF8]), "a TOC alone: DTX");
+        assert!(!holds_audio(&[0xF8, 0x01]), "a 1-byte frame is concealed as lost");
+        assert!(!holds_audio(&[0xFB, 0x06]), "six empty frames: 120 ms claimed by two bytes");
+        assert!(holds_audio(&[0xFB, 0x02, 0x01, 0x02, 0x03, 0x04]), "two frames of two bytes");
+        assert!(!holds_audio(&[0xFB, 0x00]), "no frames");
+        assert!(!holds_audio(&[]));
     }
 
     #[test]
