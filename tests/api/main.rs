@@ -8,6 +8,7 @@ mod audio;
 mod audio_key;
 mod cache;
 mod detached;
+mod disk_bound;
 mod errors;
 mod health;
 mod health_cost;
