@@ -588,6 +588,10 @@ def write(out_dir, report_path, base_path=None):
     if pick("h"):
         write_h(pick, begin, add, summary)
 
+    # ---- s
+    if pick("s"):
+        write_s(pick, begin, add)
+
     # ---- assembly: this run's sections, and the others kept from the base report
     ran = set(sections)
     kept = {letter: lines for letter, lines in base["sections"].items() if letter not in ran}
@@ -698,6 +702,27 @@ def write(out_dir, report_path, base_path=None):
     lines.extend(row for _, row in sorted(rows, key=lambda pair: pair[0]))
     lines.append("")
     Path(report_path).write_text("\n".join(lines))
+
+
+def write_s(pick, begin, add):
+    """Section s: the disk tier under a burst of misses, then a trickle (bench/scenario_s.sh)."""
+    begin("s", "The disk tier: a burst of misses, then a trickle (tiered)")
+    add("One service in `CACHE_MODE=tiered` (memory + the private Redis + a fresh `DISK_CACHE_DIR`), the "
+        "simulator at 0 ms upstream, two phases back to back: **phase 1** `wrk -t2 -c64` of texts no earlier "
+        "request used (`unique_analyze.lua`), a disk write per request; **phase 2** `wrk -t1 -c4` of the same "
+        "generator and run id, so its first texts repeat phase 1's and the rest are new. A fresh service and "
+        "directory per run. Before the fix phase 2 stalled (every request in flight ended at the same "
+        "instant after about 1.1 s: bench/FINDINGS.md, finding 11), which shows as its max and p99.")
+    add("")
+    add("| phase | run | req/s | p50 | p99 | max | failed | disk entries | disk bytes | writes dropped | load avg |")
+    add("|---|---|---|---|---|---|---|---|---|---|---|")
+    for phase in ("phase1", "phase2"):
+        for r in pick("s", f"tiered-{phase}"):
+            disk = r.get("disk") or {}
+            add(f"| {phase} | {r['run']} | {fmt(r['rps'], 0)} | {fmt(r['p50_ms'])} ms | {fmt(r['p99_ms'])} ms "
+                f"| {fmt(r.get('max_ms'))} ms | {r['non_2xx'] + r['errors']} | {disk.get('entries')} "
+                f"| {disk.get('bytes')} | {disk.get('set_dropped')} | {r['load1']} |")
+    add("")
 
 
 def write_h(pick, begin, add, summary):

@@ -19,6 +19,8 @@
 #   f  normalising 30 s recordings on one core (criterion: `cargo bench --bench audio`)
 #   h  cache misses at c=4 against a static stub: the service's added latency beside an nginx
 #      proxy hop's, and CACHE_MODE=tiered beside redis_only (bench/scenario_h.sh)
+#   s  the disk tier's stall: CACHE_MODE=tiered, a burst of misses at c=64, then c=4 of the same
+#      generator (bench/scenario_s.sh; not in the default set: BENCH_SCENARIOS=s)
 # Pick some with BENCH_SCENARIOS=abcdefh (default: all). Section g of BENCHMARKS.md comes from
 # bench/redis-topologies.sh. The report rewrites only the sections of the scenarios that ran.
 #
@@ -56,8 +58,10 @@ COMMANDS="$OUT/commands.txt"
 
 if [[ $MODE == quick ]]; then
   RUNS=1; A_SECONDS=3; B_SECONDS=3; C_SECONDS=5; D_TIME=10s; E_SECONDS=5; H_SECONDS=3
+  S_SECONDS=3
 else
   RUNS=${BENCH_RUNS:-3}; A_SECONDS=15; B_SECONDS=10; C_SECONDS=9; D_TIME=2m; E_SECONDS=20; H_SECONDS=10
+  S_SECONDS=8
 fi
 A_RATES=(1000 2500 5000)
 C_IN_FLIGHT=${BENCH_IN_FLIGHT:-10000}
@@ -596,6 +600,9 @@ scenario_f() {
 # shellcheck source=bench/scenario_h.sh
 source "$ROOT/bench/scenario_h.sh"
 [[ $SCENARIOS == *h* ]] && scenario_h
+# shellcheck source=bench/scenario_s.sh
+source "$ROOT/bench/scenario_s.sh"
+[[ $SCENARIOS == *s* ]] && scenario_s
 
 REPORT="$ROOT/BENCHMARKS.md"
 [[ $MODE == quick ]] && REPORT="$OUT/BENCHMARKS.md"

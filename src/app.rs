@@ -268,11 +268,14 @@ impl App {
             signal_started.notify_one();
         });
         let detached = state.upstreams.detached().clone();
+        let cache = state.upstreams.cache().clone();
         tokio::select! {
             // Upstream calls whose clients left are finished too: their answers get cached.
             result = async move {
                 let result = server.await;
                 detached.drain().await;
+                // Their answers, and everything else queued for the disk tier, written.
+                cache.close().await;
                 result
             } => {
                 tracing::info!("all requests finished; bye");

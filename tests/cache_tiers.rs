@@ -64,7 +64,10 @@ async fn a_disk_hit_fills_memory_and_in_tiered_mode_redis_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = Metrics::new();
     let value = outcome("Nice.", ParseQuality::Repaired);
-    cache(CacheMode::Tiered, dir.path(), Some(link(&first_redis, &metrics)), &metrics).set(&key("x"), &value).await;
+    let first = cache(CacheMode::Tiered, dir.path(), Some(link(&first_redis, &metrics)), &metrics);
+    first.set(&key("x"), &value).await;
+    // Disk writes are queued, off the request's path: wait until this one is done.
+    first.flush_disk().await;
 
     // A later instance on the same disk, with an empty Redis.
     let empty_redis = RedisServer::start();
@@ -81,7 +84,9 @@ async fn disk_only_serves_from_disk_across_instances() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = Metrics::new();
     let value = outcome("Fine.", ParseQuality::Clean);
-    cache(CacheMode::DiskOnly, dir.path(), None, &metrics).set(&key("y"), &value).await;
+    let first = cache(CacheMode::DiskOnly, dir.path(), None, &metrics);
+    first.set(&key("y"), &value).await;
+    first.flush_disk().await;
 
     let later = cache(CacheMode::DiskOnly, dir.path(), None, &metrics);
     assert_eq!(later.get::<AnalysisOutcome>(&key("y")).await, Some((value.clone(), "disk")));
@@ -93,7 +98,9 @@ async fn disk_only_serves_from_disk_across_instances() {
 async fn a_corrupt_disk_entry_is_a_miss_and_is_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = Metrics::new();
-    cache(CacheMode::DiskOnly, dir.path(), None, &metrics).set(&key("z"), &outcome("Ok.", ParseQuality::Clean)).await;
+    let first = cache(CacheMode::DiskOnly, dir.path(), None, &metrics);
+    first.set(&key("z"), &outcome("Ok.", ParseQuality::Clean)).await;
+    first.flush_disk().await;
     let mut overwritten = 0;
     for file in files_under(&dir.path().join("content-v2")) {
         std::fs::write(&file, b"{\"v\":1,\"kind\":\"analysis\",\"tampered\":true}").expect("overwrite content");
@@ -103,6 +110,8 @@ async fn a_corrupt_disk_entry_is_a_miss_and_is_removed() {
 
     let later = cache(CacheMode::DiskOnly, dir.path(), None, &metrics);
     assert_eq!(later.get::<AnalysisOutcome>(&key("z")).await, None);
+    // Forgotten at once; its files go with the disk tier's next jobs.
+    later.flush_disk().await;
     let index = cacache::metadata(dir.path(), key("z").as_str()).await.expect("index readable");
     assert!(index.is_none(), "the corrupt entry is gone from the index");
     assert!(files_under(&dir.path().join("content-v2")).is_empty(), "the corrupt content file is deleted");
@@ -114,11 +123,14 @@ async fn an_expired_disk_entry_is_a_miss_and_is_removed() {
     let metrics = Metrics::new();
     let mut config = CacheConfig::new(CacheMode::DiskOnly, ModeSource::Env, dir.path());
     config.ttl = Ttls::uniform(Duration::from_millis(1));
-    Cache::new(config, None, metrics.clone()).set(&key("old"), &outcome("Old.", ParseQuality::Clean)).await;
+    let first = Cache::new(config, None, metrics.clone());
+    first.set(&key("old"), &outcome("Old.", ParseQuality::Clean)).await;
+    first.flush_disk().await;
     tokio::time::sleep(Duration::from_millis(20)).await;
 
     let later = cache(CacheMode::DiskOnly, dir.path(), None, &metrics);
     assert_eq!(later.get::<AnalysisOutcome>(&key("old")).await, None);
+    later.flush_disk().await;
     let index = cacache::metadata(dir.path(), key("old").as_str()).await.expect("index readable");
     assert!(index.is_none());
 }

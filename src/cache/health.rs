@@ -21,7 +21,11 @@ impl Cache {
         let disk = match &inner.disk {
             // Whether it is there, not where: the endpoint needs no key, and a path tells an
             // outsider about the machine.
-            Some(disk) => json!({ "exists": disk.dir().is_dir() }),
+            Some(disk) => {
+                let mut stats = disk.stats();
+                stats["exists"] = json!(disk.dir().is_dir());
+                stats
+            }
             None => Value::Null,
         };
         let mut counts = serde_json::Map::new();
@@ -56,6 +60,7 @@ impl Cache {
             "errors": read("get", "error"),
             "sets": read("set", "ok"),
             "set_errors": read("set", "error"),
+            "set_dropped": read("set", "dropped"),
         })
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use super::claims::{Claim, Claims};
-use super::disk::{DiskRead, DiskTier};
+use super::disk::{DEFAULT_DISK_MAX_BYTES, DiskConfig, DiskCounters, DiskRead, DiskTier};
 use super::envelope::{self, Opened, Sealed};
 use super::key::{CacheKey, CacheKind, Cacheable};
 use super::memory::MemoryTier;
@@ -63,6 +63,8 @@ pub struct CacheConfig {
     pub mode_source: ModeSource,
     /// `DISK_CACHE_DIR`; unused in `redis_only`.
     pub disk_dir: PathBuf,
+    /// `DISK_CACHE_MAX_BYTES`: the disk tier's bound (values and their index lines).
+    pub disk_max_bytes: u64,
     pub ttl: Ttls,
     pub memory_max_entries: u64,
     pub memory_max_bytes: u64,
@@ -77,6 +79,7 @@ impl CacheConfig {
             mode,
             mode_source,
             disk_dir: disk_dir.into(),
+            disk_max_bytes: DEFAULT_DISK_MAX_BYTES,
             ttl: Ttls::default(),
             memory_max_entries: 10_000,
             memory_max_bytes: 64 * 1024 * 1024,
@@ -117,7 +120,11 @@ impl Cache {
     pub fn new(config: CacheConfig, redis: Option<RedisLink>, metrics: Metrics) -> Self {
         let memory = MemoryTier::new(config.memory_max_entries, config.memory_max_bytes, config.memory_ttl);
         let redis = redis.filter(|_| config.mode.uses_redis()).map(RedisTier::new);
-        let disk = config.mode.uses_disk().then(|| DiskTier::new(config.disk_dir.clone()));
+        let disk = config.mode.uses_disk().then(|| {
+            let set = |result| metrics.cache_operations_total.with_label_values(&["set", result, TIER_DISK]);
+            let counters = DiskCounters { set_ok: set("ok"), set_error: set("error"), set_dropped: set("dropped") };
+            DiskTier::open(DiskConfig::new(config.disk_dir.clone(), config.disk_max_bytes), counters)
+        });
         Self { inner: Arc::new(Inner { config, memory, redis, disk, metrics, claims: Claims::default() }) }
     }
 
@@ -132,6 +139,20 @@ impl Cache {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// At shutdown: the disk tier finishes the writes it queued, then its thread ends.
+    pub async fn close(&self) {
+        if let Some(disk) = &self.inner.disk {
+            disk.close().await;
+        }
+    }
+
+    /// Waits until the disk tier has done every write queued so far (tests; benchmarks).
+    pub async fn flush_disk(&self) {
+        if let Some(disk) = &self.inner.disk {
+            disk.flush().await;
+        }
     }
 
     /// Keys whose single-flight lease this instance holds (see `cache::claims`).
@@ -210,12 +231,11 @@ impl Cache {
                 self.store_redis(redis, key, &sealed, ttl, claim.as_ref()).await;
             }
         };
-        let disk = async {
-            if let Some(disk) = &self.inner.disk {
-                self.store_disk(disk, key, &sealed).await;
-            }
-        };
-        tokio::join!(redis, disk);
+        // Queued, never awaited: the disk's worker thread writes it (see `cache::disk`).
+        if let Some(disk) = &self.inner.disk {
+            disk.put(key.as_str(), sealed.bytes.clone(), sealed.expires_at);
+        }
+        redis.await;
     }
 
     async fn lookup<T: Cacheable>(&self, key: &CacheKey, count_misses: CountMisses) -> Option<(T, &'static str)> {
@@ -271,7 +291,7 @@ impl Cache {
                         return Some((value, TIER_DISK));
                     }
                     Opened::Expired | Opened::Invalid => {
-                        disk.remove(key.as_str()).await;
+                        disk.remove(key.as_str());
                         miss(TIER_DISK);
                     }
                 },
@@ -315,16 +335,6 @@ impl Cache {
             Err(error) => {
                 tracing::trace!(key = %key, %error, "redis cache set failed");
                 self.count("set", "error", TIER_REDIS);
-            }
-        }
-    }
-
-    async fn store_disk(&self, disk: &DiskTier, key: &CacheKey, sealed: &Sealed) {
-        match disk.set(key.as_str(), &sealed.bytes).await {
-            Ok(()) => self.count("set", "ok", TIER_DISK),
-            Err(reason) => {
-                tracing::warn!(key = %key, dir = %disk.dir().display(), %reason, "disk cache write failed");
-                self.count("set", "error", TIER_DISK);
             }
         }
     }

@@ -67,6 +67,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub redis_timeout: Duration,
     pub disk_cache_dir: PathBuf,
+    /// `DISK_CACHE_MAX_BYTES`: the disk tier's bound.
+    pub disk_cache_max_bytes: u64,
     pub ttl_transcription: Duration,
     pub ttl_pronunciation: Duration,
     pub ttl_analysis: Duration,
@@ -239,6 +241,7 @@ impl Settings {
             redis,
             redis_timeout: Duration::from_millis(vars.number(REDIS_TIMEOUT_MS, 250u64, 1)?),
             disk_cache_dir: PathBuf::from(vars.get(DISK_CACHE_DIR).unwrap_or_else(|| "./data/cache".to_string())),
+            disk_cache_max_bytes: vars.number(DISK_CACHE_MAX_BYTES, 1u64 << 30, 1)?,
             ttl_transcription: ttl_or_default(CACHE_TTL_TRANSCRIPTION_SECONDS)?,
             ttl_pronunciation: ttl_or_default(CACHE_TTL_PRONUNCIATION_SECONDS)?,
             ttl_analysis: ttl_or_default(CACHE_TTL_ANALYSIS_SECONDS)?,

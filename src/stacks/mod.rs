@@ -305,6 +305,7 @@ fn build_cache(settings: &Settings, metrics: &Metrics) -> Result<Cache, redis::R
         },
         memory_max_entries: settings.memory_cache_max_entries,
         memory_max_bytes: settings.memory_cache_max_bytes,
+        disk_max_bytes: settings.disk_cache_max_bytes,
         ..CacheConfig::new(mode, source, settings.disk_cache_dir.clone())
     };
     tracing::info!(mode = mode.as_str(), source = source.as_str(), "cache mode");

@@ -11,6 +11,7 @@ mod audio_key;
 mod cache;
 mod connection_slots;
 mod detached;
+mod disk_bound;
 mod errors;
 mod fair_limits;
 mod hardening;
