@@ -17,12 +17,13 @@
 //! transcription does not take (ADTS, Matroska other than WebM, a WAV that is not 16 kHz mono
 //! 16-bit), which keeps up to `AUDIO_MAX_SECONDS` of it (19.2 MB at 600 s).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use self::remux::{native_wav, remux, with_sizes};
 use self::transcode::transcode;
+use super::allowance::Cancel;
 use super::demux::{Codec, Demuxer};
 use super::detect::{self, Container};
 use super::error::AudioError;
@@ -43,9 +44,6 @@ pub const ASSESSMENT_LIMIT: Duration = Duration::from_secs(30);
 /// More channels than any microphone or phone records: refused before decoding.
 const MAX_CHANNELS: usize = 8;
 const RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
-/// Wall-clock bound on one recording's decoding, a guard against a decoder that stops making
-/// progress; real recordings of the longest accepted length take a few seconds.
-const DECODE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// What the recording is for: it decides the longest acceptable length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,10 +92,12 @@ pub enum Action {
     Remux,
     Transcode,
     Rejected,
+    /// Stopped part-way because its request was gone.
+    Cancelled,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [Self::Passthrough, Self::Remux, Self::Transcode, Self::Rejected];
+    pub const ALL: [Action; 5] = [Self::Passthrough, Self::Remux, Self::Transcode, Self::Rejected, Self::Cancelled];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -105,6 +105,7 @@ impl Action {
             Self::Remux => "remux",
             Self::Transcode => "transcode",
             Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -150,6 +151,11 @@ pub struct Rejected {
 }
 
 pub fn normalise(bytes: Bytes, purpose: Purpose, policy: Policy) -> Result<Normalised, Rejected> {
+    normalise_until(bytes, purpose, policy, Cancel::new())
+}
+
+/// [`normalise`], stopped at the next packet once `cancel` is set.
+pub fn normalise_until(bytes: Bytes, purpose: Purpose, policy: Policy, cancel: Cancel) -> Result<Normalised, Rejected> {
     let container = detect::detect(&bytes).map_err(|found| Rejected {
         error: AudioError::unsupported(found),
         container: None,
@@ -164,11 +170,11 @@ pub fn normalise(bytes: Bytes, purpose: Purpose, policy: Policy) -> Result<Norma
         }
         plausible(Some(usize::from(info.channels)), Some(info.sample_rate), "WAV").map_err(reject(None))?;
         let readable = if info.data_size_unknown { with_sizes(&bytes, &info) } else { bytes.clone() };
-        let demuxer = Demuxer::open(readable, container).map_err(reject(None))?;
+        let demuxer = Demuxer::open(readable, container, cancel).map_err(reject(None))?;
         let codec = demuxer.codec;
         return transcode(demuxer, None, bytes, &limits).map_err(reject(Some(codec)));
     }
-    let demuxer = Demuxer::open(bytes.clone(), container).map_err(reject(None))?;
+    let demuxer = Demuxer::open(bytes.clone(), container, cancel).map_err(reject(None))?;
     let codec = demuxer.codec;
     let params = &demuxer.params;
     plausible(params.channels.as_ref().map(|channels| channels.count()), params.sample_rate, container.name())
@@ -246,13 +252,6 @@ pub(super) fn frames_to_duration(frames: u64, rate: u32) -> Duration {
 
 pub(super) fn duration_to_48k(duration: Duration) -> u64 {
     (duration.as_secs_f64() * f64::from(opus::RATE)).round() as u64
-}
-
-pub(super) fn deadline(started: Instant, container: Container) -> Result<(), AudioError> {
-    if started.elapsed() > DECODE_DEADLINE {
-        return Err(AudioError::damaged(container.name(), "it took too long to decode"));
-    }
-    Ok(())
 }
 
 pub(super) fn wav_payload(bytes: Bytes, destination: Destination) -> Payload {

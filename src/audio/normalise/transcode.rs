@@ -1,13 +1,13 @@
 //! Recordings that are decoded, down-mixed and resampled to a 16 kHz mono 16-bit WAV, and what
 //! fast transcription is sent for long ones.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::{
-    Action, Destination, Limits, Normalised, Payload, Purpose, deadline, duration_to_48k, frames_to_duration,
-    opus_end_trim, wav_payload,
+    Action, Destination, Limits, Normalised, Payload, Purpose, duration_to_48k, frames_to_duration, opus_end_trim,
+    wav_payload,
 };
 use crate::audio::decode::Decoder;
 use crate::audio::demux::{Codec, Demuxer};
@@ -17,6 +17,11 @@ use crate::audio::mp4::EditList;
 use crate::audio::opus::{self, OpusHead};
 use crate::audio::resample::To16k;
 use crate::audio::wav::{self, TARGET_RATE};
+
+/// Packets in a row that yield no audio before the track is refused. A damaged stretch of a
+/// real recording spans a few packets, and a decoder's start-up one or two; a stream that goes
+/// on yielding nothing is claims without audio, each still costing a decoding attempt.
+const SILENT_RUN_LIMIT: u32 = 256;
 
 /// Decoded, down-mixed and resampled to a 16 kHz mono 16-bit WAV.
 pub(super) fn transcode(
@@ -35,14 +40,24 @@ pub(super) fn transcode(
     let mut window: Option<Window> = None;
     let mut decoded = Vec::new();
     let (mut opus_samples, mut end_trim) = (0u64, 0u64);
-    let started = Instant::now();
+    let mut silent_run = 0u32;
     while let Some(packet) = demuxer.next_packet()? {
         if codec == Codec::Opus {
             opus_samples += u64::from(opus::packet_samples(&packet.data).unwrap_or(0));
             end_trim = packet.trim_end.get();
         }
         decoded.clear();
-        let Some(rate) = decoder.decode(&packet, &mut decoded)? else { continue };
+        let Some(rate) = decoder.decode(&packet, &mut decoded)? else {
+            silent_run += 1;
+            if silent_run >= SILENT_RUN_LIMIT {
+                return Err(AudioError::damaged(
+                    container.name(),
+                    format!("{SILENT_RUN_LIMIT} packets in a row hold no audio that can be decoded"),
+                ));
+            }
+            continue;
+        };
+        silent_run = 0;
         let resampler = match &mut resampler {
             Some(resampler) if resampler.from_rate() != rate => {
                 return Err(AudioError::damaged(container.name(), "its sample rate changes part-way"));
@@ -64,7 +79,6 @@ pub(super) fn transcode(
         if frames_to_duration(resampler.input_frames(), rate) > limits.max {
             return Err(limits.too_long(None));
         }
-        deadline(started, container)?;
     }
     let Some(resampler) = resampler else {
         return Err(AudioError::damaged(container.name(), "no audio in it could be decoded"));
