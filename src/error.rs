@@ -69,6 +69,7 @@ impl AppError {
                     (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
                 }
                 AudioError::Unsupported { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+                AudioError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
                 AudioError::InvalidUrl(_)
                 | AudioError::Forbidden(_)
                 | AudioError::Fetch(_)
@@ -105,6 +106,7 @@ impl AppError {
                 UpstreamError::RateLimited { retry_after, .. } | UpstreamError::Server { retry_after, .. },
             ) => *retry_after,
             Self::Overloaded => Some(Duration::from_secs(1)),
+            Self::Audio(AudioError::Overloaded) => Some(Duration::from_secs(1)),
             _ => None,
         }
     }

@@ -30,6 +30,9 @@ pub enum AudioError {
     /// The audio host was too slow.
     #[error("audio_url did not answer in time")]
     Timeout,
+    /// Every decoding worker stayed busy for all of `AUDIO_QUEUE_WAIT_SECONDS`.
+    #[error("every audio decoding worker is busy; try again shortly")]
+    Overloaded,
     /// No audio at all: neither `audio_url` nor an `audio` file part, or an empty one.
     #[error("{0}")]
     Missing(String),
