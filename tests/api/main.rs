@@ -6,6 +6,7 @@ mod helpers;
 mod analysis_fields;
 mod audio;
 mod cache;
+mod decode_bounds;
 mod errors;
 mod health;
 mod limits;
