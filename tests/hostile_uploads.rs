@@ -101,6 +101,7 @@ async fn each_hostile_file_is_refused_in_the_envelope_for_well_under_two_seconds
         let before = running.cpu();
         let (status, body) = running.transcribe(file).await;
         let spent = running.cpu() - before;
+        eprintln!("{what}: {status} after {spent:?} of CPU");
         assert!((400..500).contains(&status), "{what}: {status} {body}");
         assert_eq!(body["success"], false, "{what}: {body}");
         assert_eq!(body["code"], "validation_error", "{what}: {body}");
