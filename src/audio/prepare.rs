@@ -49,10 +49,9 @@ impl Preparer {
     }
 
     pub async fn prepare(&self, bytes: Bytes, purpose: Purpose) -> Result<Audio, AudioError> {
-        let permit = match tokio::time::timeout(self.queue_wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => unreachable!("the semaphore is never closed"),
-            Err(_) => return Err(AudioError::Overloaded),
+        // The semaphore is never closed: an error is the wait running out.
+        let Ok(Ok(permit)) = tokio::time::timeout(self.queue_wait, self.permits.clone().acquire_owned()).await else {
+            return Err(AudioError::Overloaded);
         };
         let (policy, metrics, work) = (self.policy, self.metrics.clone(), bytes.clone());
         let cancel = Cancel::new();
