@@ -210,7 +210,8 @@ impl App {
             settings.audio_workers,
             AudioPolicy { max_duration: settings.audio_max_duration, send: settings.audio_send_format },
             metrics.clone(),
-        );
+        )
+        .with_queue_wait(settings.audio_queue_wait);
         let state = AppState::new(Inner {
             settings,
             metrics,

@@ -81,13 +81,15 @@ pub struct Collectors {
     pub analysis_parse_total: IntCounterVec,
     /// Recordings taken in. `container`: wav | ogg | webm | matroska | mp4 | mp3 | adts | flac |
     /// unknown; `codec`: opus | aac | mp3 | flac | vorbis | pcm | alac | adpcm | unknown;
-    /// `action`: passthrough | remux | transcode | rejected.
+    /// `action`: passthrough | remux | transcode | rejected | cancelled.
     pub audio_inputs_total: IntCounterVec,
     /// Seconds of audio sent to Azure (which bills by the audio second), each attempt counted.
     /// `operation`: transcribe | pronunciation.
     pub audio_seconds_total: CounterVec,
     /// Bytes of the recordings' budget (`AUDIO_BYTES_IN_FLIGHT`) reserved by requests now.
     pub audio_bytes_reserved: IntGauge,
+    /// Decoding workers (`AUDIO_WORKERS`) busy with a recording now.
+    pub audio_workers_busy: IntGauge,
 }
 
 impl Metrics {
@@ -219,6 +221,10 @@ impl Metrics {
             audio_bytes_reserved: register!(IntGauge::new(
                 "audio_bytes_reserved",
                 "Bytes of AUDIO_BYTES_IN_FLIGHT reserved by the audio requests being served"
+            )),
+            audio_workers_busy: register!(IntGauge::new(
+                "audio_workers_busy",
+                "Decoding workers (AUDIO_WORKERS) busy with a recording now"
             )),
             registry,
         }))

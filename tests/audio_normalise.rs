@@ -243,3 +243,14 @@ fn a_stereo_opus_packet_that_trips_the_decoder_is_damage_not_a_panic() {
         Err(rejected) => assert!(matches!(rejected.error, AudioError::Damaged { .. }), "{:?}", rejected.error),
     }
 }
+
+#[test]
+fn float_samples_large_enough_to_overflow_the_resampler_are_clipped_not_a_panic() {
+    // A WAV found by the fuzz target: 48 kHz float samples so large that the resampler's FFT
+    // overflowed into infinities, and rubato 5.1 panicked on them.
+    let bytes = Bytes::from_static(include_bytes!("fixtures/audio/fuzz-wav-float-overflow.wav"));
+    match normalise::normalise(bytes, Purpose::Transcription, Policy::default()) {
+        Ok(normalised) => assert_eq!(normalised.action, Action::Transcode),
+        Err(rejected) => assert!(matches!(rejected.error, AudioError::Damaged { .. }), "{:?}", rejected.error),
+    }
+}

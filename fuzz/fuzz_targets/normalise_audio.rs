@@ -1,7 +1,10 @@
-//! `cargo +nightly fuzz run normalise_audio fuzz/corpus/normalise_audio tests/fixtures/audio -- -max_total_time=300`
-//! (the fixtures seed it with every container). Any bytes must give a normalised recording or a
-//! refusal, never a panic, a hang or unbounded memory; what is accepted is always something
-//! Azure documents, no longer than the limit.
+//! `cargo +nightly fuzz run normalise_audio fuzz/corpus/normalise_audio tests/fixtures/audio -- -max_total_time=300 -timeout=5`
+//! (the fixtures seed it with every container; `fuzz/corpus/normalise_audio` holds hostile
+//! claims: an endless MP4 `trun`, Matroska blocks laced with nothing). Any bytes must give a
+//! normalised recording or a refusal, never a panic, a hang or unbounded memory; what is
+//! accepted is always something Azure documents, no longer than the limit. The packet
+//! allowance is on (one packet per byte, empty runs refused, the deadline on every packet), so
+//! `-timeout=5` flags any input whose work is not bounded by its bytes.
 #![no_main]
 
 use std::time::Duration;

@@ -89,10 +89,12 @@ impl Decoder {
                 out.reserve(frames);
                 for frame in 0..frames {
                     let sum: f32 = planes.iter().map(|plane| plane.get(frame).copied().unwrap_or(0.0)).sum();
-                    // A float file can hold NaN or infinity (found by fuzzing: the resampler's
-                    // FFT panics on them); silence is what a player makes of them.
+                    // A float file can hold NaN or infinity, and finite values so large the
+                    // resampler's FFT overflows into them (both found by fuzzing: rubato then
+                    // panics). Silence is what a player makes of the first, full scale what it
+                    // makes of the second; the 16-bit WAV clips there anyway.
                     let mono = sum * scale;
-                    out.push(if mono.is_finite() { mono } else { 0.0 });
+                    out.push(if mono.is_finite() { mono.clamp(-1.0, 1.0) } else { 0.0 });
                 }
                 Ok((frames > 0).then_some(rate))
             }

@@ -19,10 +19,11 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::packet::Packet;
 
+use super::allowance::{Allowance, Cancel};
 use super::detect::Container;
 use super::error::AudioError;
 use super::matroska;
-use super::mp4::{EditList, edit_list};
+use super::mp4::{self, EditList, edit_list};
 
 /// The codecs, as `audio_inputs_total{codec}` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,13 +104,20 @@ pub struct Demuxer {
     /// A WebM/Matroska's `DiscardPadding` on its last block, in 48 kHz samples.
     pub end_padding: Option<u64>,
     packets: u64,
+    /// Spent on every packet the container yields, whichever track it belongs to.
+    allowance: Allowance,
     /// The track ended at a read error rather than at its end.
     pub truncated: bool,
 }
 
 impl Demuxer {
-    pub fn open(bytes: Bytes, container: Container) -> Result<Self, AudioError> {
+    /// The recording's audio track; `cancel` stops the reading of its packets.
+    pub fn open(bytes: Bytes, container: Container, cancel: Cancel) -> Result<Self, AudioError> {
         let name = container.name();
+        let allowance = Allowance::new(bytes.len(), cancel);
+        if container == Container::Mp4 && mp4::fragment_samples(&bytes) > allowance.packets() {
+            return Err(AudioError::damaged(name, "its fragments claim more samples than its bytes can hold"));
+        }
         let source = MediaSourceStream::new(Box::new(Cursor::new(bytes.clone())), Default::default());
         let reader = symphonia::default::get_probe()
             .probe(&Hint::new(), source, FormatOptions::default(), MetadataOptions::default())
@@ -127,13 +135,28 @@ impl Demuxer {
             Container::WebM | Container::Matroska => matroska::end_padding(&bytes),
             _ => None,
         };
-        Ok(Self { reader, track_id, container, codec, params, edits, end_padding, packets: 0, truncated: false })
+        Ok(Self {
+            reader,
+            track_id,
+            container,
+            codec,
+            params,
+            edits,
+            end_padding,
+            packets: 0,
+            allowance,
+            truncated: false,
+        })
     }
 
     /// The next packet of the audio track; `None` at its end or where the data broke off.
     pub fn next_packet(&mut self) -> Result<Option<Packet>, AudioError> {
         loop {
-            match self.reader.next_packet() {
+            let next = self.reader.next_packet();
+            if let Ok(Some(packet)) = &next {
+                self.allowance.spend(self.container, packet.data.len())?;
+            }
+            match next {
                 Ok(Some(packet)) if packet.track_id != self.track_id => continue,
                 Ok(Some(packet)) => {
                     self.packets += 1;

@@ -34,7 +34,8 @@ pub enum AudioError {
     #[error("{0}")]
     Missing(String),
     /// The recordings' memory budget (`AUDIO_BYTES_IN_FLIGHT`) stayed full while the recording's
-    /// next bytes waited for room: the service's state, not the learner's fault.
+    /// next bytes waited for room (`AUDIO_BYTES_WAIT_MS`), or every decoding worker stayed busy
+    /// for all of `AUDIO_QUEUE_WAIT_SECONDS`: the service's state, not the learner's fault.
     #[error("the service is at capacity; try again shortly")]
     Overloaded,
 }

@@ -8,12 +8,14 @@
 //! - [`ogg_opus`]: mono Opus re-packaged as Ogg/Opus, packet for packet; [`decode`] and
 //!   [`resample`]: everything else to 16 kHz mono 16-bit;
 //! - [`normalise`]: the choice between passing through, re-packaging and transcoding, the exact
-//!   duration, and the Azure API it goes to; [`prepare`]: running that off the async workers;
+//!   duration, and the Azure API it goes to; [`allowance`]: the packets, time and request it
+//!   may spend; [`prepare`]: running that off the async workers;
 //!   [`recording`]: the result the upstream stacks carry;
 //! - [`fetch`] and [`address`]: downloading `audio_url`s under the SSRF policy; [`budget`]: the
 //!   bytes of recordings held at once.
 
 pub mod address;
+pub mod allowance;
 pub mod budget;
 pub mod decode;
 pub mod demux;

@@ -1,4 +1,5 @@
-//! The one thing read from MP4/M4A boxes by hand: the audio track's edit list.
+//! The two things read from MP4/M4A boxes by hand: the audio track's edit list, and how many
+//! samples the fragments claim.
 //!
 //! AAC encoders put 1024 (Apple: 2112) samples of priming in front of the audio and pad the
 //! last frame; the edit list (`moov/trak/edts/elst`) says where the real audio starts and how
@@ -49,6 +50,20 @@ pub fn edit_list(bytes: &[u8]) -> Option<EditList> {
             timescale: media_timescale,
         })
     })
+}
+
+/// Samples the track fragment runs (`moof/traf/trun`) claim, all tracks together.
+///
+/// Checked before the demuxer sees the file: symphonia reads a `trun` by looping once per
+/// claimed sample even when no per-sample field is stored, so 2^32-1 claimed samples cost it
+/// tens of seconds before it yields a first packet, in a box of 20 bytes.
+pub fn fragment_samples(bytes: &[u8]) -> u64 {
+    children(bytes)
+        .filter(|(kind, _)| kind == b"moof")
+        .flat_map(|(_, moof)| children(moof).filter(|(kind, _)| kind == b"traf"))
+        .flat_map(|(_, traf)| children(traf).filter(|(kind, _)| kind == b"trun"))
+        .filter_map(|(_, trun)| Some(u64::from(u32::from_be_bytes(trun.get(4..8)?.try_into().ok()?))))
+        .sum()
 }
 
 /// The boxes inside `bytes`, as (type, body). Stops at the first malformed size.
@@ -154,6 +169,19 @@ mod tests {
         elst.extend_from_slice(&0x0001_0000u32.to_be_bytes());
         let edits = edit_list(&file(elst)).expect("an edit list");
         assert_eq!((edits.skip, edits.play), (2112, Some(48_000)));
+    }
+
+    #[test]
+    fn the_samples_fragments_claim_are_counted_without_reading_them() {
+        let trun = |count: u32| boxed(b"trun", &full(0, &count.to_be_bytes()));
+        let moof =
+            |runs: Vec<u8>| boxed(b"moof", &[boxed(b"mfhd", &full(0, &[0, 0, 0, 1])), boxed(b"traf", &runs)].concat());
+        let mut file = file(full(0, &0u32.to_be_bytes()));
+        assert_eq!(fragment_samples(&file), 0);
+        file.extend(moof([trun(10), trun(u32::MAX)].concat()));
+        file.extend(boxed(b"mdat", &[]));
+        file.extend(moof(trun(5)));
+        assert_eq!(fragment_samples(&file), 15 + u64::from(u32::MAX));
     }
 
     #[test]

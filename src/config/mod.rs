@@ -96,6 +96,8 @@ pub struct Settings {
     pub audio_send_format: crate::audio::SendFormat,
     /// Recordings normalised at once (CPU work, on the blocking pool).
     pub audio_workers: usize,
+    /// Longest a recording waits for a decoding worker before 503 `overloaded`.
+    pub audio_queue_wait: Duration,
     /// Longest pause between two pieces of a request body before the request is given up.
     pub request_body_timeout: Duration,
     /// A request body must be complete this long after the request arrived (408).
@@ -275,6 +277,11 @@ impl Settings {
                 AUDIO_WORKERS,
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
                 1,
+            )?,
+            audio_queue_wait: vars.seconds(
+                AUDIO_QUEUE_WAIT_SECONDS,
+                crate::audio::prepare::DEFAULT_QUEUE_WAIT.as_secs(),
+                0,
             )?,
             request_body_timeout: vars.seconds(REQUEST_BODY_TIMEOUT_SECONDS, 15, 1)?,
             request_body_deadline: vars.seconds(REQUEST_BODY_DEADLINE_SECONDS, 60, 1)?,

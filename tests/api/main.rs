@@ -10,6 +10,7 @@ mod audio_edges;
 mod audio_key;
 mod cache;
 mod connection_slots;
+mod decode_bounds;
 mod detached;
 mod disk_bound;
 mod errors;

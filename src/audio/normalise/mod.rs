@@ -18,12 +18,13 @@
 //! 16-bit), which keeps up to `AUDIO_MAX_SECONDS` of it (19.2 MB at 600 s). Copies and output
 //! are held in the request's `budget::Output` before they are allocated.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use self::remux::{native_wav, remux, with_sizes};
 use self::transcode::transcode;
+use super::allowance::Cancel;
 use super::budget::Output;
 use super::demux::{Codec, Demuxer};
 use super::detect::{self, Container};
@@ -49,9 +50,6 @@ pub(super) const OVERRUN: Duration = Duration::from_secs(1);
 /// More channels than any microphone or phone records: refused before decoding.
 const MAX_CHANNELS: usize = 8;
 const RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
-/// Wall-clock bound on one recording's decoding, a guard against a decoder that stops making
-/// progress; real recordings of the longest accepted length take a few seconds.
-const DECODE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// What the recording is for: it decides the longest acceptable length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,10 +98,12 @@ pub enum Action {
     Remux,
     Transcode,
     Rejected,
+    /// Stopped part-way because its request was gone.
+    Cancelled,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [Self::Passthrough, Self::Remux, Self::Transcode, Self::Rejected];
+    pub const ALL: [Action; 5] = [Self::Passthrough, Self::Remux, Self::Transcode, Self::Rejected, Self::Cancelled];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -111,6 +111,7 @@ impl Action {
             Self::Remux => "remux",
             Self::Transcode => "transcode",
             Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -156,16 +157,18 @@ pub struct Rejected {
 }
 
 pub fn normalise(bytes: Bytes, purpose: Purpose, policy: Policy) -> Result<Normalised, Rejected> {
-    normalise_counted(bytes, purpose, policy, &mut Output::unbounded())
+    normalise_counted(bytes, purpose, policy, &mut Output::unbounded(), Cancel::new())
 }
 
 /// [`normalise`], with every copy and the growing 16 kHz output held in `output` before it is
-/// allocated (a long recording's 19.2 MB included).
+/// allocated (a long recording's 19.2 MB included), and stopped at the next packet once `cancel`
+/// is set (its request is gone).
 pub fn normalise_counted(
     bytes: Bytes,
     purpose: Purpose,
     policy: Policy,
     output: &mut Output,
+    cancel: Cancel,
 ) -> Result<Normalised, Rejected> {
     let container = detect::detect(&bytes).map_err(|found| Rejected {
         error: AudioError::unsupported(found),
@@ -185,11 +188,11 @@ pub fn normalise_counted(
         }
         plausible(Some(usize::from(info.channels)), Some(info.sample_rate), "WAV").map_err(reject(None))?;
         let readable = if info.data_size_unknown { with_sizes(&bytes, &info) } else { bytes.clone() };
-        let demuxer = Demuxer::open(readable, container).map_err(reject(None))?;
+        let demuxer = Demuxer::open(readable, container, cancel).map_err(reject(None))?;
         let codec = demuxer.codec;
         return transcode(demuxer, None, bytes, &limits, output).map_err(reject(Some(codec)));
     }
-    let demuxer = Demuxer::open(bytes.clone(), container).map_err(reject(None))?;
+    let demuxer = Demuxer::open(bytes.clone(), container, cancel).map_err(reject(None))?;
     let codec = demuxer.codec;
     let params = &demuxer.params;
     plausible(params.channels.as_ref().map(|channels| channels.count()), params.sample_rate, container.name())
@@ -273,13 +276,6 @@ pub(super) fn frames_to_duration(frames: u64, rate: u32) -> Duration {
 
 pub(super) fn duration_to_48k(duration: Duration) -> u64 {
     (duration.as_secs_f64() * f64::from(opus::RATE)).round() as u64
-}
-
-pub(super) fn deadline(started: Instant, container: Container) -> Result<(), AudioError> {
-    if started.elapsed() > DECODE_DEADLINE {
-        return Err(AudioError::damaged(container.name(), "it took too long to decode"));
-    }
-    Ok(())
 }
 
 pub(super) fn wav_payload(bytes: Bytes, destination: Destination) -> Payload {

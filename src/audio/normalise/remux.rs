@@ -1,13 +1,11 @@
 //! Recordings that need no decoding: a native WAV as it came (or with its size fields made
 //! true), and mono Opus re-packaged into Ogg packet for packet.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{
-    Action, Limits, Normalised, OGG_OPUS_CONTENT_TYPE, OVERRUN, Payload, deadline, opus_end_trim, wav_payload,
-};
+use super::{Action, Limits, Normalised, OGG_OPUS_CONTENT_TYPE, OVERRUN, Payload, opus_end_trim, wav_payload};
 use crate::audio::demux::{Codec, Demuxer};
 use crate::audio::detect::Container;
 use crate::audio::error::AudioError;
@@ -47,7 +45,6 @@ pub(super) fn with_sizes(bytes: &Bytes, info: &WavInfo) -> Bytes {
 /// Mono Opus, packet for packet, into Ogg.
 pub(super) fn remux(mut demuxer: Demuxer, head: &OpusHead, limits: &Limits) -> Result<Normalised, AudioError> {
     let container = demuxer.container;
-    let started = Instant::now();
     let mut writer = ogg_opus::Writer::new(head, container.name())?;
     let mut end_trim = 0;
     while let Some(packet) = demuxer.next_packet()? {
@@ -58,7 +55,6 @@ pub(super) fn remux(mut demuxer: Demuxer, head: &OpusHead, limits: &Limits) -> R
         if so_far > limits.max + OVERRUN {
             return Err(limits.too_long(None));
         }
-        deadline(started, container)?;
     }
     let end_trim =
         end_trim.max(opus_end_trim(demuxer.edits, writer.samples(), head)).max(demuxer.end_padding.unwrap_or(0));

@@ -1,12 +1,12 @@
 //! Recordings that are decoded, down-mixed and resampled to a 16 kHz mono 16-bit WAV, and what
 //! fast transcription is sent for long ones.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::{
-    Action, Destination, Limits, Normalised, OVERRUN, Payload, Purpose, deadline, duration_to_48k, frames_to_duration,
+    Action, Destination, Limits, Normalised, OVERRUN, Payload, Purpose, duration_to_48k, frames_to_duration,
     opus_end_trim, wav_payload,
 };
 use crate::audio::budget::Output;
@@ -18,6 +18,11 @@ use crate::audio::mp4::EditList;
 use crate::audio::opus::{self, OpusHead};
 use crate::audio::resample::To16k;
 use crate::audio::wav::{self, TARGET_RATE};
+
+/// Packets in a row that yield no audio before the track is refused. A damaged stretch of a
+/// real recording spans a few packets, and a decoder's start-up one or two; a stream that goes
+/// on yielding nothing is claims without audio, each still costing a decoding attempt.
+const SILENT_RUN_LIMIT: u32 = 256;
 
 /// Decoded, down-mixed and resampled to a 16 kHz mono 16-bit WAV.
 pub(super) fn transcode(
@@ -39,7 +44,7 @@ pub(super) fn transcode(
     let mut window: Option<Window> = None;
     let mut decoded = Vec::new();
     let (mut opus_samples, mut end_trim) = (0u64, 0u64);
-    let started = Instant::now();
+    let mut silent_run = 0u32;
     while let Some(packet) = demuxer.next_packet()? {
         if codec == Codec::Opus {
             // Only packets that hold audio count (the decoder leaves the others out too).
@@ -48,7 +53,17 @@ pub(super) fn transcode(
             end_trim = packet.trim_end.get();
         }
         decoded.clear();
-        let Some(rate) = decoder.decode(&packet, &mut decoded)? else { continue };
+        let Some(rate) = decoder.decode(&packet, &mut decoded)? else {
+            silent_run += 1;
+            if silent_run >= SILENT_RUN_LIMIT {
+                return Err(AudioError::damaged(
+                    container.name(),
+                    format!("{SILENT_RUN_LIMIT} packets in a row hold no audio that can be decoded"),
+                ));
+            }
+            continue;
+        };
+        silent_run = 0;
         let resampler = match &mut resampler {
             Some(resampler) if resampler.from_rate() != rate => {
                 return Err(AudioError::damaged(container.name(), "its sample rate changes part-way"));
@@ -72,7 +87,6 @@ pub(super) fn transcode(
         if frames_to_duration(resampler.input_frames(), rate) > limits.max + OVERRUN {
             return Err(limits.too_long(None));
         }
-        deadline(started, container)?;
     }
     let Some(resampler) = resampler else {
         return Err(AudioError::damaged(container.name(), "no audio in it could be decoded"));
