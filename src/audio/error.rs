@@ -36,7 +36,7 @@ pub enum AudioError {
     /// The recordings' memory budget (`AUDIO_BYTES_IN_FLIGHT`) stayed full while the recording's
     /// next bytes waited for room (`AUDIO_BYTES_WAIT_MS`), or every decoding worker stayed busy
     /// for all of `AUDIO_QUEUE_WAIT_SECONDS`: the service's state, not the learner's fault.
-    #[error("the service is at capacity; try again shortly")]
+    #[error("the service is busy with other recordings; try again shortly")]
     Overloaded,
 }
 
