@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::audio_checks::{long_wav, read_fixture};
+use crate::helpers::audio_checks::{long_wav, read_fixture, wav_frames};
 use crate::helpers::{AZURE_PATH, TestApp, assert_error, spawn_app, spawn_app_against};
 
 #[path = "../support/opus_recording.rs"]
@@ -34,32 +34,6 @@ async fn ok(response: reqwest::Response, what: &str) -> Value {
     let body: Value = response.json().await.expect("json");
     assert_eq!(status.as_u16(), 200, "{what}: {body}");
     body
-}
-
-/// A 16-bit PCM WAV of exactly `frames` frames of a tone at `rate` with `channels`.
-fn wav_frames(rate: u32, channels: u16, frames: u32) -> Vec<u8> {
-    let data_len = frames * u32::from(channels) * 2;
-    let mut wav = Vec::with_capacity(44 + data_len as usize);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&channels.to_le_bytes());
-    wav.extend_from_slice(&rate.to_le_bytes());
-    wav.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
-    wav.extend_from_slice(&(channels * 2).to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    for frame in 0..frames {
-        let t = f64::from(frame) / f64::from(rate);
-        let sample = (8000.0 * (t * 440.0 * std::f64::consts::PI).sin()) as i16;
-        for _ in 0..channels {
-            wav.extend_from_slice(&sample.to_le_bytes());
-        }
-    }
-    wav
 }
 
 /// An Ogg stream of mono or stereo Opus whose `packets` are all `packet`.
@@ -144,8 +118,8 @@ async fn pronunciation_takes_29_99_to_30_00_s_in_any_format() {
         ("29.99 s 44.1 kHz stereo WAV", wav_frames(44_100, 2, 1_322_559)),
         ("30.00 s 48 kHz mono WAV", wav_frames(48_000, 1, 1_440_000)),
         ("30.00 s 8 kHz mono WAV", wav_frames(8_000, 1, 240_000)),
-        ("30.00 s stereo Opus", stereo_ogg_opus(30.0, 32)),
-        ("29.99 s stereo Opus", stereo_ogg_opus(29.99, 32)),
+        ("30.00 s stereo Opus", bytes::Bytes::from(stereo_ogg_opus(30.0, 32))),
+        ("29.99 s stereo Opus", bytes::Bytes::from(stereo_ogg_opus(29.99, 32))),
     ];
     for (name, recording) in recordings {
         let form = upload(recording, "reading").text("reference_text", "I go to the store yesterday");
@@ -156,7 +130,7 @@ async fn pronunciation_takes_29_99_to_30_00_s_in_any_format() {
     for (name, recording) in [
         ("30.00 s + 1 sample 16 kHz WAV", wav_frames(16_000, 1, 480_001)),
         ("30.01 s 44.1 kHz stereo WAV", wav_frames(44_100, 2, 1_323_441)),
-        ("30.01 s stereo Opus", stereo_ogg_opus(30.01, 32)),
+        ("30.01 s stereo Opus", bytes::Bytes::from(stereo_ogg_opus(30.01, 32))),
     ] {
         let form = upload(recording, "reading").text("reference_text", "I go to the store yesterday");
         let body = assert_error(post(&app, "/api/pronunciation", form).await, 422, "validation_error").await;
@@ -172,8 +146,8 @@ async fn audio_with_nothing_in_it_is_refused_without_calling_azure() {
     let headers_only_opus = ogg_opus_of(1, &[0xF8, 0x01], 0);
     for (name, recording) in [
         ("an empty file", Vec::new()),
-        ("a 16 kHz WAV header and no samples", wav_frames(16_000, 1, 0)),
-        ("a 44.1 kHz stereo WAV header and no samples", wav_frames(44_100, 2, 0)),
+        ("a 16 kHz WAV header and no samples", wav_frames(16_000, 1, 0).to_vec()),
+        ("a 44.1 kHz stereo WAV header and no samples", wav_frames(44_100, 2, 0).to_vec()),
         ("Ogg/Opus headers and no packets", headers_only_opus),
     ] {
         for route in ["/api/transcribe", "/api/pronunciation"] {

@@ -246,7 +246,11 @@ pub fn repeat_as_ogg(webm: &Bytes, times: usize) -> Bytes {
 
 /// `seconds` of a loud, changing signal as a canonical PCM WAV of any rate and channel count.
 pub fn long_wav(rate: u32, channels: u16, seconds: u32) -> Bytes {
-    let frames = rate * seconds;
+    wav_frames(rate, channels, rate * seconds)
+}
+
+/// Exactly `frames` frames of that signal: for lengths at a limit's edge, to the sample.
+pub fn wav_frames(rate: u32, channels: u16, frames: u32) -> Bytes {
     let data_len = frames * u32::from(channels) * 2;
     let mut wav = Vec::with_capacity(44 + data_len as usize);
     wav.extend_from_slice(b"RIFF");
