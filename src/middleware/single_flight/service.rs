@@ -10,10 +10,12 @@ use super::flights::{Call, Flights};
 use super::lease::{Claimed, Lease, lease_exists};
 use crate::cache::claims::{Claim, Claims};
 use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable};
+use crate::metrics::labels::Operation;
 use crate::middleware::rate_limit::Gate;
 use crate::stacks::served::{Origin, Served};
 use crate::upstream::error::Upstream;
 use crate::upstream::error::UpstreamError;
+use crate::usage::Allowance;
 
 #[derive(Clone)]
 pub struct SingleFlightService<S> {
@@ -49,7 +51,7 @@ where
         let flights = self.flights.clone();
         let inner = self.inner.clone();
         // Taken here, in the request's task: the flight may be driven from another caller's.
-        let gate = Gate::current();
+        let gate = Admission { gate: Gate::current(), allowance: Allowance::current(), operation: operation_of::<R>() };
         Box::pin(async move {
             // A memory-tier hit is a local read with nothing to coordinate: answering it before
             // the registry spares every hit the flight's bookkeeping (lock, boxed shared
@@ -73,7 +75,7 @@ where
                 };
                 result = registry.join_or_start::<R>(&rendered, start).finish().await;
                 let refused_starter = matches!(result, Err(UpstreamError::NotAdmitted { .. })) && unstarted.is_some();
-                if !refused_starter || !admitted_by(gate.as_ref()).await {
+                if !refused_starter || !gate.admitted().await {
                     break;
                 }
             }
@@ -89,7 +91,7 @@ async fn fly<S, J, R>(
     inner: S,
     job: J,
     key: CacheKey,
-    gate: Option<Gate>,
+    gate: Admission,
 ) -> Result<Served<R>, UpstreamError>
 where
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Send,
@@ -100,7 +102,7 @@ where
     let cache = &flights.cache;
     let refused = || Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
     let Some(link) = cache.redis().cloned() else {
-        if !admitted_by(gate.as_ref()).await {
+        if !gate.admitted().await {
             return refused();
         }
         return inner.oneshot(job).await;
@@ -115,7 +117,7 @@ where
         // is not there, takes the lease in the same round trip.
         // Side by side with the rate limit's decision: one round trip for both.
         let (claimed, admitted) =
-            tokio::join!(Lease::claim(&link, &key, lease_key.clone(), config.lease), admitted_by(gate.as_ref()));
+            tokio::join!(Lease::claim(&link, &key, lease_key.clone(), config.lease), gate.admitted());
         if !admitted {
             if let Ok(Claimed::Acquired(lease)) = claimed {
                 lease.release().await;
@@ -225,11 +227,31 @@ async fn wait_for_holder<R: Cacheable>(
     }
 }
 
-/// Whether the request may make its upstream call: no gate (no rate limit on its route) is yes.
-async fn admitted_by(gate: Option<&Gate>) -> bool {
-    match gate {
-        Some(gate) => gate.admitted().await,
-        None => true,
+/// What decides whether a request may make its upstream call: the rate limit's gate, then the
+/// user's daily budget (`usage::budget`; a refusal there becomes 429 `budget_exceeded`).
+#[derive(Clone)]
+struct Admission {
+    gate: Option<Gate>,
+    allowance: Option<Allowance>,
+    operation: Operation,
+}
+
+impl Admission {
+    /// No gate (no rate limit on the route) and no allowance (no usage layer) are yes.
+    async fn admitted(&self) -> bool {
+        let allowed = match &self.gate {
+            Some(gate) => gate.admitted().await,
+            None => true,
+        };
+        allowed && crate::usage::budget::admits(self.allowance.as_ref(), self.operation).await
+    }
+}
+
+fn operation_of<R: Cacheable>() -> Operation {
+    match R::KIND {
+        CacheKind::Transcription => Operation::Transcribe,
+        CacheKind::Pronunciation => Operation::Pronunciation,
+        CacheKind::Analysis => Operation::Analyze,
     }
 }
 
