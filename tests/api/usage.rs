@@ -239,9 +239,14 @@ async fn the_analysis_that_reaches_the_token_budget_is_answered_and_the_next_is_
     let body = assert_error(refused, 429, "budget_exceeded").await;
     assert!(body["error"].as_str().is_some_and(|message| message.contains("token")), "{body}");
 
-    // What costs nothing is still served: a cached answer to the same user.
+    // What costs nothing is still served: a cached answer to the same user, from this
+    // instance's memory or from Redis through another instance.
     let cached = analyzed(&app, "spender", "First text.").await;
     assert_eq!(cached["meta"]["cached"], true, "{cached}");
+    let other = instance(&fakes, &redis, &[("USER_DAILY_TOKENS", budget.as_str())]).await;
+    let cached = analyzed(&other, "spender", "Second text.").await;
+    assert_eq!(cached["meta"]["cached"], true, "{cached}");
+    assert_error(analyze_as(&other, "spender", "Fourth text.").await, 429, "budget_exceeded").await;
     // Another user has a budget of their own.
     analyzed(&app, "frugal", "Third text.").await;
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
@@ -268,7 +273,8 @@ async fn the_recording_that_reaches_the_audio_budget_is_answered_and_the_next_is
     once_counted(&app, "talker", 1).await;
     assert_eq!(transcribe_as(&app, "talker", &second).await.status().as_u16(), 200);
     let day = once_counted(&app, "talker", 2).await;
-    assert!(approx(&day["audio_seconds"], 2.0), "{day}");
+    // 1 s and 1.00125 s, in whole milliseconds.
+    assert!(approx(&day["audio_seconds"], 2.001), "{day}");
 
     let body = assert_error(transcribe_as(&app, "talker", &third).await, 429, "budget_exceeded").await;
     assert!(body["error"].as_str().is_some_and(|message| message.contains("audio")), "{body}");

@@ -117,7 +117,7 @@ where
         // is not there, takes the lease in the same round trip.
         // Side by side with the rate limit's decision: one round trip for both.
         let (claimed, admitted) =
-            tokio::join!(Lease::claim(&link, &key, lease_key.clone(), config.lease), gate.admitted());
+            tokio::join!(Lease::claim(&link, &key, lease_key.clone(), config.lease), gate.rate_admitted());
         if !admitted {
             if let Ok(Claimed::Acquired(lease)) = claimed {
                 lease.release().await;
@@ -127,6 +127,7 @@ where
         match claimed {
             // Redis failing or backing off: coordinating would only add timeouts to a request
             // that is going upstream anyway.
+            Err(_) if !gate.budget_admits().await => return refused(),
             Err(_) => return inner.oneshot(job).await,
             Ok(Claimed::Stored(bytes)) => {
                 if let Some((value, tier)) = cache.accept_from_redis::<R>(&key, bytes).await {
@@ -134,10 +135,19 @@ where
                 }
                 // An unreadable entry, deleted by the cache: claim again, once.
                 if std::mem::replace(&mut unreadable_seen, true) {
+                    if !gate.budget_admits().await {
+                        return refused();
+                    }
                     return inner.oneshot(job).await;
                 }
             }
             Ok(Claimed::Acquired(lease)) => {
+                // The budget after the claim: a result stored in Redis costs nothing and is
+                // served to a user over budget.
+                if !gate.budget_admits().await {
+                    lease.release().await;
+                    return refused();
+                }
                 // The cache layer beneath sees the claim: it skips the Redis read this claim just
                 // made, and its store ends the lease in the same round trip (`cache::claims`).
                 let claim = ClaimGuard::new(cache.claims(), key.as_str(), &lease);
@@ -158,6 +168,7 @@ where
                     return Ok(Served { value, origin: Origin::SharedRemote });
                 }
                 Waited::LeaseGone => continue,
+                Waited::GiveUp if !gate.budget_admits().await => return refused(),
                 Waited::GiveUp => return inner.oneshot(job).await,
             },
         }
@@ -237,13 +248,20 @@ struct Admission {
 }
 
 impl Admission {
-    /// No gate (no rate limit on the route) and no allowance (no usage layer) are yes.
+    /// Both. No gate (no rate limit on the route) and no allowance (no usage layer) are yes.
     async fn admitted(&self) -> bool {
-        let allowed = match &self.gate {
+        self.rate_admitted().await && self.budget_admits().await
+    }
+
+    async fn rate_admitted(&self) -> bool {
+        match &self.gate {
             Some(gate) => gate.admitted().await,
             None => true,
-        };
-        allowed && crate::usage::budget::admits(self.allowance.as_ref(), self.operation).await
+        }
+    }
+
+    async fn budget_admits(&self) -> bool {
+        crate::usage::budget::admits(self.allowance.as_ref(), self.operation).await
     }
 }
 
