@@ -41,3 +41,49 @@ pub(super) fn usage_settings<F: Fn(&str) -> Option<String>>(vars: &Vars<'_, F>) 
         buffer_max_entries: vars.number(USAGE_BUFFER_MAX_ENTRIES, 10_000usize, 1)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<UsageSettings, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let lookup = |name: &str| map.get(name).cloned();
+        usage_settings(&Vars { lookup: &lookup, file: HashMap::new() })
+    }
+
+    #[test]
+    fn defaults_keep_35_days_with_budgets_off_at_gemini_flash_prices() {
+        let settings = read(&[]).expect("defaults are valid");
+        assert_eq!(settings, UsageSettings::default());
+        assert_eq!(settings.budgets, Budgets { audio_seconds: 0, tokens: 0 });
+        assert_eq!(settings.prices.tokens, TokenPrices::GEMINI_25_FLASH);
+    }
+
+    #[test]
+    fn thinking_is_priced_as_output_unless_set() {
+        let settings = read(&[(PRICE_OUTPUT_PER_MILLION_USD, "3")]).expect("valid");
+        assert_eq!(settings.prices.tokens.thinking, 3.0);
+        let settings =
+            read(&[(PRICE_OUTPUT_PER_MILLION_USD, "3"), (PRICE_THINKING_PER_MILLION_USD, "1")]).expect("valid");
+        assert_eq!(settings.prices.tokens.thinking, 1.0);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (name, value) in [
+            (USAGE_RETENTION_DAYS, "0"),
+            (USER_DAILY_TOKENS, "-5"),
+            (USER_DAILY_AUDIO_SECONDS, "an hour"),
+            (PRICE_AUDIO_HOUR_USD, "-1"),
+            (PRICE_INPUT_PER_MILLION_USD, "inf"),
+            (PRICE_MODELS, "gemini-2.5-pro"),
+            (USAGE_BUFFER_MAX_ENTRIES, "0"),
+        ] {
+            let error = read(&[(name, value)]).expect_err(value);
+            assert_eq!(error.variable, name, "{value}");
+        }
+    }
+}
