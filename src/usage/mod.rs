@@ -13,6 +13,16 @@
 //!    when it answers again, each batch under an id Redis remembers, so nothing is added twice.
 //!
 //! [`prices`] turns a day's counts into an estimated cost for `GET /api/usage`.
+//!
+//! Hooks for providers and operations:
+//! - an LLM provider fills a [`TokenUsage`] from its wire (Gemini's `usageMetadata`;
+//!   an OpenAI-compatible `usage` through [`TokenUsage::from_openai`]), puts it with its
+//!   `provider` label and model id in the result's [`record::Billed`] (`AnalysisOutcome::tokens`),
+//!   and counts `ai_tokens_total{provider,model,kind}`; the handler adds it to the [`Spend`] when
+//!   the request's own call made the result;
+//! - audio: the handler adds the seconds the request sent ([`Spend::add_audio`], once per piece
+//!   when a long reading is cut into several), and the stack's client step counts
+//!   `ai_audio_seconds_total` per attempt.
 
 pub mod budget;
 pub mod buffer;
