@@ -262,6 +262,41 @@ async fn the_analysis_that_reaches_the_token_budget_is_answered_and_the_next_is_
 }
 
 #[tokio::test]
+async fn a_budget_is_passed_by_at_most_the_requests_in_flight_when_it_was_reached() {
+    let redis = RedisServer::start();
+    let fakes = FakeClouds::start().await;
+    // Slow enough that all four are in flight before the first one's tokens are counted.
+    Mock::given(method("POST"))
+        .and(path(GEMINI_PATH))
+        .respond_with(gemini_reply().set_delay(Duration::from_millis(300)))
+        .mount(&fakes.gemini)
+        .await;
+    let budget = PER_CALL.to_string();
+    let app = instance(&fakes, &redis, &[("USER_DAILY_TOKENS", budget.as_str())]).await;
+
+    let in_flight = 4;
+    let texts: Vec<String> = (0..in_flight).map(|n| format!("Concurrent text {n}.")).collect();
+    let answers = futures::future::join_all(texts.iter().map(|text| analyze_as(&app, "burst", text))).await;
+    let mut answered = 0;
+    for response in answers {
+        match response.status().as_u16() {
+            200 => answered += 1,
+            _ => {
+                assert_error(response, 429, "budget_exceeded").await;
+            }
+        }
+    }
+    // The first reaches the budget; the others were admitted before its count landed, and no
+    // more than were in flight can have been.
+    assert!((1..=in_flight).contains(&answered), "{answered}");
+    let day = once_counted(&app, "burst", answered).await;
+    assert_eq!(day["requests"], answered, "{day}");
+    assert_eq!(day["tokens_input"], answered * TOKENS.0, "only what was answered was spent: {day}");
+    assert_error(analyze_as(&app, "burst", "One more.").await, 429, "budget_exceeded").await;
+    assert_eq!(fakes.gemini.received_requests().await.map_or(0, |requests| requests.len()) as u64, answered);
+}
+
+#[tokio::test]
 async fn the_recording_that_reaches_the_audio_budget_is_answered_and_the_next_is_refused() {
     let redis = RedisServer::start();
     let fakes = FakeClouds::start().await;
