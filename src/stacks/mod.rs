@@ -16,9 +16,6 @@
 //!    under a retry budget so an outage cannot multiply the load;
 //! 7. the client: one HTTP exchange with the upstream.
 
-pub mod jobs;
-pub mod served;
-pub mod speech;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,9 +42,9 @@ use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
 use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
 use crate::redis::RedisLink;
 use crate::simulator::{SimConfig, Simulator};
-use crate::stacks::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
-use crate::stacks::served::Served;
-use crate::stacks::speech::{Pronunciation, Transcription};
+use crate::domain::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
+use crate::domain::served::Served;
+use crate::domain::speech::{Pronunciation, Transcription};
 use crate::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
 use crate::upstream::connections::{ConnectionSettings, Connections};
 use crate::upstream::gemini::{GeminiClient, GeminiConfig};
