@@ -23,11 +23,11 @@ use crate::domain::served::Served;
 use crate::domain::speech::{Pronunciation, Transcription};
 use crate::metrics::Metrics;
 use crate::metrics::labels::{Operation, Tier};
+use crate::middleware::cached_flight::CachedFlightConfig;
 use crate::middleware::circuit_breaker::{Breaker, BreakerConfig};
 use crate::middleware::detach::Detached;
 use crate::middleware::recording_digest::RecordingDigestLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
-use crate::middleware::single_flight::SingleFlightConfig;
 use crate::redis::RedisLink;
 use crate::simulator::{SimConfig, Simulator};
 use crate::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
@@ -183,9 +183,9 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     // client has gone holds one too.
     let slots = (settings.max_in_flight > 0).then(|| Arc::new(Semaphore::new(settings.max_in_flight)));
     let detached = Detached::new(metrics.upstream_calls_detached.clone(), slots);
-    let single_flight = SingleFlightConfig { max_wait: settings.upstream_timeout, ..SingleFlightConfig::default() };
+    let cached_flight = CachedFlightConfig { max_wait: settings.upstream_timeout, ..CachedFlightConfig::default() };
 
-    let layers = Layers { cache: cache.clone(), single_flight, detached: detached.clone(), metrics: metrics.clone() };
+    let layers = Layers { cache: cache.clone(), cached_flight, detached: detached.clone(), metrics: metrics.clone() };
 
     let gemini_guard = Guard {
         upstream: Upstream::Gemini,

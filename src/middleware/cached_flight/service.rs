@@ -4,30 +4,30 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 use super::flights::{Call, Flights};
-use super::lease::{Claimed, Lease, lease_exists};
-use crate::cache::claims::{Claim, Claims};
+use super::lease::{Claim, Claimed, Lease, lease_exists};
+use super::store::look_call_store;
 use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable};
-use crate::middleware::rate_limit::Gate;
 use crate::domain::served::{Origin, Served};
+use crate::middleware::rate_limit::Gate;
 use crate::upstream::error::Upstream;
 use crate::upstream::error::UpstreamError;
 
 #[derive(Clone)]
-pub struct SingleFlightService<S> {
+pub struct CachedFlightService<S> {
     inner: S,
     flights: Arc<Flights>,
 }
 
-impl<S> SingleFlightService<S> {
+impl<S> CachedFlightService<S> {
     pub(super) fn new(inner: S, flights: Arc<Flights>) -> Self {
         Self { inner, flights }
     }
 }
 
-impl<S, J, R> Service<J> for SingleFlightService<S>
+impl<S, J, R> Service<J> for CachedFlightService<S>
 where
     J: CacheKeyed + Send + 'static,
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + 'static,
@@ -92,9 +92,9 @@ async fn fly<S, J, R>(
     gate: Option<Gate>,
 ) -> Result<Served<R>, UpstreamError>
 where
-    S: Service<J, Response = Served<R>, Error = UpstreamError> + Send,
+    S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
     S::Future: Send,
-    J: Send,
+    J: Send + 'static,
     R: Cacheable,
 {
     let cache = &flights.cache;
@@ -103,7 +103,7 @@ where
         if !admitted_by(gate.as_ref()).await {
             return refused();
         }
-        return inner.oneshot(job).await;
+        return call(&flights, inner, job, key, None).await;
     };
     let config = flights.config;
     let now = Instant::now();
@@ -125,27 +125,19 @@ where
         match claimed {
             // Redis failing or backing off: coordinating would only add timeouts to a request
             // that is going upstream anyway.
-            Err(_) => return inner.oneshot(job).await,
+            Err(_) => return call(&flights, inner, job, key, None).await,
             Ok(Claimed::Stored(bytes)) => {
                 if let Some((value, tier)) = cache.accept_from_redis::<R>(&key, bytes).await {
                     return Ok(Served { value, origin: Origin::Cache { tier } });
                 }
                 // An unreadable entry, deleted by the cache: claim again, once.
                 if std::mem::replace(&mut unreadable_seen, true) {
-                    return inner.oneshot(job).await;
+                    return call(&flights, inner, job, key, None).await;
                 }
             }
-            Ok(Claimed::Acquired(lease)) => {
-                // The cache layer beneath sees the claim: it skips the Redis read this claim just
-                // made, and its store ends the lease in the same round trip (`cache::claims`).
-                let claim = ClaimGuard::new(cache.claims(), key.as_str(), &lease);
-                let result = lease.hold_while(inner.oneshot(job)).await;
-                if claim.take() {
-                    // Not used by a store (an error, an answer not to be cached): end it here.
-                    lease.release().await;
-                }
-                return result;
-            }
+            // The claim goes with the call: its lookup skips the Redis read this claim just
+            // made, and its store ends the lease in the same round trip (`store.rs`).
+            Ok(Claimed::Acquired(lease)) => return call(&flights, inner, job, key, Some(Claim::new(lease))).await,
             Ok(Claimed::Held) => match wait_for_holder::<R>(&flights, &key, &lease_key, deadline).await {
                 Waited::Stored(value) => {
                     cache
@@ -156,35 +148,32 @@ where
                     return Ok(Served { value, origin: Origin::SharedRemote });
                 }
                 Waited::LeaseGone => continue,
-                Waited::GiveUp => return inner.oneshot(job).await,
+                Waited::GiveUp => return call(&flights, inner, job, key, None).await,
             },
         }
     }
 }
 
-/// This instance's claim on a key while its call runs. Dropped with an unfinished flight (every
-/// caller left), it forgets the claim, so the cache layer never skips Redis for a key on the
-/// strength of a lease nobody here will end; the lease then expires on its own.
-struct ClaimGuard<'a> {
-    claims: &'a Claims,
-    key: &'a str,
-}
-
-impl<'a> ClaimGuard<'a> {
-    fn new(claims: &'a Claims, key: &'a str, lease: &Lease) -> Self {
-        claims.insert(key, Claim { lease_key: lease.key().to_owned(), token: lease.token().to_owned() });
-        Self { claims, key }
-    }
-
-    /// Whether the claim was still here (no store used it).
-    fn take(self) -> bool {
-        self.claims.take(self.key).is_some()
-    }
-}
-
-impl Drop for ClaimGuard<'_> {
-    fn drop(&mut self) {
-        self.claims.take(self.key);
+/// Look up, call and store: on the detached task when the layer has one.
+async fn call<S, J, R>(
+    flights: &Arc<Flights>,
+    inner: S,
+    job: J,
+    key: CacheKey,
+    claim: Option<Claim>,
+) -> Result<Served<R>, UpstreamError>
+where
+    S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
+    S::Future: Send,
+    J: Send + 'static,
+    R: Cacheable,
+{
+    match &flights.detach {
+        Some(detach) => {
+            let flights = flights.clone();
+            detach.run(async move { look_call_store(&flights, inner, job, key, claim).await }).await
+        }
+        None => look_call_store(flights, inner, job, key, claim).await,
     }
 }
 
