@@ -14,6 +14,7 @@ use backend_ai::domain::jobs::AnalyzeJob;
 use backend_ai::domain::served::{Origin, Served};
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::cached_flight::{CachedFlightConfig, CachedFlightLayer};
+use backend_ai::middleware::rate_limit::{Admission, Admitted};
 use backend_ai::redis::{RedisLink, RedisTarget};
 use backend_ai::upstream::error::UpstreamError;
 use redis_support::RedisServer;
@@ -163,7 +164,11 @@ async fn a_fallback_analysis_is_never_stored() {
     };
     let service = CachedFlightLayer::new(cache.clone(), CachedFlightConfig::default()).layer(upstream);
     for _ in 0..2 {
-        let served = service.clone().oneshot(AnalyzeJob::new("fallback text", "gemini-test")).await.expect("ok");
+        let served = service
+            .clone()
+            .oneshot(Admitted::new(Admission::unlimited(), AnalyzeJob::new("fallback text", "gemini-test")))
+            .await
+            .expect("ok");
         assert_eq!(served.origin, Origin::Upstream);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2, "each request went upstream again");
@@ -193,14 +198,28 @@ async fn the_cache_layer_answers_a_repeat_from_the_cache_and_stores_no_errors() 
         })
     };
     let service = CachedFlightLayer::new(cache, CachedFlightConfig::default()).layer(upstream);
-    let first = service.clone().oneshot(AnalyzeJob::new("I go home", "m")).await.expect("ok");
-    let second = service.clone().oneshot(AnalyzeJob::new("  I go   home ", "m")).await.expect("ok");
+    let first = service
+        .clone()
+        .oneshot(Admitted::new(Admission::unlimited(), AnalyzeJob::new("I go home", "m")))
+        .await
+        .expect("ok");
+    let second = service
+        .clone()
+        .oneshot(Admitted::new(Admission::unlimited(), AnalyzeJob::new("  I go   home ", "m")))
+        .await
+        .expect("ok");
     assert_eq!(first.origin, Origin::Upstream);
     assert_eq!(second.origin, Origin::Cache { tier: "memory" });
     assert_eq!(second.value, first.value);
 
     for _ in 0..2 {
-        assert!(service.clone().oneshot(AnalyzeJob::new("fails", "m")).await.is_err());
+        assert!(
+            service
+                .clone()
+                .oneshot(Admitted::new(Admission::unlimited(), AnalyzeJob::new("fails", "m")))
+                .await
+                .is_err()
+        );
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3, "one success cached, both failures went upstream");
 }

@@ -15,6 +15,7 @@ use backend_ai::domain::jobs::AnalyzeJob;
 use backend_ai::domain::served::{Origin, Served};
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::cached_flight::{CachedFlightConfig, CachedFlightLayer};
+use backend_ai::middleware::rate_limit::{Admission, Admitted};
 use backend_ai::redis::{DEFAULT_KEY_PREFIX, KeySpace, RedisLink, RedisTarget};
 use backend_ai::upstream::error::{Upstream, UpstreamError};
 use futures::future::BoxFuture;
@@ -22,7 +23,7 @@ use redis_support::RedisServer;
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
-type Stack = BoxCloneService<AnalyzeJob, Served<AnalysisOutcome>, UpstreamError>;
+type Stack = BoxCloneService<Admitted<AnalyzeJob>, Served<AnalysisOutcome>, UpstreamError>;
 
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -31,6 +32,11 @@ fn outcome() -> AnalysisOutcome {
         analysis: Analysis { feedback: "Well done.".into(), ..Default::default() },
         parse: ParseQuality::Clean,
     }
+}
+
+/// These stacks are driven without HTTP, so with no rate limit to pass.
+fn admitted(job: AnalyzeJob) -> Admitted<AnalyzeJob> {
+    Admitted::new(Admission::unlimited(), job)
 }
 
 fn job() -> AnalyzeJob {
@@ -74,7 +80,7 @@ fn local_cache(dir: &Path, metrics: &Metrics) -> Cache {
 
 async fn call_concurrently(stacks: &[Stack], total: usize) -> Vec<Result<Served<AnalysisOutcome>, UpstreamError>> {
     let tasks: Vec<_> =
-        (0..total).map(|index| tokio::spawn(stacks[index % stacks.len()].clone().oneshot(job()))).collect();
+        (0..total).map(|index| tokio::spawn(stacks[index % stacks.len()].clone().oneshot(admitted(job())))).collect();
     let mut results = Vec::new();
     for task in tasks {
         results.push(task.await.expect("no task panicked"));
@@ -123,7 +129,7 @@ async fn waiters_get_the_same_error_as_the_one_call() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(results.iter().all(|result| result.as_ref().err() == Some(&error)));
     // The failure is not remembered: the next job tries again.
-    let _ = stack.oneshot(job()).await;
+    let _ = stack.oneshot(admitted(job())).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
@@ -137,9 +143,9 @@ async fn a_waiter_still_gets_its_answer_when_the_first_caller_goes_away() {
         .service(service_fn(upstream(&calls, Duration::from_secs(5), Ok(outcome()))))
         .boxed_clone();
 
-    let first = tokio::spawn(stack.clone().oneshot(job()));
+    let first = tokio::spawn(stack.clone().oneshot(admitted(job())));
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let waiter = tokio::spawn(stack.clone().oneshot(job()));
+    let waiter = tokio::spawn(stack.clone().oneshot(admitted(job())));
     tokio::time::sleep(Duration::from_millis(10)).await;
     first.abort();
 
@@ -186,7 +192,7 @@ async fn a_job_takes_over_when_the_lease_holder_dies_without_storing() {
     let calls = Arc::new(AtomicUsize::new(0));
     let stack = instance(&cache, CachedFlightConfig::default(), &calls, Duration::from_millis(10));
 
-    let served = stack.oneshot(job()).await.expect("the job succeeds");
+    let served = stack.oneshot(admitted(job())).await.expect("the job succeeds");
 
     assert_eq!(served.origin, Origin::Upstream);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -214,7 +220,7 @@ async fn a_job_calls_upstream_itself_when_its_wait_budget_runs_out() {
     let config = CachedFlightConfig { max_wait: Duration::from_millis(300), ..CachedFlightConfig::default() };
     let stack = instance(&cache, config, &calls, Duration::from_millis(10));
 
-    let served = stack.oneshot(job()).await.expect("the job succeeds");
+    let served = stack.oneshot(admitted(job())).await.expect("the job succeeds");
 
     assert_eq!(served.origin, Origin::Upstream);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -241,10 +247,10 @@ async fn a_stored_result_from_another_instance_is_served_as_shared_remote() {
         Duration::from_secs(1),
     );
 
-    let first = tokio::spawn(a.oneshot(job()));
+    let first = tokio::spawn(a.oneshot(admitted(job())));
     // Once A holds the lease, B's job certainly finds it held.
     wait_until_lease_is_held(&server).await;
-    let second = b.oneshot(job()).await.expect("B succeeds");
+    let second = b.oneshot(admitted(job())).await.expect("B succeeds");
 
     assert_eq!(first.await.expect("no panic").expect("A succeeds").origin, Origin::Upstream);
     assert_eq!(second.origin, Origin::SharedRemote);
@@ -267,7 +273,7 @@ async fn with_redis_down_every_job_still_succeeds() {
     assert!(results.iter().all(Result::is_ok));
     assert!(calls.load(Ordering::SeqCst) >= 1);
 
-    let again = stack.oneshot(job()).await.expect("succeeds");
+    let again = stack.oneshot(admitted(job())).await.expect("succeeds");
     assert_eq!(again.value, outcome());
 }
 
@@ -283,9 +289,9 @@ async fn a_lease_outlived_by_a_slow_call_is_renewed_so_no_second_instance_calls(
     let a = instance(&redis_cache(&server, dir_a.path(), &metrics_a), config, &calls, latency);
     let b = instance(&redis_cache(&server, dir_b.path(), &metrics_b), config, &calls, latency);
 
-    let first = tokio::spawn(a.oneshot(job()));
+    let first = tokio::spawn(a.oneshot(admitted(job())));
     wait_until_lease_is_held(&server).await;
-    let second = b.oneshot(job()).await.expect("B succeeds");
+    let second = b.oneshot(admitted(job())).await.expect("B succeeds");
 
     assert_eq!(first.await.expect("no panic").expect("A succeeds").origin, Origin::Upstream);
     assert_eq!(second.origin, Origin::SharedRemote);
@@ -347,10 +353,10 @@ async fn a_miss_costs_two_redis_round_trips_and_its_store_ends_the_lease() {
     );
     let mut raw = raw_connection(&server).await;
     // A first miss loads the scripts (a one-off `SCRIPT LOAD` each); then count a second one.
-    stack.clone().oneshot(AnalyzeJob::new("A warm-up sentence.", "gemini-test")).await.expect("warm-up");
+    stack.clone().oneshot(admitted(AnalyzeJob::new("A warm-up sentence.", "gemini-test"))).await.expect("warm-up");
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut raw).await.expect("reset stats");
 
-    let served = stack.oneshot(job()).await.expect("succeeds");
+    let served = stack.oneshot(admitted(job())).await.expect("succeeds");
 
     assert_eq!(served.origin, Origin::Upstream);
     let counted = command_calls(&mut raw).await;
@@ -389,7 +395,7 @@ async fn a_failed_call_ends_its_lease_at_once_so_the_next_job_need_not_wait_for_
         )))
         .boxed_clone();
 
-    assert!(failing.oneshot(job()).await.is_err());
+    assert!(failing.oneshot(admitted(job())).await.is_err());
 
     let mut raw = raw_connection(&server).await;
     let lease_key = job_lease_key();
@@ -405,7 +411,7 @@ async fn a_flight_every_caller_abandoned_leaves_no_claim_behind() {
     let cache = redis_cache(&server, dir.path(), &Metrics::new());
     let stack = instance(&cache, CachedFlightConfig::default(), &calls, Duration::from_secs(30));
 
-    let caller = tokio::spawn(stack.oneshot(job()));
+    let caller = tokio::spawn(stack.oneshot(admitted(job())));
     wait_until_lease_is_held(&server).await;
     caller.abort();
     let _ = caller.await;

@@ -27,6 +27,7 @@ use crate::middleware::ai_metrics::AiMetricsLayer;
 use crate::middleware::cached_flight::{CachedFlightConfig, CachedFlightLayer};
 use crate::middleware::circuit_breaker::{Breaker, CircuitBreakerLayer};
 use crate::middleware::detach::{DetachLayer, Detached};
+use crate::middleware::rate_limit::Admitted;
 use crate::middleware::recording_digest::{Recorded, RecordingDigestLayer};
 use crate::middleware::retry::RetryLayer;
 use crate::upstream::{Upstream, UpstreamError};
@@ -51,7 +52,7 @@ pub struct Guard {
 pub trait Front<J, R> {
     fn wrap<S>(&self, stack: S) -> Stack<J, R>
     where
-        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S: Service<Admitted<J>, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static;
 }
 
@@ -59,7 +60,7 @@ pub trait Front<J, R> {
 impl<J, R> Front<J, R> for Identity {
     fn wrap<S>(&self, stack: S) -> Stack<J, R>
     where
-        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S: Service<Admitted<J>, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
     {
         BoxCloneSyncService::new(stack)
@@ -74,7 +75,7 @@ where
 {
     fn wrap<S>(&self, stack: S) -> Stack<J, R>
     where
-        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S: Service<Admitted<J>, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
     {
         BoxCloneSyncService::new(self.layer(stack))

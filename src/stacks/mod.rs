@@ -26,6 +26,7 @@ use crate::metrics::labels::{Operation, Tier};
 use crate::middleware::cached_flight::CachedFlightConfig;
 use crate::middleware::circuit_breaker::{Breaker, BreakerConfig};
 use crate::middleware::detach::Detached;
+use crate::middleware::rate_limit::Admitted;
 use crate::middleware::recording_digest::RecordingDigestLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
 use crate::redis::RedisLink;
@@ -36,8 +37,9 @@ use crate::upstream::gemini::{GeminiClient, GeminiConfig};
 use crate::upstream::{Upstream, UpstreamError};
 use layers::{Guard, Layers};
 
-/// One upstream operation as a type-erased tower service.
-pub type Stack<J, R> = BoxCloneSyncService<J, Served<R>, UpstreamError>;
+/// One upstream operation as a type-erased tower service: a job goes in with its request's
+/// admission, never without.
+pub type Stack<J, R> = BoxCloneSyncService<Admitted<J>, Served<R>, UpstreamError>;
 
 pub struct Upstreams {
     pub transcribe: Stack<TranscribeJob, Transcription>,

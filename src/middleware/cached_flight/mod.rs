@@ -52,3 +52,6 @@ impl Default for CachedFlightConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

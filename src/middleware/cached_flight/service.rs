@@ -11,7 +11,7 @@ use super::lease::{Claim, Claimed, Lease, lease_exists};
 use super::store::look_call_store;
 use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable};
 use crate::domain::served::{Origin, Served};
-use crate::middleware::rate_limit::Gate;
+use crate::middleware::rate_limit::{Admission, Admitted};
 use crate::upstream::error::Upstream;
 use crate::upstream::error::UpstreamError;
 
@@ -27,7 +27,8 @@ impl<S> CachedFlightService<S> {
     }
 }
 
-impl<S, J, R> Service<J> for CachedFlightService<S>
+/// Takes a job with its request's admission (`rate_limit::Admitted`), checked before any call.
+impl<S, J, R> Service<Admitted<J>> for CachedFlightService<S>
 where
     J: CacheKeyed + Send + 'static,
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + 'static,
@@ -44,12 +45,11 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, job: J) -> Self::Future {
+    fn call(&mut self, request: Admitted<J>) -> Self::Future {
+        let (admission, job) = request.into_parts();
         let key = job.cache_key();
         let flights = self.flights.clone();
         let inner = self.inner.clone();
-        // Taken here, in the request's task: the flight may be driven from another caller's.
-        let gate = Gate::current();
         Box::pin(async move {
             // A memory-tier hit is a local read with nothing to coordinate: answering it before
             // the registry spares every hit the flight's bookkeeping (lock, boxed shared
@@ -62,18 +62,18 @@ where
             // The job moves into the flight when this caller starts it; when it joined another's,
             // the job is still here. A flight whose starter the rate limit refused ends with
             // `NotAdmitted`: not this caller's refusal, so a joiner flies again under its own
-            // gate (a few times at most: each try needs another refused starter for the same
+            // admission (a few times at most: each try needs another refused starter for the same
             // content).
             let mut unstarted = Some((job, key));
             let mut result = Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
             for _ in 0..3 {
                 let start = || -> Call<R> {
                     let (job, key) = unstarted.take().expect("a flight is started once");
-                    Box::pin(fly(flights.clone(), inner.clone(), job, key, gate.clone()))
+                    Box::pin(fly(flights.clone(), inner.clone(), job, key, admission.clone()))
                 };
                 result = registry.join_or_start::<R>(&rendered, start).finish().await;
                 let refused_starter = matches!(result, Err(UpstreamError::NotAdmitted { .. })) && unstarted.is_some();
-                if !refused_starter || !admitted_by(gate.as_ref()).await {
+                if !refused_starter || !admission.admitted().await {
                     break;
                 }
             }
@@ -89,7 +89,7 @@ async fn fly<S, J, R>(
     inner: S,
     job: J,
     key: CacheKey,
-    gate: Option<Gate>,
+    admission: Admission,
 ) -> Result<Served<R>, UpstreamError>
 where
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
@@ -100,7 +100,7 @@ where
     let cache = &flights.cache;
     let refused = || Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
     let Some(link) = cache.redis().cloned() else {
-        if !admitted_by(gate.as_ref()).await {
+        if !admission.admitted().await {
             return refused();
         }
         return call(&flights, inner, job, key, None).await;
@@ -115,7 +115,7 @@ where
         // is not there, takes the lease in the same round trip.
         // Side by side with the rate limit's decision: one round trip for both.
         let (claimed, admitted) =
-            tokio::join!(Lease::claim(&link, &key, lease_key.clone(), config.lease), admitted_by(gate.as_ref()));
+            tokio::join!(Lease::claim(&link, &key, lease_key.clone(), config.lease), admission.admitted());
         if !admitted {
             if let Ok(Claimed::Acquired(lease)) = claimed {
                 lease.release().await;
@@ -211,14 +211,6 @@ async fn wait_for_holder<R: Cacheable>(
             Ok(false) => return Waited::LeaseGone,
             Err(_) => return Waited::GiveUp,
         }
-    }
-}
-
-/// Whether the request may make its upstream call: no gate (no rate limit on its route) is yes.
-async fn admitted_by(gate: Option<&Gate>) -> bool {
-    match gate {
-        Some(gate) => gate.admitted().await,
-        None => true,
     }
 }
 
