@@ -8,11 +8,12 @@ use tower::ServiceExt;
 use super::envelope::{Meta, Success};
 use super::input;
 use crate::analysis::Analysis;
+use crate::domain::jobs::AnalyzeJob;
+use crate::domain::served::Origin;
 use crate::error::AppError;
 use crate::metrics::labels::Operation;
+use crate::middleware::rate_limit::{Admission, Admitted};
 use crate::middleware::request_id;
-use crate::stacks::jobs::AnalyzeJob;
-use crate::stacks::served::Origin;
 use crate::state::AppState;
 use crate::usage::Spend;
 
@@ -51,12 +52,13 @@ pub struct AnalyzeRequest {
     security((), ("api_key" = []))
 )]
 pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let admission = Admission::of(&request)?;
     let body: AnalyzeRequest = input::json_body(request, input::JSON_BODY_LIMIT).await?;
     let text = input::text_field("text", body.text.as_deref(), TEXT_MAX_CHARS)?;
     input::identifier("user_id", body.user_id.as_deref())?;
     input::identifier("session_id", body.session_id.as_deref())?;
     let job = AnalyzeJob::new(text, &state.settings.gemini_model);
-    let served = state.upstreams.analyze.clone().oneshot(job).await?;
+    let served = state.upstreams.analyze.clone().oneshot(Admitted::new(admission, job)).await?;
     let mut spend = Spend::new(Operation::Analyze, served.cached());
     // Only the request whose own call reached the model spent its tokens.
     if served.origin == Origin::Upstream

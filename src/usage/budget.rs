@@ -81,11 +81,8 @@ impl Budgets {
     }
 }
 
-tokio::task_local! {
-    static ALLOWANCE: Allowance;
-}
-
-/// A request's standing against its user's budgets. Cheap to clone.
+/// A request's standing against its user's budgets, carried to the upstream call inside the
+/// request's admission (`rate_limit::Admission::with_allowance`). Cheap to clone.
 #[derive(Clone)]
 pub struct Allowance(Arc<Inner>);
 
@@ -100,16 +97,6 @@ struct Inner {
 impl Allowance {
     pub fn new(usage: Usage, user: String, day: Day) -> Self {
         Self(Arc::new(Inner { usage, user, day, spent: tokio::sync::OnceCell::new(), refused: OnceLock::new() }))
-    }
-
-    /// The allowance of the request this task serves, if it passed the usage layer.
-    pub fn current() -> Option<Self> {
-        ALLOWANCE.try_with(Clone::clone).ok()
-    }
-
-    /// Run `work` with this allowance as the request's.
-    pub fn scope<F: std::future::Future>(self, work: F) -> impl std::future::Future<Output = F::Output> {
-        ALLOWANCE.scope(self, work)
     }
 
     /// May the request make an upstream call for `operation`? A refusal is remembered for the
@@ -134,15 +121,6 @@ impl Allowance {
     /// The budget that refused an upstream call of this request, if one did.
     pub fn refusal(&self) -> Option<Budget> {
         self.0.refused.get().copied()
-    }
-}
-
-/// Whether the current request may call an upstream for `operation`: no allowance (a route
-/// without the usage layer, a test calling a stack directly) is yes.
-pub async fn admits(allowance: Option<&Allowance>, operation: Operation) -> bool {
-    match allowance {
-        Some(allowance) => allowance.admits(operation).await,
-        None => true,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The usage layer on `/api/*`, inside auth and the rate limit: it names the request's user,
-//! gives the request its [`Allowance`] (checked where the request would call an upstream), turns
+//! adds its [`Allowance`] to the rate limit's admission (checked where the request would call an
+//! upstream, after every cache tier missed), turns
 //! a budget refusal into the contract's 429 `budget_exceeded`, and records the spend of every 2xx
 //! answer without making the answer wait for it.
 
@@ -17,7 +18,7 @@ use super::budget::Allowance;
 use super::day::Day;
 use super::record::Spend;
 use crate::error::AppError;
-use crate::middleware::rate_limit::rate_limit_key;
+use crate::middleware::rate_limit::{Admission, rate_limit_key};
 
 #[derive(Clone)]
 pub struct UsageLayer {
@@ -61,14 +62,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
         let user = rate_limit_key(request.headers(), request.extensions(), self.api_keys_enabled);
         let usage = self.usage.clone();
         let allowance = Allowance::new(usage.clone(), user.clone(), Day::today());
+        // The budget travels with the rate limit's admission, which the handler hands to the
+        // stack with the job. Without one the handler refuses the request anyway.
+        if let Some(admission) = request.extensions_mut().remove::<Admission>() {
+            request.extensions_mut().insert(admission.with_allowance(allowance.clone()));
+        }
         // The instance polled ready goes with this call; the clone waits for the next one.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
-        let work = allowance.clone().scope(inner.call(request));
+        let work = inner.call(request);
         Box::pin(async move {
             let response = work.await?;
             if let Some(budget) = allowance.refusal() {
