@@ -346,6 +346,11 @@ async fn usage_refuses_bad_dates_and_long_ranges_and_gives_unknown_users_zeros()
     assert_eq!(body["data"]["total"]["requests"], 0);
     assert_eq!(body["data"]["user_id"], "nobody");
 
+    let document: Value = app.get("/openapi.json").await.json().await.expect("the OpenAPI document");
+    let operation = &document["paths"]["/api/usage"]["get"];
+    assert_eq!(operation["tags"][0], "usage", "{operation}");
+    assert!(operation["responses"]["422"].is_object(), "{operation}");
+
     let keyed = spawn_app(&[("API_KEYS", "secret")]).await;
     assert_error(usage(&keyed, "user_id=nobody").await, 401, "unauthorized").await;
 }
