@@ -33,6 +33,7 @@ mod redis;
 mod targets;
 mod vars;
 
+pub use crate::telemetry::LogFormat;
 pub use names::*;
 pub use redis::RedisSettings;
 use redis::redis_settings;
@@ -40,12 +41,6 @@ pub use targets::{AzureTarget, GeminiTarget, Secret};
 use targets::{azure_target, gemini_target};
 pub use vars::ConfigError;
 use vars::{Vars, invalid, read_config_file};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Json,
-    Pretty,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimulatorSettings {
