@@ -19,8 +19,9 @@
 //!   Gemini sends; [`audio`]: format detection and the SSRF-safe downloader of `audio_url`s.
 //! - [`cache`]: memory, Redis and disk tiers, the Kubernetes-aware mode choice, content-addressed
 //!   keys; [`redis`]: the one Redis connection shared by cache, single-flight and limits.
-//! - [`config`], [`metrics`], [`telemetry`], [`readiness`], [`state`]: typed settings, the
-//!   Prometheus registry, logs, shutdown state, handler state.
+//! - [`config`], [`metrics`], [`telemetry`], [`readiness`], [`state`]: typed settings (a tree
+//!   of parts, each building its consumer's configuration), the Prometheus registry, logs,
+//!   shutdown state, handler state; [`secret`]: credentials that never print.
 pub mod analysis;
 pub mod app;
 pub mod audio;
@@ -34,6 +35,7 @@ pub mod openapi;
 pub mod readiness;
 pub mod redis;
 pub mod routes;
+pub mod secret;
 pub mod server;
 pub mod simulator;
 pub mod stacks;
