@@ -5,15 +5,16 @@
 //! builds the configuration its consumer takes (`settings.cache.config(..)` is the cache's
 //! `CacheConfig`, `settings.upstreams.gemini.config(..)` the Gemini client's):
 //!
-//! - [`server`]: `BIND_ADDRESS`, `PORT`, connections, request bodies, the playground, shutdown;
-//! - [`access`]: `API_KEYS`, `RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_PER_KEY_PER_MINUTE`,
+//! - [`server`] reads `BIND_ADDRESS`, `PORT`, connections, request bodies, the playground and
+//!   shutdown;
+//! - [`access`] reads `API_KEYS`, `RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_PER_KEY_PER_MINUTE` and
 //!   `MAX_IN_FLIGHT`;
-//! - [`audio`]: `AUDIO_*`;
-//! - [`cache`]: `CACHE_*`, `DISK_CACHE_*`;
-//! - [`redis`]: `REDIS_*`, `RATE_LIMIT_REDIS_*`;
-//! - [`upstreams`]: `UPSTREAM_*`, `BREAKER_*`, and a sub-part per upstream (`AZURE_SPEECH_*`,
-//!   `GEMINI_*`, `SIMULATOR_*`);
-//! - [`telemetry`]: `LOG_FORMAT`.
+//! - [`audio`] reads `AUDIO_*`;
+//! - [`cache`] reads `CACHE_*` and `DISK_CACHE_*`;
+//! - [`redis`] reads `REDIS_*` and `RATE_LIMIT_REDIS_*`;
+//! - [`upstreams`] reads `UPSTREAM_*` and `BREAKER_*`, and has a sub-part per upstream
+//!   (`AZURE_SPEECH_*`, `GEMINI_*`, `SIMULATOR_*`);
+//! - [`telemetry`] reads `LOG_FORMAT`.
 //!
 //! Every variable name is a constant in [`names`] and documented in the README's table; [`vars`]
 //! reads values of each kind. A bad value is a `ConfigError` naming the variable; `main` prints
