@@ -17,20 +17,20 @@ use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
+use crate::audio::Preparer;
 use crate::audio::budget::AudioBudget;
-use crate::audio::fetch::{AudioFetcher, FetchPolicy};
-use crate::audio::{Policy as AudioPolicy, Preparer};
+use crate::audio::fetch::AudioFetcher;
 use crate::config::Settings;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::middleware::audio_budget::AudioBudgetLayer;
 use crate::middleware::auth::{ApiKeys, AuthLayer};
-use crate::middleware::body_deadline::{DeadlineBody, MinRate};
+use crate::middleware::body_deadline::DeadlineBody;
 use crate::middleware::http_metrics::HttpMetricsLayer;
-use crate::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
+use crate::middleware::rate_limit::{RateLimitLayer, RateLimiter};
 use crate::middleware::request_id;
 use crate::readiness::Readiness;
-use crate::redis::{LinkOptions, RedisLink};
+use crate::redis::RedisLink;
 use crate::routes::{analyze, health, speech, usage};
 use crate::server::{self, ConnectionMetrics, ServerOptions};
 use crate::state::{AppState, Inner};
@@ -44,9 +44,9 @@ use crate::state::{AppState, Inner};
 /// spend a real user's budget. The pages (`web`) get neither: they are static files, and the
 /// calls a page makes go to `/api/*` with the user's key like any other client's.
 pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
-    let audio_body_limit = speech::body_limit(state.settings.audio_max_bytes);
-    let deadline = state.settings.request_body_deadline;
-    let min_rate = MinRate::per_second(state.settings.request_body_min_rate);
+    let audio_body_limit = speech::body_limit(state.settings.audio.max_bytes);
+    let deadline = state.settings.server.request_body_deadline;
+    let min_rate = state.settings.server.body_min_rate();
     // Inside the route layers below: a request refused by auth or the rate limit never takes a
     // share of the recordings' memory.
     let budget = api_layers.audio_budget;
@@ -73,7 +73,7 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
             ServiceBuilder::new()
                 // A client that stalls mid-body, or drips it, must not hold a connection, a task
                 // and a MAX_IN_FLIGHT slot: a bound on each pause, on the whole, and a pace.
-                .layer(RequestBodyTimeoutLayer::new(state.settings.request_body_timeout))
+                .layer(RequestBodyTimeoutLayer::new(state.settings.server.request_body_timeout))
                 .layer(MapRequestBodyLayer::new(move |body| {
                     axum::body::Body::new(DeadlineBody::with_min_rate(body, deadline, min_rate))
                 }))
@@ -88,9 +88,9 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(crate::openapi::serve));
     let metrics = state.metrics.clone();
-    let quote = state.settings.log_format == crate::config::LogFormat::Pretty;
+    let quote = state.settings.telemetry.log_format == crate::telemetry::LogFormat::Pretty;
     api.merge(ops)
-        .merge(crate::web::routes(state.settings.playground_enabled))
+        .merge(crate::web::routes(state.settings.server.playground_enabled))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(
@@ -164,7 +164,7 @@ pub enum StartupError {
 impl App {
     /// Bind `BIND_ADDRESS:PORT` and build everything.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let address = SocketAddr::new(settings.bind_address, settings.port);
+        let address = settings.server.address();
         let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?;
         Self::build_with_listener(settings, listener).await
     }
@@ -173,49 +173,38 @@ impl App {
     pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
         let upstreams = crate::stacks::build(&settings, &metrics).await.map_err(StartupError::Simulator)?;
-        let fetcher = AudioFetcher::new(FetchPolicy {
-            max_bytes: settings.audio_max_bytes,
-            allow_private: settings.audio_fetch_allow_private,
-            timeout: settings.audio_fetch_timeout,
-            max_redirects: 3,
-            allowed_addresses: Vec::new(),
-        });
-        let api_keys = ApiKeys::new(settings.api_keys.clone());
+        let fetcher = AudioFetcher::new(settings.audio.fetch_policy());
+        let api_keys = ApiKeys::new(settings.access.api_keys.clone());
         // Shared by every instance through Redis: the limits' own store when one is set (cache
         // eviction cannot touch it), else the cache's Redis in Redis modes; otherwise local.
         let limits_redis = match &settings.redis.limits {
-            Some(target) => {
-                let options = LinkOptions { service: "redis_limits", ..LinkOptions::new(settings.redis_timeout) };
-                Some(RedisLink::with_options(target, options, metrics.clone()).map_err(StartupError::Redis)?)
-            }
+            Some(target) => Some(
+                RedisLink::with_options(target, settings.redis.limits_options(), metrics.clone())
+                    .map_err(StartupError::Redis)?,
+            ),
             None => None,
         };
         let redis = limits_redis.clone().or_else(|| upstreams.cache().redis().cloned());
-        let limiters: Vec<RateLimiter> = [
-            (settings.rate_limit_per_minute, RateLimitConfig::new(settings.rate_limit_per_minute, api_keys.enabled())),
-            (
-                settings.rate_limit_per_key_per_minute,
-                RateLimitConfig::ceiling(settings.rate_limit_per_key_per_minute, api_keys.enabled()),
-            ),
-        ]
-        .into_iter()
-        .filter(|(per_minute, _)| *per_minute > 0)
-        .map(|(_, config)| RateLimiter::new(config, redis.clone(), metrics.clone()))
-        .collect();
+        let limiters: Vec<RateLimiter> = settings
+            .access
+            .rate_limits(api_keys.enabled())
+            .into_iter()
+            .map(|config| RateLimiter::new(config, redis.clone(), metrics.clone()))
+            .collect();
         // Always on, with no limiter when none is configured: it is what gives every request the
         // admission its upstream calls need (a route without it is refused).
         let rate_limit = RateLimitLayer::all(limiters);
         let max_in_flight = upstreams.detached().slots();
         let audio_budget = AudioBudgetLayer::new(AudioBudget::new(
-            settings.audio_bytes_in_flight,
+            settings.audio.bytes_in_flight,
             metrics.audio_bytes_reserved.clone(),
-            settings.audio_bytes_wait,
+            settings.audio.bytes_wait,
         ));
         // Usage lives where the limits do: shared by every instance, out of the cache's eviction
         // when the limits have their own store.
         let usage = crate::usage::Usage::new(settings.usage.clone(), redis.clone(), metrics.clone());
         for kind in ["input", "output", "thinking"] {
-            let labels = [crate::upstream::Upstream::Gemini.as_str(), settings.gemini_model.as_str(), kind];
+            let labels = [crate::upstream::Upstream::Gemini.as_str(), settings.upstreams.gemini.model.as_str(), kind];
             let _ = metrics.ai_tokens_total.with_label_values(&labels);
         }
         let usage_layer = crate::usage::UsageLayer::new(usage.clone(), api_keys.enabled());
@@ -223,12 +212,8 @@ impl App {
         if !api_layers.api_keys.enabled() {
             tracing::warn!("API_KEYS is empty: /api/* accepts requests without X-API-Key");
         }
-        let audio = Preparer::new(
-            settings.audio_workers,
-            AudioPolicy { max_duration: settings.audio_max_duration, send: settings.audio_send_format },
-            metrics.clone(),
-        )
-        .with_queue_wait(settings.audio_queue_wait);
+        let audio = Preparer::new(settings.audio.workers, settings.audio.policy(), metrics.clone())
+            .with_queue_wait(settings.audio.queue_wait);
         let state = AppState::new(Inner {
             settings,
             metrics,
@@ -259,20 +244,18 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let Self { listener, router, state } = self;
-        let grace = state.settings.shutdown_grace;
-        let delay = state.settings.shutdown_delay;
+        let grace = state.settings.server.shutdown_grace;
+        let delay = state.settings.server.shutdown_delay;
         let started = Arc::new(tokio::sync::Notify::new());
         let readiness = state.readiness.clone();
         let metrics = state.metrics.clone();
         let signal_started = started.clone();
         let options = ServerOptions {
-            header_read_timeout: state.settings.header_read_timeout,
-            max_connections: state.settings.max_connections,
             metrics: Some(ConnectionMetrics {
                 open: metrics.http_connections_open.clone(),
                 refused: metrics.http_connections_refused_total.clone(),
             }),
-            ..ServerOptions::default()
+            ..state.settings.server.options()
         };
         let server = server::serve(listener, router, options, async move {
             shutdown.await;

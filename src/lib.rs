@@ -20,8 +20,9 @@
 //! - [`cache`]: memory, Redis and disk tiers, the Kubernetes-aware mode choice, content-addressed
 //!   keys; [`redis`]: the one Redis connection shared by cache, single-flight and limits.
 //! - [`usage`]: what each learner costs, per user and UTC day, in Redis; the daily budgets.
-//! - [`config`], [`metrics`], [`telemetry`], [`readiness`], [`state`]: typed settings, the
-//!   Prometheus registry, logs, shutdown state, handler state.
+//! - [`config`], [`metrics`], [`telemetry`], [`readiness`], [`state`]: typed settings (a tree
+//!   of parts, each building its consumer's configuration), the Prometheus registry, logs,
+//!   shutdown state, handler state; [`secret`]: credentials that never print.
 pub mod analysis;
 pub mod app;
 pub mod audio;
@@ -35,6 +36,7 @@ pub mod openapi;
 pub mod readiness;
 pub mod redis;
 pub mod routes;
+pub mod secret;
 pub mod server;
 pub mod simulator;
 pub mod stacks;

@@ -29,7 +29,7 @@ async fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.telemetry.log_format);
     let app = match App::build(settings).await {
         Ok(app) => app,
         Err(error) => {
@@ -82,7 +82,7 @@ async fn healthcheck() -> ExitCode {
 }
 
 async fn run_simulator(port: Option<&String>) -> ExitCode {
-    telemetry::init(backend_ai::config::LogFormat::Pretty);
+    telemetry::init(telemetry::LogFormat::Pretty);
     let port = match port.map(|port| port.parse::<u16>()) {
         None => 9000,
         Some(Ok(port)) => port,
@@ -106,7 +106,7 @@ async fn run_simulator(port: Option<&String>) -> ExitCode {
         }
     };
     tracing::info!(port, "simulator listening");
-    let simulator = simulator::Simulator::new(backend_ai::stacks::simulator_config(&settings.simulator));
+    let simulator = simulator::Simulator::new(settings.upstreams.simulator.config());
     match simulator.serve(listener, stop_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,

@@ -15,7 +15,14 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::LogFormat;
+/// `LOG_FORMAT`'s values. Here rather than in `config`, which reads them: telemetry stays below
+/// every module that logs (audio decoding scopes its lines here), while `config` sits above
+/// audio to read its defaults, so a `config` type here would close a loop of imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
 
 /// Lines from the `log` crate written per scope.
 pub const THIRD_PARTY_LINES: u32 = 20;

@@ -1,23 +1,33 @@
 //! Where the shared state lives: the cache's Redis (one endpoint, a cluster or Sentinel) and,
 //! optionally, a store of its own for rate limits. Contradictions are refused here, naming the
 //! variable, rather than surfacing as a `CROSSSLOT` or a silent per-pod limit in production.
+//!
+//! Variables: `REDIS_URL`, `REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`, `REDIS_SENTINEL_MASTER`,
+//! `REDIS_SENTINEL_PASSWORD`, `REDIS_CA_FILE`, `REDIS_KEY_PREFIX`, `REDIS_TIMEOUT_MS`, and the
+//! limits' own `RATE_LIMIT_REDIS_URL`, `RATE_LIMIT_REDIS_CLUSTER_NODES`,
+//! `RATE_LIMIT_REDIS_SENTINELS`, `RATE_LIMIT_REDIS_SENTINEL_MASTER`,
+//! `RATE_LIMIT_REDIS_SENTINEL_PASSWORD`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use url::Url;
 
 use super::names::*;
 use super::vars::{ConfigError, Vars, invalid};
-use crate::redis::{DEFAULT_KEY_PREFIX, RedisTarget, Topology};
+use crate::redis::{DEFAULT_KEY_PREFIX, LinkOptions, RedisTarget, Topology};
 
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 
+/// New `REDIS_*` variables, and those of another Redis store, belong here.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedisSettings {
     /// The cache, its single-flight leases, and the limits unless `limits` is set.
     pub cache: RedisTarget,
     /// `RATE_LIMIT_REDIS_*`: limits kept where cache eviction cannot reach them.
     pub limits: Option<RedisTarget>,
+    /// `REDIS_TIMEOUT_MS`: bound on every operation, on either store.
+    pub timeout: Duration,
 }
 
 /// The variables of one store, by topology.
@@ -45,7 +55,18 @@ const LIMITS: Family = Family {
     sentinel_password: RATE_LIMIT_REDIS_SENTINEL_PASSWORD,
 };
 
-pub(super) fn redis_settings<F: Fn(&str) -> Option<String>>(vars: &Vars<'_, F>) -> Result<RedisSettings, ConfigError> {
+impl RedisSettings {
+    pub(super) fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        redis_settings(vars)
+    }
+
+    /// The link options of the limits' own store: its own `service` label in the metrics.
+    pub fn limits_options(&self) -> LinkOptions {
+        LinkOptions { service: "redis_limits", ..LinkOptions::new(self.timeout) }
+    }
+}
+
+fn redis_settings(vars: &Vars<'_>) -> Result<RedisSettings, ConfigError> {
     let key_prefix = vars.get(REDIS_KEY_PREFIX).unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_string());
     if key_prefix.contains(['{', '}']) {
         return Err(invalid(
@@ -69,14 +90,12 @@ pub(super) fn redis_settings<F: Fn(&str) -> Option<String>>(vars: &Vars<'_, F>) 
     let target = |topology| RedisTarget { topology, ca_file: ca_file.clone(), key_prefix: key_prefix.clone() };
     let cache = topology(vars, &CACHE)?.unwrap_or_else(|| Topology::Single { url: DEFAULT_REDIS_URL.to_string() });
     let limits = topology(vars, &LIMITS)?;
-    Ok(RedisSettings { cache: target(cache), limits: limits.map(target) })
+    let timeout = Duration::from_millis(vars.number(REDIS_TIMEOUT_MS, 250u64, 1)?);
+    Ok(RedisSettings { cache: target(cache), limits: limits.map(target), timeout })
 }
 
 /// The family's topology, or `None` when none of its variables is set.
-fn topology<F: Fn(&str) -> Option<String>>(
-    vars: &Vars<'_, F>,
-    family: &Family,
-) -> Result<Option<Topology>, ConfigError> {
+fn topology(vars: &Vars<'_>, family: &Family) -> Result<Option<Topology>, ConfigError> {
     let set = |name: &str| vars.get(name).filter(|raw| !raw.trim().is_empty());
     let chosen: Vec<&'static str> =
         [family.url, family.cluster, family.sentinels].into_iter().filter(|name| set(name).is_some()).collect();

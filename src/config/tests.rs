@@ -1,4 +1,8 @@
+use std::time::Duration;
+
 use super::*;
+use crate::cache::RequestedMode;
+use crate::upstream::connections::ConnectionSettings;
 
 fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
     let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -8,14 +12,14 @@ fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
 #[test]
 fn defaults_run_on_the_simulator_outside_kubernetes() {
     let settings = settings(&[]).expect("defaults are valid");
-    assert_eq!(settings.port, 8000);
-    assert_eq!(settings.azure, AzureTarget::Simulator);
-    assert_eq!(settings.gemini, GeminiTarget::Simulator);
-    assert_eq!(settings.cache_mode, RequestedMode::Auto);
-    assert_eq!(settings.log_format, LogFormat::Pretty);
-    assert_eq!(settings.upstream_timeout, Duration::from_secs(30));
-    assert_eq!(settings.ttl_analysis, Duration::from_secs(604_800));
-    assert_eq!(settings.upstream_connections, ConnectionSettings { lanes: 8, http2_prior_knowledge: false });
+    assert_eq!(settings.server.port, 8000);
+    assert_eq!(settings.upstreams.azure.target, AzureTarget::Simulator);
+    assert_eq!(settings.upstreams.gemini.target, GeminiTarget::Simulator);
+    assert_eq!(settings.cache.mode, RequestedMode::Auto);
+    assert_eq!(settings.telemetry.log_format, LogFormat::Pretty);
+    assert_eq!(settings.upstreams.timeout, Duration::from_secs(30));
+    assert_eq!(settings.cache.ttl_analysis, Duration::from_secs(604_800));
+    assert_eq!(settings.upstreams.connections, ConnectionSettings { lanes: 8, http2_prior_knowledge: false });
 }
 
 #[test]
@@ -52,8 +56,8 @@ fn api_keys_of_only_commas_and_blanks_are_refused_not_read_as_auth_off() {
         let error = settings(&[(API_KEYS, raw)]).expect_err(raw);
         assert_eq!(error.variable, API_KEYS, "{raw:?}");
     }
-    assert!(settings(&[(API_KEYS, "")]).expect("empty is auth off").api_keys.is_empty());
-    assert_eq!(settings(&[(API_KEYS, " a , ,b ")]).expect("two keys").api_keys.len(), 2);
+    assert!(settings(&[(API_KEYS, "")]).expect("empty is auth off").access.api_keys.is_empty());
+    assert_eq!(settings(&[(API_KEYS, " a , ,b ")]).expect("two keys").access.api_keys.len(), 2);
 }
 
 #[test]
@@ -65,15 +69,15 @@ fn the_recordings_budget_must_hold_at_least_one_largest_recording() {
 
 #[test]
 fn max_in_flight_is_on_by_default_and_zero_turns_it_off() {
-    assert_eq!(settings(&[]).expect("defaults").max_in_flight, 3000);
-    assert_eq!(settings(&[(MAX_IN_FLIGHT, "0")]).expect("off").max_in_flight, 0);
+    assert_eq!(settings(&[]).expect("defaults").access.max_in_flight, 3000);
+    assert_eq!(settings(&[(MAX_IN_FLIGHT, "0")]).expect("off").access.max_in_flight, 0);
 }
 
 #[test]
 fn the_key_ceiling_defaults_to_a_hundred_users_worth() {
-    assert_eq!(settings(&[]).expect("defaults").rate_limit_per_key_per_minute, 6000);
-    assert_eq!(settings(&[(RATE_LIMIT_PER_MINUTE, "10")]).expect("valid").rate_limit_per_key_per_minute, 1000);
-    assert_eq!(settings(&[(RATE_LIMIT_PER_KEY_PER_MINUTE, "0")]).expect("off").rate_limit_per_key_per_minute, 0);
+    assert_eq!(settings(&[]).expect("defaults").access.rate_limit_per_key_per_minute, 6000);
+    assert_eq!(settings(&[(RATE_LIMIT_PER_MINUTE, "10")]).expect("valid").access.rate_limit_per_key_per_minute, 1000);
+    assert_eq!(settings(&[(RATE_LIMIT_PER_KEY_PER_MINUTE, "0")]).expect("off").access.rate_limit_per_key_per_minute, 0);
 }
 
 #[test]
@@ -91,9 +95,9 @@ fn kubernetes_requires_keys_and_defaults_to_json_logs() {
     ])
     .expect("complete kubernetes settings");
     assert!(settings.kubernetes);
-    assert_eq!(settings.log_format, LogFormat::Json);
-    assert_eq!(settings.api_keys.len(), 2);
-    assert!(matches!(&settings.azure, AzureTarget::Cloud { base_url, transcription_url, .. }
+    assert_eq!(settings.telemetry.log_format, LogFormat::Json);
+    assert_eq!(settings.access.api_keys.len(), 2);
+    assert!(matches!(&settings.upstreams.azure.target, AzureTarget::Cloud { base_url, transcription_url, .. }
         if base_url.as_str() == "https://westeurope.stt.speech.microsoft.com/"
             && transcription_url.as_str() == "https://westeurope.api.cognitive.microsoft.com/"));
 }
@@ -104,7 +108,7 @@ fn an_azure_key_needs_a_region_or_endpoint() {
     assert_eq!(error.variable, AZURE_SPEECH_REGION);
     let ok = settings(&[(AZURE_SPEECH_KEY, "a"), (AZURE_SPEECH_ENDPOINT, "http://127.0.0.1:9999")]).expect("endpoint");
     assert!(
-        matches!(&ok.azure, AzureTarget::Cloud { transcription_url, .. }
+        matches!(&ok.upstreams.azure.target, AzureTarget::Cloud { transcription_url, .. }
         if transcription_url.as_str() == "http://127.0.0.1:9999/"),
         "a private endpoint serves both APIs"
     );
@@ -114,7 +118,7 @@ fn an_azure_key_needs_a_region_or_endpoint() {
         (AZURE_SPEECH_TRANSCRIPTION_ENDPOINT, "http://127.0.0.1:9998"),
     ])
     .expect("both");
-    assert!(matches!(&split.azure, AzureTarget::Cloud { base_url, transcription_url, .. }
+    assert!(matches!(&split.upstreams.azure.target, AzureTarget::Cloud { base_url, transcription_url, .. }
         if base_url.host_str() == Some("westeurope.stt.speech.microsoft.com")
             && transcription_url.as_str() == "http://127.0.0.1:9998/"));
 }
@@ -133,7 +137,7 @@ fn the_playground_is_on_outside_kubernetes_off_in_it_and_the_variable_decides_ei
             ]);
         }
         pairs.extend(value.map(|value| (PLAYGROUND_ENABLED, value)));
-        settings(&pairs).expect("valid settings").playground_enabled
+        settings(&pairs).expect("valid settings").server.playground_enabled
     };
     assert!(playground(false, None));
     assert!(!playground(true, None));
@@ -144,8 +148,8 @@ fn the_playground_is_on_outside_kubernetes_off_in_it_and_the_variable_decides_ei
 #[test]
 fn per_kind_ttls_override_the_default() {
     let settings = settings(&[(CACHE_TTL_SECONDS, "100"), (CACHE_TTL_ANALYSIS_SECONDS, "5")]).expect("valid");
-    assert_eq!(settings.ttl_transcription, Duration::from_secs(100));
-    assert_eq!(settings.ttl_analysis, Duration::from_secs(5));
+    assert_eq!(settings.cache.ttl_transcription, Duration::from_secs(100));
+    assert_eq!(settings.cache.ttl_analysis, Duration::from_secs(5));
 }
 
 #[test]
@@ -155,9 +159,9 @@ fn the_config_file_supplies_defaults_and_the_environment_wins() {
     std::fs::write(&path, "RATE_LIMIT_PER_MINUTE = 120\nPORT = 9000\nAPI_KEYS = [\"a\", \"b\"]\n").expect("write");
     let path = path.to_string_lossy().to_string();
     let settings = settings(&[(CONFIG_FILE, &path), (PORT, "9100")]).expect("valid");
-    assert_eq!(settings.rate_limit_per_minute, 120);
-    assert_eq!(settings.port, 9100);
-    assert_eq!(settings.api_keys.len(), 2);
+    assert_eq!(settings.access.rate_limit_per_minute, 120);
+    assert_eq!(settings.server.port, 9100);
+    assert_eq!(settings.access.api_keys.len(), 2);
 }
 
 #[test]
@@ -219,8 +223,8 @@ fn each_redis_topology_reads_as_set() {
 
 #[test]
 fn the_wait_for_room_in_the_recordings_budget_is_whole_milliseconds_and_may_be_zero() {
-    assert_eq!(settings(&[]).expect("defaults").audio_bytes_wait, Duration::from_millis(3000));
-    assert_eq!(settings(&[(AUDIO_BYTES_WAIT_MS, "0")]).expect("refuse at once").audio_bytes_wait, Duration::ZERO);
+    assert_eq!(settings(&[]).expect("defaults").audio.bytes_wait, Duration::from_millis(3000));
+    assert_eq!(settings(&[(AUDIO_BYTES_WAIT_MS, "0")]).expect("refuse at once").audio.bytes_wait, Duration::ZERO);
     let error = settings(&[(AUDIO_BYTES_WAIT_MS, "2.5s")]).expect_err("not a number");
     assert_eq!(error.variable, AUDIO_BYTES_WAIT_MS);
 }

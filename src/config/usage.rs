@@ -5,7 +5,7 @@ use super::vars::{Vars, invalid};
 use crate::config::ConfigError;
 use crate::usage::{Budgets, Prices, TokenPrices, UsageSettings};
 
-pub(super) fn usage_settings<F: Fn(&str) -> Option<String>>(vars: &Vars<'_, F>) -> Result<UsageSettings, ConfigError> {
+pub(super) fn usage_settings(vars: &Vars<'_>) -> Result<UsageSettings, ConfigError> {
     let defaults = Prices::default();
     let price = |name: &'static str, default: f64| -> Result<f64, ConfigError> {
         match vars.get(name) {

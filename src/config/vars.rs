@@ -20,12 +20,12 @@ pub(super) fn invalid(variable: &'static str, message: impl Into<String>) -> Con
 }
 
 /// The environment first, then the config file.
-pub(super) struct Vars<'a, F: Fn(&str) -> Option<String>> {
-    pub(super) lookup: &'a F,
+pub(super) struct Vars<'a> {
+    pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
     pub(super) file: HashMap<String, String>,
 }
 
-impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+impl Vars<'_> {
     pub(super) fn get(&self, name: &str) -> Option<String> {
         (self.lookup)(name).or_else(|| self.file.get(name).cloned())
     }

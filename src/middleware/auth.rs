@@ -9,8 +9,8 @@ use futures::future::{Either, Ready, ready};
 use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 
-use crate::config::Secret;
 use crate::error::AppError;
+use crate::secret::Secret;
 
 pub const HEADER: &str = "x-api-key";
 
@@ -93,7 +93,7 @@ mod tests {
     use super::*;
 
     fn keys(list: &[&str]) -> ApiKeys {
-        ApiKeys::new(list.iter().map(|k| crate::config::Secret::new(*k)).collect())
+        ApiKeys::new(list.iter().map(|k| Secret::new(*k)).collect())
     }
 
     #[test]

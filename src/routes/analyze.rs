@@ -57,7 +57,7 @@ pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<
     let text = input::text_field("text", body.text.as_deref(), TEXT_MAX_CHARS)?;
     input::identifier("user_id", body.user_id.as_deref())?;
     input::identifier("session_id", body.session_id.as_deref())?;
-    let job = AnalyzeJob::new(text, &state.settings.gemini_model);
+    let job = AnalyzeJob::new(text, &state.settings.upstreams.gemini.model);
     let served = state.upstreams.analyze.clone().oneshot(Admitted::new(admission, job)).await?;
     let mut spend = Spend::new(Operation::Analyze, served.cached());
     // Only the request whose own call reached the model spent its tokens.

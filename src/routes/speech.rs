@@ -100,7 +100,7 @@ fn reservation(request: &Request) -> Result<Reservation, AppError> {
 }
 
 async fn read_input(state: &AppState, request: Request, reservation: &Reservation) -> Result<AudioInput, AppError> {
-    let audio_limit = state.settings.audio_max_bytes;
+    let audio_limit = state.settings.audio.max_bytes;
     let input = input::audio_input(request, body_limit(audio_limit), audio_limit, reservation).await?;
     input::identifier("user_id", input.fields.user_id.as_deref())?;
     input::identifier("session_id", input.fields.session_id.as_deref())?;

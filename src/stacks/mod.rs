@@ -16,24 +16,24 @@ use url::Url;
 
 use crate::analysis::AnalysisOutcome;
 use crate::analysis::analyzer::Analyzer;
-use crate::cache::{Cache, CacheConfig, Ttls, resolve_mode};
-use crate::config::{AzureTarget, GeminiTarget, Settings, SimulatorSettings};
+use crate::cache::Cache;
+use crate::config::Settings;
 use crate::domain::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
 use crate::domain::served::Served;
 use crate::domain::speech::{Pronunciation, Transcription};
 use crate::metrics::Metrics;
 use crate::metrics::labels::{Operation, Tier};
 use crate::middleware::cached_flight::CachedFlightConfig;
-use crate::middleware::circuit_breaker::{Breaker, BreakerConfig};
+use crate::middleware::circuit_breaker::Breaker;
 use crate::middleware::detach::Detached;
 use crate::middleware::rate_limit::Admitted;
 use crate::middleware::recording_digest::RecordingDigestLayer;
-use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
+use crate::middleware::retry::{RetryBudget, RetryLayer};
 use crate::redis::RedisLink;
-use crate::simulator::{SimConfig, Simulator};
-use crate::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
-use crate::upstream::connections::{ConnectionSettings, Connections};
-use crate::upstream::gemini::{GeminiClient, GeminiConfig};
+use crate::simulator::Simulator;
+use crate::upstream::azure_speech::AzureSpeechClient;
+use crate::upstream::connections::Connections;
+use crate::upstream::gemini::GeminiClient;
 use crate::upstream::{Upstream, UpstreamError};
 use layers::{Guard, Layers};
 
@@ -65,6 +65,16 @@ struct TargetInfo {
     /// `cloud` or `simulator`.
     kind: &'static str,
     base_url: String,
+}
+
+impl TargetInfo {
+    /// `cloud_url` is the cloud endpoint, `None` when the simulator serves the upstream.
+    fn new(cloud_url: Option<&Url>) -> Self {
+        match cloud_url {
+            Some(url) => Self { kind: "cloud", base_url: url.to_string() },
+            None => Self { kind: "simulator", base_url: SIMULATOR_BASE.to_string() },
+        }
+    }
 }
 
 impl Upstreams {
@@ -116,8 +126,9 @@ impl Upstreams {
 /// Build the stacks; starts the built-in simulator on loopback when an upstream has no key.
 pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Upstreams> {
     metrics.initialise_series();
-    let simulator_url = if settings.uses_simulator() {
-        let address = Simulator::new(simulator_config(&settings.simulator)).spawn().await?;
+    let upstreams = &settings.upstreams;
+    let simulator_url = if upstreams.uses_simulator() {
+        let address = Simulator::new(upstreams.simulator.config()).spawn().await?;
         tracing::warn!(
             simulator = %address,
             "no cloud keys: Azure Speech and/or Gemini are served by the built-in simulator (see /health/upstreams)"
@@ -127,54 +138,13 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         None
     };
 
-    // The built-in simulator speaks h2c, so calls to it take the multiplexed path production
-    // takes over TLS.
-    let simulator_connections = ConnectionSettings { http2_prior_knowledge: true, ..settings.upstream_connections };
-    let (gemini_config, gemini_target) = match (&settings.gemini, &simulator_url) {
-        (GeminiTarget::Cloud { base_url, key }, _) => (
-            GeminiConfig {
-                base_url: base_url.clone(),
-                api_key: key.expose().to_string(),
-                model: settings.gemini_model.clone(),
-                api_version: GeminiConfig::DEFAULT_API_VERSION.to_string(),
-                connections: settings.upstream_connections,
-            },
-            TargetInfo { kind: "cloud", base_url: base_url.to_string() },
-        ),
-        (GeminiTarget::Simulator, Some(url)) => (
-            GeminiConfig {
-                base_url: url.clone(),
-                api_key: "simulator".to_string(),
-                model: settings.gemini_model.clone(),
-                api_version: GeminiConfig::DEFAULT_API_VERSION.to_string(),
-                connections: simulator_connections,
-            },
-            TargetInfo { kind: "simulator", base_url: SIMULATOR_BASE.to_string() },
-        ),
-        (GeminiTarget::Simulator, None) => unreachable!("uses_simulator() is true whenever a target is the simulator"),
-    };
-    let gemini = GeminiClient::new(gemini_config);
+    let gemini = GeminiClient::new(upstreams.gemini.config(upstreams.connections, simulator_url.as_ref()));
+    let gemini_target = TargetInfo::new(upstreams.gemini.cloud_url());
     let gemini_connections = gemini.connections().clone();
     let analyzer = Analyzer::new(gemini, metrics.clone());
 
-    let (azure_config, azure_target) = match (&settings.azure, &simulator_url) {
-        (AzureTarget::Cloud { base_url, transcription_url, key }, _) => (
-            AzureSpeechConfig {
-                connections: settings.upstream_connections,
-                transcription_url: transcription_url.clone(),
-                ..AzureSpeechConfig::with_endpoint(base_url.clone(), key.expose().to_string())
-            },
-            TargetInfo { kind: "cloud", base_url: base_url.to_string() },
-        ),
-        (AzureTarget::Simulator, Some(url)) => (
-            AzureSpeechConfig {
-                connections: simulator_connections,
-                ..AzureSpeechConfig::with_endpoint(url.clone(), "simulator".to_string())
-            },
-            TargetInfo { kind: "simulator", base_url: SIMULATOR_BASE.to_string() },
-        ),
-        (AzureTarget::Simulator, None) => unreachable!("uses_simulator() is true whenever a target is the simulator"),
-    };
+    let azure_config = upstreams.azure.config(upstreams.connections, simulator_url.as_ref());
+    let azure_target = TargetInfo::new(upstreams.azure.cloud_url());
     azure_config.validate().map_err(std::io::Error::other)?;
     let azure = AzureSpeechClient::new(azure_config);
     let azure_connections = azure.connections().clone();
@@ -183,16 +153,17 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     // Waiting on another instance's lease must end before the caller's own deadline could.
     // `MAX_IN_FLIGHT`'s slots are made here, not with the load shedder, because a call whose
     // client has gone holds one too.
-    let slots = (settings.max_in_flight > 0).then(|| Arc::new(Semaphore::new(settings.max_in_flight)));
+    let max_in_flight = settings.access.max_in_flight;
+    let slots = (max_in_flight > 0).then(|| Arc::new(Semaphore::new(max_in_flight)));
     let detached = Detached::new(metrics.upstream_calls_detached.clone(), slots);
-    let cached_flight = CachedFlightConfig { max_wait: settings.upstream_timeout, ..CachedFlightConfig::default() };
+    let cached_flight = CachedFlightConfig { max_wait: upstreams.timeout, ..CachedFlightConfig::default() };
 
     let layers = Layers { cache: cache.clone(), cached_flight, detached: detached.clone(), metrics: metrics.clone() };
 
     let gemini_guard = Guard {
         upstream: Upstream::Gemini,
-        breaker: Breaker::new(Upstream::Gemini, breaker_config(settings), metrics.clone()),
-        retry: RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::Gemini, metrics.clone()),
+        breaker: Breaker::new(Upstream::Gemini, upstreams.breaker_config(), metrics.clone()),
+        retry: RetryLayer::new(upstreams.retry_policy(), RetryBudget::default(), Upstream::Gemini, metrics.clone()),
     };
     let analyze = layers.stack(
         Identity::new(),
@@ -209,8 +180,13 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     // one retry budget for both, so an outage seen by one protects the other.
     let azure_guard = Guard {
         upstream: Upstream::AzureSpeech,
-        breaker: Breaker::new(Upstream::AzureSpeech, breaker_config(settings), metrics.clone()),
-        retry: RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::AzureSpeech, metrics.clone()),
+        breaker: Breaker::new(Upstream::AzureSpeech, upstreams.breaker_config(), metrics.clone()),
+        retry: RetryLayer::new(
+            upstreams.retry_policy(),
+            RetryBudget::default(),
+            Upstream::AzureSpeech,
+            metrics.clone(),
+        ),
     };
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Transcribe.as_str()]);
@@ -271,36 +247,14 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     })
 }
 
-fn breaker_config(settings: &Settings) -> BreakerConfig {
-    BreakerConfig {
-        failure_threshold: settings.breaker_failure_threshold,
-        recovery_timeout: settings.breaker_recovery_timeout,
-        half_open_max_probes: settings.breaker_half_open_probes,
-    }
-}
-
-fn retry_policy(settings: &Settings) -> RetryPolicy {
-    RetryPolicy { max_attempts: settings.upstream_max_attempts, ..RetryPolicy::new(settings.upstream_timeout) }
-}
-
 /// The cache in the mode `CACHE_MODE` (or Kubernetes detection) asks for.
 fn build_cache(settings: &Settings, metrics: &Metrics) -> Result<Cache, redis::RedisError> {
-    let (mode, source) = resolve_mode(settings.cache_mode, settings.kubernetes);
+    let config = settings.cache.config(settings.kubernetes);
+    let (mode, source) = (config.mode, config.mode_source);
     let redis = if mode.uses_redis() {
-        Some(RedisLink::new(&settings.redis.cache, settings.redis_timeout, metrics.clone())?)
+        Some(RedisLink::new(&settings.redis.cache, settings.redis.timeout, metrics.clone())?)
     } else {
         None
-    };
-    let config = CacheConfig {
-        ttl: Ttls {
-            transcription: settings.ttl_transcription,
-            pronunciation: settings.ttl_pronunciation,
-            analysis: settings.ttl_analysis,
-        },
-        memory_max_entries: settings.memory_cache_max_entries,
-        memory_max_bytes: settings.memory_cache_max_bytes,
-        disk_max_bytes: settings.disk_cache_max_bytes,
-        ..CacheConfig::new(mode, source, settings.disk_cache_dir.clone())
     };
     tracing::info!(mode = mode.as_str(), source = source.as_str(), "cache mode");
     let mut tiers = vec![Tier::Memory];
@@ -316,16 +270,4 @@ fn build_cache(settings: &Settings, metrics: &Metrics) -> Result<Cache, redis::R
 
 fn simulator_base(address: SocketAddr) -> Url {
     Url::parse(&format!("http://{address}")).expect("a socket address makes a valid URL")
-}
-
-/// The simulator's fault settings from ours.
-pub fn simulator_config(settings: &SimulatorSettings) -> SimConfig {
-    SimConfig {
-        latency_ms: u64::try_from(settings.latency.as_millis()).unwrap_or(u64::MAX),
-        rate_limit_rate: settings.rate_limit_rate,
-        server_error_rate: settings.server_error_rate,
-        hang_rate: settings.hang_rate,
-        malformed_rate: settings.malformed_rate,
-        retry_after_seconds: 1,
-    }
 }
