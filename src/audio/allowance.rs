@@ -114,11 +114,11 @@ impl Allowance {
     pub fn spend_decoded(&mut self, container: Container, decoded: &Decoded) -> Result<(), AudioError> {
         let Some(left) = self.samples_left.checked_sub(decoded.samples) else {
             return Err(AudioError::unsupported(format!(
-                "{}-channel {} Hz audio in a {} file decoding to more samples than {} s of stereo 48 kHz \
+                "{} audio of {} channels at {} Hz, decoding to more samples than {} s of stereo 48 kHz hold \
                  (the most one recording may decode)",
+                container.name(),
                 decoded.channels,
                 decoded.rate,
-                container.name(),
                 self.samples_for.as_secs_f64().round(),
             )));
         };
@@ -192,7 +192,7 @@ mod tests {
         let eight = Decoded { rate: 384_000, channels: 8, samples: 8 };
         let error = allowance.spend_decoded(Container::Flac, &eight).expect_err("one frame too many");
         assert!(matches!(error, AudioError::Unsupported { .. }), "{error}");
-        assert!(error.to_string().contains("8-channel 384000 Hz audio in a FLAC file"), "{error}");
+        assert!(error.to_string().contains("FLAC audio of 8 channels at 384000 Hz"), "{error}");
     }
 
     #[test]
