@@ -117,7 +117,8 @@ async fn cut_off_and_treated_as_down(settings: &[(&str, &str)], streamed: &Strea
     assert_eq!(app.get("/health").await.status(), 200);
     let most = streamed.most.load(Ordering::Relaxed);
     assert!(most > 0, "the fake was asked something");
-    assert!(most < 64 * 1024 * 1024, "{} MB read on one connection", most >> 20);
+    // Socket buffers hold a few MB past what the service read; unbounded, it reads 70-150 MB here.
+    assert!(most < 32 * 1024 * 1024, "{} MB read on one connection", most >> 20);
     assert!(!streamed.reached_the_end.load(Ordering::Relaxed), "a connection read the whole stream");
     let grown = resident_bytes().saturating_sub(before);
     assert!(grown < 256 * 1024 * 1024, "resident memory grew by {} MB", grown >> 20);
