@@ -8,6 +8,14 @@
 //!   lacing value, a Matroska block its header); more packets than bytes are claims, not audio.
 //!   And no packet of any codec we read is empty: a run of empty packets, of whichever track,
 //!   ends the reading at once rather than after a packet per byte.
+//! - decoded samples: at most what the longest accepted recording holds as stereo 48 kHz, all
+//!   channels counted before the down-mix. Decoding costs about as much per sample made, and a
+//!   file can make far more than it sends: 170 KB of FLAC can hold ten minutes of eight
+//!   channels at 384 kHz (1.8 billion samples, minutes of CPU) and Vorbis does the same. No
+//!   learner's device records more than stereo 48 kHz, so that budget is never met by a real
+//!   recording the length limit does not refuse first. Not a budget per byte: legitimate
+//!   silence decodes to hundreds of samples per byte of FLAC and thousands per byte of Vorbis,
+//!   more than the hostile files above.
 //! - time: a wall-clock deadline, the guard of last resort against a decoder that stops making
 //!   progress; real recordings of the longest accepted length take well under a second.
 //! - the request: a job whose client went away stops at its next packet instead of spending
@@ -17,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::decode::Decoded;
 use super::detect::Container;
 use super::error::AudioError;
 
@@ -24,6 +33,8 @@ use super::error::AudioError;
 const DECODE_DEADLINE: Duration = Duration::from_secs(30);
 /// Empty packets in a row, of any track, before the recording is refused.
 const EMPTY_RUN_LIMIT: u32 = 256;
+/// Decoded samples per second of the longest accepted recording: stereo at 48 kHz.
+const SAMPLES_PER_SECOND: f64 = 2.0 * 48_000.0;
 
 /// Set when the request a decoding job works for is gone. An atomic flag rather than
 /// `tokio_util`'s `CancellationToken`: the job only polls it, once per packet, from a blocking
@@ -74,13 +85,45 @@ pub struct Allowance {
     started: Instant,
     packets_left: u64,
     empty_run: u32,
+    /// Decoded samples still allowed, and the length they were set from (for the message).
+    samples_left: u64,
+    samples_for: Duration,
     cancel: Cancel,
 }
 
 impl Allowance {
     /// For a recording of `bytes` bytes.
     pub fn new(bytes: usize, cancel: Cancel) -> Self {
-        Self { started: Instant::now(), packets_left: bytes as u64, empty_run: 0, cancel }
+        Self {
+            started: Instant::now(),
+            packets_left: bytes as u64,
+            empty_run: 0,
+            samples_left: u64::MAX,
+            samples_for: Duration::MAX,
+            cancel,
+        }
+    }
+
+    /// Allow decoding as many samples as `longest` of stereo 48 kHz audio holds.
+    pub fn limit_decoding(&mut self, longest: Duration) {
+        self.samples_left = (longest.as_secs_f64() * SAMPLES_PER_SECOND).ceil() as u64;
+        self.samples_for = longest;
+    }
+
+    /// Account for the samples one packet decoded to.
+    pub fn spend_decoded(&mut self, container: Container, decoded: &Decoded) -> Result<(), AudioError> {
+        let Some(left) = self.samples_left.checked_sub(decoded.samples) else {
+            return Err(AudioError::unsupported(format!(
+                "{} audio of {} channels at {} Hz, decoding to more samples than {} s of stereo 48 kHz hold \
+                 (the most one recording may decode)",
+                container.name(),
+                decoded.channels,
+                decoded.rate,
+                self.samples_for.as_secs_f64().round(),
+            )));
+        };
+        self.samples_left = left;
+        Ok(())
     }
 
     /// Account for one packet of `len` bytes read from the container, whichever track it
@@ -136,6 +179,20 @@ mod tests {
         }
         let refused = (0..EMPTY_RUN_LIMIT).map(|_| allowance.spend(Container::Matroska, 0)).find_map(Result::err);
         assert!(refused.is_some_and(|error| error.to_string().contains("in a row are empty")));
+    }
+
+    #[test]
+    fn decoding_stops_at_the_samples_of_stereo_48k_for_the_longest_length() {
+        let mut allowance = Allowance::new(1_000, Cancel::new());
+        allowance.limit_decoding(Duration::from_secs(10));
+        let stereo = Decoded { rate: 48_000, channels: 2, samples: 96_000 };
+        for _ in 0..10 {
+            allowance.spend_decoded(Container::Flac, &stereo).expect("ten seconds of stereo 48 kHz");
+        }
+        let eight = Decoded { rate: 384_000, channels: 8, samples: 8 };
+        let error = allowance.spend_decoded(Container::Flac, &eight).expect_err("one frame too many");
+        assert!(matches!(error, AudioError::Unsupported { .. }), "{error}");
+        assert!(error.to_string().contains("FLAC audio of 8 channels at 384000 Hz"), "{error}");
     }
 
     #[test]

@@ -25,6 +25,17 @@ const OPUS_RATE_RATIO: u64 = (opus::RATE / OPUS_OUTPUT_RATE) as u64;
 /// The longest packet RFC 6716 allows, 120 ms, at the output rate.
 const OPUS_MAX_PACKET_SAMPLES: usize = OPUS_OUTPUT_RATE as usize * 120 / 1000;
 
+/// What one packet decoded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    /// The rate of the samples appended.
+    pub rate: u32,
+    /// Channels the decoder made before the down-mix.
+    pub channels: usize,
+    /// Samples the decoder made, all channels together (frames x channels): its work.
+    pub samples: u64,
+}
+
 pub enum Decoder {
     Symphonia {
         decoder: Box<dyn AudioDecoder>,
@@ -67,10 +78,9 @@ impl Decoder {
         Ok(Self::Symphonia { decoder, planes: Vec::new(), failures: 0 })
     }
 
-    /// Decode one packet, appending its samples, down-mixed to mono, to `out`. Returns the
-    /// rate they are at; `None` when the packet carried no audio (a damaged packet is skipped,
-    /// as players do).
-    pub fn decode(&mut self, packet: &Packet, out: &mut Vec<f32>) -> Result<Option<u32>, AudioError> {
+    /// Decode one packet, appending its samples, down-mixed to mono, to `out`. `None` when the
+    /// packet carried no audio (a damaged packet is skipped, as players do).
+    pub fn decode(&mut self, packet: &Packet, out: &mut Vec<f32>) -> Result<Option<Decoded>, AudioError> {
         match self {
             Self::Symphonia { decoder, planes, failures } => {
                 let buffer = match decoder.decode(packet) {
@@ -96,7 +106,8 @@ impl Decoder {
                     let mono = sum * scale;
                     out.push(if mono.is_finite() { mono.clamp(-1.0, 1.0) } else { 0.0 });
                 }
-                Ok((frames > 0).then_some(rate))
+                let samples = frames as u64 * channels as u64;
+                Ok((frames > 0).then_some(Decoded { rate, channels, samples }))
             }
             Self::Opus { decoder, buffer, skip } => {
                 // A packet of no audio (empty or one-byte frames) is left out, as the remux
@@ -123,7 +134,8 @@ impl Decoder {
                 let dropped = decoded.min(*skip);
                 *skip -= dropped;
                 out.extend_from_slice(&buffer[dropped..decoded]);
-                Ok(Some(OPUS_OUTPUT_RATE))
+                // libopus makes the mono 16 kHz samples themselves, whatever the stream's channels.
+                Ok(Some(Decoded { rate: OPUS_OUTPUT_RATE, channels: 1, samples: decoded as u64 }))
             }
         }
     }

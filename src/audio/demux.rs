@@ -20,6 +20,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::packet::Packet;
 
 use super::allowance::{Allowance, Cancel};
+use super::decode::Decoded;
 use super::detect::Container;
 use super::error::AudioError;
 use super::matroska;
@@ -147,6 +148,16 @@ impl Demuxer {
             allowance,
             truncated: false,
         })
+    }
+
+    /// Decode at most as many samples as `longest` of stereo 48 kHz holds (see `allowance`).
+    pub fn limit_decoding(&mut self, longest: std::time::Duration) {
+        self.allowance.limit_decoding(longest);
+    }
+
+    /// Account for what one packet decoded to.
+    pub fn spend_decoded(&mut self, decoded: &Decoded) -> Result<(), AudioError> {
+        self.allowance.spend_decoded(self.container, decoded)
     }
 
     /// The next packet of the audio track; `None` at its end or where the data broke off.

@@ -2,32 +2,31 @@
 //! a cluster connection that routes each command to its slot's master, or a connection to the
 //! master that Sentinel names, replaced when that master stops being one.
 //!
-//! One endpoint over plain TCP (the usual `REDIS_URL`) is connected by us, through
-//! `reply_bound`, so that what answers there cannot make us buffer a huge reply; the driver's
-//! own connectors (TLS, Unix sockets, a cluster's nodes) offer no way in and keep its unbounded
-//! buffer. Sentinel's master over plain TCP is connected the same way (see `sentinel`).
+//! Every socket to a data node, whatever the topology and whether TCP, TLS or a Unix socket, is
+//! opened by us (`dial`) so its replies pass through `reply_bound`: what answers there cannot
+//! make us buffer a huge reply. Only the queries to the sentinels themselves (where the master
+//! is) go over the driver's own sockets, with its response timeout as their bound.
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, TlsCertificates, Value};
 
+use super::dial::{Node, Trust};
 use super::sentinel::Follower;
 use super::topology::{RedisTarget, Topology};
 
 /// What one operation runs on; cheap to clone (all share the multiplexed sockets).
 #[derive(Clone)]
 pub enum Connection {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(ClusterConnection<Node>),
     Master(MultiplexedConnection),
 }
 
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Self::Single(conn) => conn.req_packed_command(cmd),
             Self::Cluster(conn) => conn.req_packed_command(cmd),
             Self::Master(conn) => conn.req_packed_command(cmd),
         }
@@ -40,7 +39,6 @@ impl ConnectionLike for Connection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
             Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
             Self::Master(conn) => conn.req_packed_commands(pipeline, offset, count),
         }
@@ -48,7 +46,6 @@ impl ConnectionLike for Connection {
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Single(conn) => conn.get_db(),
             Self::Cluster(conn) => conn.get_db(),
             Self::Master(conn) => conn.get_db(),
         }
@@ -58,9 +55,8 @@ impl ConnectionLike for Connection {
 /// Makes connections for a link. Never connects when built: the first operation does, so the
 /// service starts (and serves from its other tiers) while Redis is away.
 pub(super) enum Backend {
-    /// One endpoint over plain TCP, replies bounded.
+    /// One endpoint, replies bounded.
     Bounded(bounded::Lazy),
-    Single(ConnectionManager),
     Cluster(cluster::Lazy),
     Sentinel(Follower),
 }
@@ -68,32 +64,20 @@ pub(super) enum Backend {
 impl Backend {
     pub fn open(target: &RedisTarget, timeout: Duration) -> RedisResult<Self> {
         let certificates = certificates(target)?;
+        let trust = match &certificates {
+            Some(TlsCertificates { root_cert: Some(pem), .. }) => Trust::bundle(pem.clone()),
+            _ => Trust::system(),
+        };
         Ok(match &target.topology {
-            Topology::Single { url } if certificates.is_none() && bounded::Lazy::fits(url)? => {
-                Self::Bounded(bounded::Lazy::new(url, timeout)?)
-            }
-            Topology::Single { url } => {
-                let client = match certificates {
-                    Some(certificates) => redis::Client::build_with_tls(url.as_str(), certificates)?,
-                    None => redis::Client::open(url.as_str())?,
-                };
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    // One quick reconnect attempt per failed operation; the next operation tries again.
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(100));
-                Self::Single(ConnectionManager::new_lazy_with_config(client, config)?)
-            }
-            Topology::Cluster { seeds } => Self::Cluster(cluster::Lazy::new(seeds, certificates, timeout)?),
-            Topology::Sentinel { .. } => Self::Sentinel(Follower::new(&target.topology, certificates, timeout)?),
+            Topology::Single { url } => Self::Bounded(bounded::Lazy::new(url, trust, timeout)?),
+            Topology::Cluster { seeds } => Self::Cluster(cluster::Lazy::new(seeds, certificates, &trust, timeout)?),
+            Topology::Sentinel { .. } => Self::Sentinel(Follower::new(&target.topology, certificates, trust, timeout)?),
         })
     }
 
     pub async fn connection(&self) -> RedisResult<Connection> {
         match self {
             Self::Bounded(lazy) => lazy.connection().await.map(Connection::Master),
-            Self::Single(manager) => Ok(Connection::Single(manager.clone())),
             Self::Cluster(lazy) => lazy.connection().await.map(Connection::Cluster),
             Self::Sentinel(follower) => follower.connection().await.map(Connection::Master),
         }
@@ -145,6 +129,8 @@ mod cluster {
     use redis::{RedisResult, TlsCertificates, TlsMode};
     use tokio::time::Instant;
 
+    use crate::redis::dial::{self, Node, Trust};
+
     /// A replaced connection is kept at least this long, so a hung node costs one reconnect
     /// every few seconds rather than one per timed-out operation.
     const KEEP_AT_LEAST: Duration = Duration::from_secs(2);
@@ -156,13 +142,21 @@ mod cluster {
     /// seeds works at once, so a connection whose operations time out is replaced.
     pub struct Lazy {
         client: ClusterClient,
-        current: Mutex<Option<(ClusterConnection, Instant)>>,
+        current: Mutex<Option<(ClusterConnection<Node>, Instant)>>,
         /// Held while connecting, so a burst of operations makes one connection, not one each.
         connecting: tokio::sync::Mutex<()>,
     }
 
     impl Lazy {
-        pub fn new(seeds: &[String], certificates: Option<TlsCertificates>, timeout: Duration) -> RedisResult<Self> {
+        pub fn new(
+            seeds: &[String],
+            certificates: Option<TlsCertificates>,
+            trust: &Trust,
+            timeout: Duration,
+        ) -> RedisResult<Self> {
+            // The nodes' sockets are ours (replies bounded); the builder's TLS settings still
+            // make the addresses it hands us `rediss://` ones.
+            dial::for_cluster(trust, timeout);
             let mut builder = ClusterClientBuilder::new(seeds.iter().map(String::as_str))
                 .connection_timeout(timeout)
                 .response_timeout(timeout)
@@ -180,7 +174,7 @@ mod cluster {
             Ok(Self { client: builder.build()?, current: Mutex::new(None), connecting: tokio::sync::Mutex::new(()) })
         }
 
-        pub async fn connection(&self) -> RedisResult<ClusterConnection> {
+        pub async fn connection(&self) -> RedisResult<ClusterConnection<Node>> {
             if let Some((connection, _)) = self.current.lock().as_ref() {
                 return Ok(connection.clone());
             }
@@ -188,7 +182,7 @@ mod cluster {
             if let Some((connection, _)) = self.current.lock().as_ref() {
                 return Ok(connection.clone());
             }
-            let connection = self.client.get_async_connection().await?;
+            let connection = self.client.get_async_generic_connection::<Node>().await?;
             *self.current.lock() = Some((connection.clone(), Instant::now()));
             Ok(connection)
         }
@@ -212,10 +206,9 @@ pub(super) mod bounded {
 
     use parking_lot::Mutex;
     use redis::aio::MultiplexedConnection;
-    use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
-    use tokio::net::TcpStream;
+    use redis::{AsyncConnectionConfig, ConnectionInfo, IntoConnectionInfo, RedisResult};
 
-    use crate::redis::reply_bound::BoundedReplies;
+    use crate::redis::dial::{self, Trust};
 
     /// One multiplexed connection over a `BoundedReplies` stream, made on first use, dropped
     /// after a failure so the next operation connects afresh (as the Sentinel follower does),
@@ -223,8 +216,7 @@ pub(super) mod bounded {
     /// so that costs no failed operation.
     pub struct Lazy {
         info: ConnectionInfo,
-        host: String,
-        port: u16,
+        trust: Trust,
         timeout: Duration,
         config: AsyncConnectionConfig,
         current: Mutex<Option<Open>>,
@@ -233,21 +225,12 @@ pub(super) mod bounded {
     }
 
     impl Lazy {
-        /// Whether `url` is plain TCP (not `rediss://`, not a Unix socket).
-        pub fn fits(url: &str) -> RedisResult<bool> {
-            Ok(matches!(url.into_connection_info()?.addr(), ConnectionAddr::Tcp(..)))
-        }
-
-        pub fn new(url: &str, timeout: Duration) -> RedisResult<Self> {
+        pub fn new(url: &str, trust: Trust, timeout: Duration) -> RedisResult<Self> {
             let info = url.into_connection_info()?;
-            let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
-                unreachable!("checked by `fits`");
-            };
             let config = AsyncConnectionConfig::new().set_response_timeout(Some(timeout));
             Ok(Self {
                 info,
-                host,
-                port,
+                trust,
                 timeout,
                 config,
                 current: Mutex::new(None),
@@ -265,7 +248,7 @@ pub(super) mod bounded {
             }
             let closed = Arc::new(AtomicBool::new(false));
             let connection =
-                connect(&self.info, &self.host, self.port, self.timeout, &self.config, closed.clone()).await?;
+                dial::connect(&self.info, &self.trust, self.timeout, self.config.clone(), closed.clone()).await?;
             *self.current.lock() = Some(Open { connection: connection.clone(), closed });
             Ok(connection)
         }
@@ -284,31 +267,5 @@ pub(super) mod bounded {
         connection: MultiplexedConnection,
         /// Set when its driver ended: the socket is gone.
         closed: Arc<AtomicBool>,
-    }
-
-    /// A multiplexed connection to `host:port` over plain TCP, its replies bounded; the
-    /// handshake (`AUTH`, `SELECT`) as `info` says. `closed` is set once the socket is gone.
-    pub async fn connect(
-        info: &ConnectionInfo,
-        host: &str,
-        port: u16,
-        timeout: Duration,
-        config: &AsyncConnectionConfig,
-        closed: Arc<AtomicBool>,
-    ) -> RedisResult<MultiplexedConnection> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        let _ = stream.set_nodelay(true);
-        let (connection, driver) =
-            MultiplexedConnection::new_with_config(info.redis_settings(), BoundedReplies::new(stream), config.clone())
-                .await?;
-        // The driver ends with the connection: when its last handle is dropped, or its socket
-        // fails or closes (a reply over the bound among them).
-        tokio::spawn(async move {
-            driver.await;
-            closed.store(true, Ordering::Release);
-        });
-        Ok(connection)
     }
 }

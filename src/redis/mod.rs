@@ -5,6 +5,7 @@
 
 mod backoff;
 mod connection;
+mod dial;
 mod health;
 mod keys;
 mod link;

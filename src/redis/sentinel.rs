@@ -11,6 +11,7 @@ use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisResult, TlsCertificates, TlsMode};
 
+use super::dial::{self, Trust};
 use super::topology::Topology;
 
 pub struct Follower {
@@ -19,6 +20,8 @@ pub struct Follower {
     sentinels: tokio::sync::Mutex<SentinelClient>,
     current: Mutex<Option<Master>>,
     config: AsyncConnectionConfig,
+    /// What a TLS connection to the master trusts.
+    trust: Trust,
     /// Bound on connecting to the master.
     timeout: Duration,
 }
@@ -29,7 +32,12 @@ struct Master {
 }
 
 impl Follower {
-    pub fn new(topology: &Topology, certificates: Option<TlsCertificates>, timeout: Duration) -> RedisResult<Self> {
+    pub fn new(
+        topology: &Topology,
+        certificates: Option<TlsCertificates>,
+        trust: Trust,
+        timeout: Duration,
+    ) -> RedisResult<Self> {
         let Topology::Sentinel { sentinels, master, sentinel_password, tls, password, db } = topology else {
             unreachable!("a follower is made for the sentinel topology only");
         };
@@ -56,7 +64,13 @@ impl Follower {
         }
         let config =
             AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
-        Ok(Self { sentinels: tokio::sync::Mutex::new(builder.build()?), current: Mutex::new(None), config, timeout })
+        Ok(Self {
+            sentinels: tokio::sync::Mutex::new(builder.build()?),
+            current: Mutex::new(None),
+            config,
+            trust,
+            timeout,
+        })
     }
 
     pub async fn connection(&self) -> RedisResult<MultiplexedConnection> {
@@ -100,15 +114,10 @@ impl Follower {
         let client = sentinels.async_get_client().await?;
         let info = client.get_connection_info();
         let address = info.addr().to_string();
-        let connection = match info.addr() {
-            // Replies bounded, as on one endpoint (see `reply_bound`); TLS keeps the driver's own.
-            ConnectionAddr::Tcp(host, port) => {
-                // A failed operation makes the follower ask again, which connects afresh.
-                let closed = Default::default();
-                super::connection::bounded::connect(info, host, *port, self.timeout, &self.config, closed).await?
-            }
-            _ => client.get_multiplexed_async_connection_with_config(&self.config).await?,
-        };
+        // Replies bounded, as on one endpoint (see `dial`). A failed operation makes the
+        // follower ask again, which connects afresh.
+        let connection =
+            dial::connect(info, &self.trust, self.timeout, self.config.clone(), Default::default()).await?;
         Ok(Master { address, connection })
     }
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::helpers::audio_checks::{long_wav, read_fixture};
 use crate::helpers::{TestApp, assert_error, spawn_app};
 
 #[path = "../support/hostile_audio.rs"]
@@ -78,6 +79,42 @@ async fn a_stream_of_packets_that_decode_to_nothing_is_refused() {
     let file = hostile_audio::adts_mostly_damaged(&good[..good.len() / 2], 2_000, 400_000);
     let body = assert_error(transcribe(&app, file).await, 422, "validation_error").await;
     assert!(body["error"].as_str().is_some_and(|error| error.contains("hold no audio")), "{body}");
+}
+
+#[tokio::test]
+async fn small_files_of_eight_channels_at_high_rates_are_refused_once_they_decode_more_than_stereo_48k_would() {
+    // A limit of 60 s keeps the test quick in a debug build: 61 s of stereo 48 kHz, 5.9 million
+    // samples. The files are past the default's 58 million too: 7.9 KB claiming 30 s of 8
+    // channels at 384 kHz (92 million samples), 18 KB claiming 200 s of 8 channels at 48 kHz (77
+    // million).
+    let app = spawn_app(&[("AUDIO_MAX_SECONDS", "60")]).await;
+    let files = [
+        ("flac-8ch-384k-30s-silence.flac", "FLAC audio of 8 channels at 384000 Hz"),
+        ("vorbis-8ch-48k-200s-silence.ogg", "Ogg audio of 8 channels at 48000 Hz"),
+    ];
+    for (file, what) in files {
+        let body =
+            assert_error(transcribe(&app, read_fixture(file).to_vec()).await, 415, "unsupported_media_type").await;
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(what) && error.contains("more samples than 61 s of stereo 48 kHz"), "{file}: {body}");
+    }
+    assert!(metrics(&app).await.contains(r#"audio_inputs_total{action="rejected",codec="flac",container="flac"} 1"#));
+}
+
+#[tokio::test]
+async fn recordings_of_up_to_stereo_48k_for_the_longest_length_still_decode() {
+    let app = spawn_app(&[("AUDIO_MAX_SECONDS", "20")]).await;
+    // The budget: 21 s (the limit and a second of overrun) of stereo 48 kHz, 2,016,000 samples.
+    let stereo_to_the_limit = long_wav(48_000, 2, 20).to_vec();
+    assert_eq!(transcribe(&app, stereo_to_the_limit).await.status().as_u16(), 200);
+    let eight_channels_within = long_wav(48_000, 8, 5).to_vec();
+    assert_eq!(transcribe(&app, eight_channels_within).await.status().as_u16(), 200);
+    // Past the length limit, stereo 48 kHz is too long (413), not too much.
+    let stereo_too_long = long_wav(48_000, 2, 23).to_vec();
+    assert_error(transcribe(&app, stereo_too_long).await, 413, "payload_too_large").await;
+    let eight_channels_past = long_wav(48_000, 8, 6).to_vec();
+    let body = assert_error(transcribe(&app, eight_channels_past).await, 415, "unsupported_media_type").await;
+    assert!(body["error"].as_str().is_some_and(|error| error.contains("21 s of stereo 48 kHz")), "{body}");
 }
 
 #[tokio::test]

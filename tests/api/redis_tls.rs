@@ -11,7 +11,7 @@ use crate::helpers::redis_support::{RedisServer, free_port};
 use crate::helpers::{FakeClouds, spawn_app_with_fakes};
 
 /// A CA and a certificate for 127.0.0.1 that it signed, written under `dir`: (ca, cert, key).
-fn certificates(dir: &Path) -> (String, String, String) {
+pub(crate) fn certificates(dir: &Path) -> (String, String, String) {
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

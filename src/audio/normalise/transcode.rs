@@ -40,6 +40,7 @@ pub(super) fn transcode(
     let keep =
         usize::try_from((keep_for + OVERRUN).as_secs()).unwrap_or(usize::MAX).saturating_mul(TARGET_RATE as usize);
     let mut decoder = Decoder::new(&demuxer, head.as_ref())?;
+    demuxer.limit_decoding(limits.max + OVERRUN);
     let mut resampler: Option<To16k> = None;
     let mut window: Option<Window> = None;
     let mut decoded = Vec::new();
@@ -53,7 +54,7 @@ pub(super) fn transcode(
             end_trim = packet.trim_end.get();
         }
         decoded.clear();
-        let Some(rate) = decoder.decode(&packet, &mut decoded)? else {
+        let Some(made) = decoder.decode(&packet, &mut decoded)? else {
             silent_run += 1;
             if silent_run >= SILENT_RUN_LIMIT {
                 return Err(AudioError::damaged(
@@ -64,6 +65,7 @@ pub(super) fn transcode(
             continue;
         };
         silent_run = 0;
+        let rate = made.rate;
         let resampler = match &mut resampler {
             Some(resampler) if resampler.from_rate() != rate => {
                 return Err(AudioError::damaged(container.name(), "its sample rate changes part-way"));
@@ -87,6 +89,8 @@ pub(super) fn transcode(
         if frames_to_duration(resampler.input_frames(), rate) > limits.max + OVERRUN {
             return Err(limits.too_long(None));
         }
+        // After the length: stereo 48 kHz past the limit is too long, not too much.
+        demuxer.spend_decoded(&made)?;
     }
     let Some(resampler) = resampler else {
         return Err(AudioError::damaged(container.name(), "no audio in it could be decoded"));
