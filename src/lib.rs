@@ -26,6 +26,7 @@ pub mod app;
 pub mod audio;
 pub mod cache;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod middleware;

@@ -90,6 +90,9 @@ pub struct Collectors {
     pub audio_bytes_reserved: IntGauge,
     /// Decoding workers (`AUDIO_WORKERS`) busy with a recording now.
     pub audio_workers_busy: IntGauge,
+    /// Seconds of audio sent to a speech upstream, each attempt counted. `operation`:
+    /// transcribe | pronunciation; `provider` as for `ai_operation_duration_seconds`.
+    pub ai_audio_seconds_total: CounterVec,
 }
 
 impl Metrics {
@@ -226,6 +229,10 @@ impl Metrics {
                 "audio_workers_busy",
                 "Decoding workers (AUDIO_WORKERS) busy with a recording now"
             )),
+            ai_audio_seconds_total: register!(CounterVec::new(
+                Opts::new("ai_audio_seconds_total", "Seconds of audio sent to a speech upstream, retries included"),
+                &["operation", "provider"]
+            )),
             registry,
         }))
     }
@@ -249,6 +256,7 @@ impl Metrics {
             }
             if op.sends_audio() {
                 let _ = self.audio_seconds_total.with_label_values(&[operation]);
+                let _ = self.ai_audio_seconds_total.with_label_values(&[operation, upstream]);
             }
         }
         for upstream in Upstream::ALL {

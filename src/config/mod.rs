@@ -117,6 +117,8 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     /// `/api/*` requests served at once before new ones get 503 `overloaded`; 0 = no cap.
     pub max_in_flight: usize,
+    /// Pieces of one long reading transcribed or assessed at once.
+    pub pronunciation_concurrency: usize,
     /// Serve `/playground`. The contract turns it off by default in Kubernetes, where the callers
     /// are apps and an unneeded page is only more surface.
     pub playground_enabled: bool,
@@ -299,6 +301,7 @@ impl Settings {
                 1,
             )?,
             max_in_flight: vars.number(MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT, 0)?,
+            pronunciation_concurrency: vars.number(PRONUNCIATION_CONCURRENCY, 4, 1)?,
             playground_enabled: vars.boolean(PLAYGROUND_ENABLED, !kubernetes)?,
             log_format,
             shutdown_grace: vars.seconds(SHUTDOWN_GRACE_SECONDS, 25, 0)?,

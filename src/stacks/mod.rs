@@ -34,6 +34,7 @@ use crate::analysis::AnalysisOutcome;
 use crate::analysis::analyzer::Analyzer;
 use crate::cache::{Cache, CacheConfig, Ttls, resolve_mode};
 use crate::config::{AzureTarget, GeminiTarget, Settings, SimulatorSettings};
+use crate::domain::reading::service::Reading;
 use crate::metrics::Metrics;
 use crate::metrics::labels::{Operation, Tier};
 use crate::middleware::ai_metrics::AiMetricsLayer;
@@ -223,7 +224,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let azure_retry =
         RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::AzureSpeech, metrics.clone());
     let client = azure.clone();
-    let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Transcribe.as_str()]);
+    let billed = billing(metrics, Operation::Transcribe);
     let transcribe = ServiceBuilder::new()
         .layer(RecordingDigestLayer)
         .layer(SingleFlightLayer::new(cache.clone(), single_flight))
@@ -234,25 +235,38 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         .layer(azure_retry.clone())
         .service(service_fn(move |job: TranscribeJob| {
             let client = client.clone();
-            // Azure bills by the audio second, each attempt that reaches it.
-            billed.inc_by(job.audio.duration().as_secs_f64());
+            billed.count(&job.audio);
             async move { client.transcribe(&job).await.map(Served::fresh) }
         }));
-    let client = azure.clone();
-    let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Pronunciation.as_str()]);
-    let pronounce = ServiceBuilder::new()
-        .layer(RecordingDigestLayer)
-        .layer(SingleFlightLayer::new(cache.clone(), single_flight))
-        .layer(DetachLayer::new(Upstream::AzureSpeech, "pronunciation", detached.clone(), metrics.clone()))
-        .layer(CacheLayer::new(cache.clone()))
+    // A reading is assessed in pieces (`domain::reading`): each piece's transcription and
+    // assessment go through metrics, breaker and retry; the whole reading is the one cache entry
+    // and the one single-flight.
+    let (client, billed) = (azure.clone(), billing(metrics, Operation::Transcribe));
+    let piece_transcribe = ServiceBuilder::new()
+        .layer(AiMetricsLayer::new(Operation::Transcribe, metrics.clone()))
+        .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
+        .layer(azure_retry.clone())
+        .service(service_fn(move |job: TranscribeJob| {
+            let client = client.clone();
+            billed.count(&job.audio);
+            async move { client.transcribe(&job).await.map(Served::fresh) }
+        }));
+    let (client, billed) = (azure.clone(), billing(metrics, Operation::Pronunciation));
+    let piece_assess = ServiceBuilder::new()
         .layer(AiMetricsLayer::new(Operation::Pronunciation, metrics.clone()))
         .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
         .layer(azure_retry)
         .service(service_fn(move |job: PronunciationJob| {
             let client = client.clone();
-            billed.inc_by(job.audio.duration().as_secs_f64());
+            billed.count(&job.audio);
             async move { client.assess(&job).await.map(Served::fresh) }
         }));
+    let pronounce = ServiceBuilder::new()
+        .layer(RecordingDigestLayer)
+        .layer(SingleFlightLayer::new(cache.clone(), single_flight))
+        .layer(DetachLayer::new(Upstream::AzureSpeech, "pronunciation", detached.clone(), metrics.clone()))
+        .layer(CacheLayer::new(cache.clone()))
+        .service(Reading::new(piece_transcribe, piece_assess, settings.pronunciation_concurrency));
 
     for (upstream, connections) in
         [(Upstream::AzureSpeech, &azure_connections), (Upstream::Gemini, &gemini_connections)]
@@ -275,6 +289,29 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         detached,
         metrics: metrics.clone(),
     })
+}
+
+/// Azure bills by the audio second, each attempt that reaches it (pieces of a reading included).
+#[derive(Clone)]
+struct Billing {
+    legacy: prometheus::Counter,
+    contract: prometheus::Counter,
+}
+
+impl Billing {
+    fn count(&self, audio: &crate::audio::Audio) {
+        let seconds = audio.duration().as_secs_f64();
+        self.legacy.inc_by(seconds);
+        self.contract.inc_by(seconds);
+    }
+}
+
+fn billing(metrics: &Metrics, operation: Operation) -> Billing {
+    let labels = [operation.as_str(), operation.upstream().as_str()];
+    Billing {
+        legacy: metrics.audio_seconds_total.with_label_values(&[operation.as_str()]),
+        contract: metrics.ai_audio_seconds_total.with_label_values(&labels),
+    }
 }
 
 fn breaker_config(settings: &Settings) -> BreakerConfig {
