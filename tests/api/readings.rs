@@ -71,7 +71,8 @@ async fn a_long_reading_is_cut_in_its_pauses_and_scored_as_one_by_the_formula() 
     // Cut: into pieces of at most 30 s, every cut inside one of the pauses between sentences.
     let pieces = fake.assessments();
     assert!(pieces.len() >= 2, "{pieces:?}");
-    let mut spans: Vec<_> = pieces.iter().map(|call| call.piece.clone().expect("each piece is part of the reading")).collect();
+    let mut spans: Vec<_> =
+        pieces.iter().map(|call| call.piece.clone().expect("each piece is part of the reading")).collect();
     spans.sort_by_key(|span| span.start);
     for span in &spans {
         assert!(span.len() <= THIRTY_SECONDS, "a piece of {} samples", span.len());
@@ -147,7 +148,10 @@ async fn skipped_words_are_omissions_and_extra_words_insertions_of_the_whole_tex
         800,
         &[
             // "warm" skipped; "finally" added.
-            (0, "The North Wind and the Sun were disputing which was the stronger, when a traveler came along wrapped in a cloak."),
+            (
+                0,
+                "The North Wind and the Sun were disputing which was the stronger, when a traveler came along wrapped in a cloak.",
+            ),
             (3, "And at last the North Wind finally gave up the attempt."),
         ],
     );
@@ -267,7 +271,8 @@ async fn reference_text_may_be_ten_thousand_characters_and_no_more() {
     let fake = FakeAzure::new(short.clone());
     let (azure, gemini) = fake_azure(&fake).await;
     let app = spawn_app_against(&azure, &gemini, &[]).await;
-    let longest = format!("{} {}", short.sentences[0].reference, "a".repeat(10_000 - short.sentences[0].reference.len() - 1));
+    let longest =
+        format!("{} {}", short.sentences[0].reference, "a".repeat(10_000 - short.sentences[0].reference.len() - 1));
     assert_eq!(longest.chars().count(), 10_000);
     data(assess(&app, short.wav(), Some(&longest)).await).await;
     let too_long = format!("{longest}a");

@@ -184,8 +184,13 @@ impl FakeAzure {
 
 impl Respond for FakeAzure {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let samples: Vec<i16> =
-            request.body.get(44..).unwrap_or_default().chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        let samples: Vec<i16> = request
+            .body
+            .get(44..)
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
         let piece = self.reading.locate(&samples).map(|start| start..start + samples.len());
         let held = self.held(&piece);
         let params: Value = request
@@ -214,8 +219,9 @@ impl Respond for FakeAzure {
             call.status = 503;
             ResponseTemplate::new(503).set_body_json(json!({"error": {"code": "503", "message": "busy"}}))
         } else if held.is_empty() {
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"RecognitionStatus": "InitialSilenceTimeout", "Offset": 0, "Duration": duration_ticks}))
+            ResponseTemplate::new(200).set_body_json(
+                json!({"RecognitionStatus": "InitialSilenceTimeout", "Offset": 0, "Duration": duration_ticks}),
+            )
         } else if kind == Kind::Transcribe {
             let display = held.iter().map(|sentence| sentence.spoken.as_str()).collect::<Vec<_>>().join(" ");
             let lexical = words_of(&display).join(" ");
@@ -238,7 +244,12 @@ impl Respond for FakeAzure {
 /// A scored answer in the flat REST shape: the sentences' spoken words, each timed evenly
 /// over its sentence; reference words of this piece not said are sent as `Omission` (as Azure
 /// does with miscue on), said words not in the piece's text as `Insertion`.
-fn assessment(held: &[&Sentence], piece_start: usize, duration_ticks: u64, params: &Value) -> (Value, Vec<SentWord>, Option<f64>) {
+fn assessment(
+    held: &[&Sentence],
+    piece_start: usize,
+    duration_ticks: u64,
+    params: &Value,
+) -> (Value, Vec<SentWord>, Option<f64>) {
     let reference: Vec<String> = words_of(params["ReferenceText"].as_str().unwrap_or_default());
     let mut sent = Vec::new();
     let mut body_words = Vec::new();
@@ -278,7 +289,8 @@ fn assessment(held: &[&Sentence], piece_start: usize, duration_ticks: u64, param
     }
     let spoken_all: Vec<String> = held.iter().flat_map(|sentence| words_of(&sentence.spoken)).collect();
     for word in reference.iter().filter(|word| !spoken_all.contains(word)) {
-        body_words.push(json!({"Word": word, "AccuracyScore": 0.0, "ErrorType": "Omission", "Offset": 0, "Duration": 0}));
+        body_words
+            .push(json!({"Word": word, "AccuracyScore": 0.0, "ErrorType": "Omission", "Offset": 0, "Duration": 0}));
     }
     let accuracy = sent.iter().map(|word| word.accuracy).sum::<f64>() / sent.len().max(1) as f64;
     let prosody = params["EnableProsodyAssessment"].as_str().map(|_| piece_prosody(held.len()));
