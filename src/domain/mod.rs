@@ -1,3 +1,8 @@
-//! The service's own domain, below the stacks and routes that use it.
+//! The ground floor: the jobs that travel down the upstream stacks and the results they bring
+//! back, shared by `cache`, `middleware`, `upstream`, `analysis` and `stacks` alike; and the
+//! speech domain's own logic ([`reading`]: whole readings cut, aligned and scored as one).
 
+pub mod jobs;
 pub mod reading;
+pub mod served;
+pub mod speech;

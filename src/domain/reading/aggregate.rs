@@ -13,7 +13,7 @@
 //! 6. the overall score by the documented weights of what exists (see [`overall`]).
 
 use super::align::{self, Step};
-use crate::stacks::speech::{Mode, Pronunciation, Segment, WordScore};
+use crate::domain::speech::{Mode, Pronunciation, Segment, WordScore};
 
 pub const NONE: &str = "None";
 pub const OMISSION: &str = "Omission";

@@ -1,7 +1,7 @@
 //! Feedback down to the sound: what to ask Azure for in a language, and how its phoneme
 //! candidates and prosody confidences become something a learner can act on.
 
-use crate::stacks::speech::{PhonemeCandidate, ProsodyFeedback};
+use crate::domain::speech::{PhonemeCandidate, ProsodyFeedback};
 
 /// Candidates asked for each sound, as Microsoft's samples ask.
 pub const PHONEME_CANDIDATES: u8 = 5;

@@ -13,9 +13,9 @@ use super::aggregate::{self, Assessed};
 use super::pauses::{self, CutConfig};
 use super::{PIECE_LIMIT, reference_parts, samples_to_ms};
 use crate::audio::Audio;
-use crate::stacks::jobs::{PronunciationJob, TranscribeJob};
-use crate::stacks::served::Served;
-use crate::stacks::speech::{Mode, Pronunciation, Transcription};
+use crate::domain::jobs::{PronunciationJob, TranscribeJob};
+use crate::domain::served::Served;
+use crate::domain::speech::{Mode, Pronunciation, Transcription};
 use crate::upstream::{Upstream, UpstreamError};
 
 /// Assesses a [`PronunciationJob`] of any accepted length, scripted or not.

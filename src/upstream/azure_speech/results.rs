@@ -3,7 +3,7 @@
 use super::UPSTREAM;
 use super::wire::{self, Alternative, RecognitionResponse, RecognitionStatus};
 use crate::domain::reading::phonemes::{self, ProsodySignals};
-use crate::stacks::speech::{Mode, PhonemeCandidate, PhonemeScore, Pronunciation, Transcription, WordScore};
+use crate::domain::speech::{Mode, PhonemeCandidate, PhonemeScore, Pronunciation, Transcription, WordScore};
 use crate::upstream::UpstreamError;
 
 /// Offsets and durations are in 100-ns ticks.
@@ -143,7 +143,7 @@ fn phoneme(sound: &wire::Phoneme) -> PhonemeScore {
     }
 }
 
-fn prosody(feedback: &wire::ProsodyFeedback) -> crate::stacks::speech::ProsodyFeedback {
+fn prosody(feedback: &wire::ProsodyFeedback) -> crate::domain::speech::ProsodyFeedback {
     let pause = feedback.pause.as_ref();
     let intonation = feedback.intonation.as_ref();
     let error_types = pause

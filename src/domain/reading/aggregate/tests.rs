@@ -1,5 +1,5 @@
 use super::*;
-use crate::stacks::speech::PhonemeScore;
+use crate::domain::speech::PhonemeScore;
 
 fn word(text: &str, accuracy: f64, error: &str, offset_ms: u64, duration_ms: u64) -> WordScore {
     WordScore {
