@@ -294,3 +294,20 @@ async fn the_same_long_reading_again_is_one_cache_entry() {
     assert_eq!(body["data"], first);
     assert_eq!(fake.calls().len(), calls, "no piece was sent again");
 }
+
+#[tokio::test]
+async fn identical_long_readings_at_once_make_one_set_of_calls() {
+    let reading = Reading::north_wind(1, 800, &[]);
+    let (wav, reference) = (reading.wav(), reading.reference_text());
+    let fake = FakeAzure::new(reading);
+    let (azure, gemini) = fake_azure(&fake).await;
+    let app = spawn_app_against(&azure, &gemini, &[]).await;
+    let (first, second) =
+        tokio::join!(assess(&app, wav.clone(), Some(&reference)), assess(&app, wav, Some(&reference)));
+    let (first, second) = (data(first).await, data(second).await);
+    assert_eq!(first, second);
+    let pieces = first["segments"].as_array().map_or(0, Vec::len);
+    let calls = fake.calls();
+    assert_eq!(calls.iter().filter(|call| call.kind == Kind::Assess).count(), pieces, "each piece assessed once");
+    assert_eq!(calls.iter().filter(|call| call.kind == Kind::Transcribe).count(), pieces, "and transcribed once");
+}
