@@ -19,7 +19,7 @@ use crate::analysis::analyzer::Analyzer;
 use crate::cache::{Cache, CacheConfig, Ttls, resolve_mode};
 use crate::config::{AzureTarget, GeminiTarget, Settings, SimulatorSettings};
 use crate::domain::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
-use crate::domain::reading::service::Reading;
+use crate::domain::reading::{self, service::Reading};
 use crate::domain::served::Served;
 use crate::domain::speech::{Pronunciation, Transcription};
 use crate::metrics::Metrics;
@@ -248,7 +248,19 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
             async move { client.assess(&job).await.map(Served::fresh) }
         }),
     );
-    let pronounce = layers.stored(
+    // Another instance's identical reading is waited for as long as a whole reading can take.
+    let reading_wait = reading::longest_assessment(
+        settings.audio_max_duration,
+        settings.upstream_timeout,
+        settings.pronunciation_concurrency,
+    );
+    let reading_layers = Layers {
+        cache: cache.clone(),
+        cached_flight: CachedFlightConfig { max_wait: reading_wait.max(cached_flight.max_wait), ..cached_flight },
+        detached: detached.clone(),
+        metrics: metrics.clone(),
+    };
+    let pronounce = reading_layers.stored(
         RecordingDigestLayer,
         "pronunciation",
         Upstream::AzureSpeech,

@@ -29,6 +29,17 @@ pub const PIECE_LIMIT: Duration = Duration::from_secs(30);
 /// it, so no result of an older version is served.
 pub const RESULT_VERSION: &str = "reading-1";
 
+/// The longest a reading's assessment can take: its pieces (at most one per 10 s, as the cut
+/// never ends a piece before a third of 30 s unless the recording ends) in rounds of
+/// `concurrency`, each piece transcribed and then assessed, each call within `call_deadline`.
+/// Waiting on another instance's identical reading must last that long, or the wait gives up
+/// and the reading is paid for twice.
+pub fn longest_assessment(longest_recording: Duration, call_deadline: Duration, concurrency: usize) -> Duration {
+    let pieces = longest_recording.as_secs().div_ceil(10).max(1);
+    let rounds = pieces.div_ceil(concurrency.max(1) as u64);
+    call_deadline.saturating_mul(u32::try_from(rounds * 2).unwrap_or(u32::MAX))
+}
+
 /// Milliseconds of 16 kHz samples.
 pub fn samples_to_ms(samples: usize) -> u64 {
     (samples as u64 * 1000) / pauses::RATE as u64
@@ -65,6 +76,13 @@ mod tests {
                 "which was the stronger, when a traveler came along.".to_string()
             ]
         );
+    }
+
+    #[test]
+    fn a_ten_minute_reading_may_take_fifteen_rounds_of_two_calls() {
+        let longest = longest_assessment(Duration::from_secs(600), Duration::from_secs(30), 4);
+        assert_eq!(longest, Duration::from_secs(15 * 2 * 30));
+        assert_eq!(longest_assessment(Duration::from_secs(5), Duration::from_secs(30), 4), Duration::from_secs(60));
     }
 
     #[test]
