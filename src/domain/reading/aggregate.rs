@@ -172,7 +172,7 @@ pub fn combine(mode: Mode, reference_text: Option<&str>, pieces: &[Assessed]) ->
 /// Correctly said time over the time from the first recognised word to the last, as a score.
 fn fluency(words: &[WordScore]) -> f64 {
     let timed = || words.iter().filter(|word| word.offset_ms.is_some() && word.error_type != OMISSION);
-    let (Some(first), Some(last)) = (timed().next(), timed().last()) else {
+    let (Some(first), Some(last)) = (timed().next(), timed().next_back()) else {
         return 0.0;
     };
     let start = first.offset_ms.unwrap_or(0) as f64;

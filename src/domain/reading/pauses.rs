@@ -58,7 +58,7 @@ impl Pause {
 pub fn cut(samples: &[i16], config: &CutConfig) -> Vec<Range<usize>> {
     let max_piece = config.max_piece.max(FRAME);
     if samples.len() <= max_piece {
-        return vec![0..samples.len()];
+        return std::iter::once(0..samples.len()).collect();
     }
     let energies = frame_energies(samples);
     let pauses = pauses(&energies, config);
