@@ -183,7 +183,11 @@ fn transcribe_job(audio: Audio) -> TranscribeJob {
 }
 
 fn assess_job(language: &str, reference_text: &str) -> PronunciationJob {
-    PronunciationJob { audio: speech_wav(), language: language.to_string(), reference_text: reference_text.to_string() }
+    PronunciationJob {
+        audio: speech_wav(),
+        language: language.to_string(),
+        reference_text: Some(reference_text.to_string()),
+    }
 }
 
 fn client_for(server: &MockServer) -> AzureSpeechClient {
@@ -274,7 +278,7 @@ async fn an_ogg_opus_transcription_is_sent_as_ogg_with_its_bytes_untouched() {
 }
 
 #[tokio::test]
-async fn an_english_assessment_asks_for_every_dimension_and_prosody() {
+async fn an_english_assessment_asks_for_every_dimension_prosody_and_named_sounds() {
     let server = azure_answering(200, PA_REST_PROSODY).await;
     let job = assess_job("en-US", "Good morning.");
     client_for(&server).assess(&job).await.expect("assessed");
@@ -295,6 +299,9 @@ async fn an_english_assessment_asks_for_every_dimension_and_prosody() {
             "Dimension": "Comprehensive",
             "EnableMiscue": "True",
             "EnableProsodyAssessment": "True",
+            // Sounds named in IPA, with what may have been said instead.
+            "PhonemeAlphabet": "IPA",
+            "NBestPhonemeCount": 5,
         })
     );
     assert_eq!(request.body, job.audio.payload().bytes.to_vec());
@@ -390,15 +397,22 @@ async fn the_detailed_format_picks_the_most_confident_alternative_not_the_first(
 #[tokio::test]
 async fn the_rest_assessment_with_prosody_reads_flat_scores() {
     let server = azure_answering(200, PA_REST_PROSODY).await;
-    let assessment = client_for(&server).assess(&assess_job("en-US", "Good morning.")).await;
+    let mut assessment = client_for(&server).assess(&assess_job("en-US", "Good morning.")).await;
+    // Prosody feedback per word: "morning" misses a break with confidence 1.0 (over 0.75).
+    let feedback: Vec<_> = assessment
+        .iter_mut()
+        .flat_map(|assessment| assessment.words.iter_mut())
+        .map(|word| word.prosody.take().map(|prosody| prosody.issues))
+        .collect();
+    assert_eq!(feedback, vec![Some(vec![]), Some(vec!["MissingBreak".to_string()])]);
     assert_eq!(
         assessment,
         Ok(Pronunciation {
             recognized_text: "Good morning.".to_string(),
-            reference_text: "Good morning.".to_string(),
+            reference_text: Some("Good morning.".to_string()),
             accuracy_score: 100.0,
             fluency_score: 100.0,
-            completeness_score: 100.0,
+            completeness_score: Some(100.0),
             prosody_score: Some(87.8),
             pronunciation_score: 95.1,
             words: vec![
@@ -406,18 +420,21 @@ async fn the_rest_assessment_with_prosody_reads_flat_scores() {
                     word: "good".to_string(),
                     accuracy_score: 100.0,
                     error_type: "None".to_string(),
-                    offset_ms: 70,
-                    duration_ms: 260,
+                    offset_ms: Some(70),
+                    duration_ms: Some(260),
+                    ..WordScore::default()
                 },
                 WordScore {
                     word: "morning".to_string(),
                     accuracy_score: 100.0,
                     error_type: "None".to_string(),
-                    offset_ms: 340,
-                    duration_ms: 570,
+                    offset_ms: Some(340),
+                    duration_ms: Some(570),
+                    ..WordScore::default()
                 },
             ],
             status: "Success".to_string(),
+            ..Pronunciation::default()
         })
     );
 }
@@ -435,8 +452,9 @@ async fn the_old_assessment_with_numbers_in_strings_is_read() {
             word: "Good".to_string(),
             accuracy_score: 100.0,
             error_type: "None".to_string(),
-            offset_ms: 50,
-            duration_ms: 270
+            offset_ms: Some(50),
+            duration_ms: Some(270),
+            ..WordScore::default()
         }
     );
     let transcription = client.transcribe(&transcribe_job(speech_wav())).await.expect("transcribed");
@@ -446,25 +464,33 @@ async fn the_old_assessment_with_numbers_in_strings_is_read() {
 #[tokio::test]
 async fn the_sdk_shape_with_nested_scores_and_a_numeric_status_is_read() {
     let server = azure_answering(200, PA_SDK_NESTED).await;
-    let assessment = client_for(&server).assess(&assess_job("en-US", "Hello.")).await;
+    let mut assessment = client_for(&server).assess(&assess_job("en-US", "Hello.")).await;
+    // Phonemes nested as the SDK nests them, with their candidates.
+    let phonemes = assessment.as_mut().map(|assessment| std::mem::take(&mut assessment.words[0].phonemes));
+    let first = phonemes.as_ref().ok().and_then(|phonemes| phonemes.first()).cloned().unwrap_or_default();
+    assert_eq!((first.phoneme.as_deref(), first.accuracy_score), (Some("h"), 98.0));
+    assert_eq!(first.candidates.first().map(|candidate| candidate.phoneme.as_str()), Some("h"));
+    assert_eq!(first.said, None);
     assert_eq!(
         assessment,
         Ok(Pronunciation {
             recognized_text: "Hello.".to_string(),
-            reference_text: "Hello.".to_string(),
+            reference_text: Some("Hello.".to_string()),
             accuracy_score: 100.0,
             fluency_score: 100.0,
-            completeness_score: 100.0,
+            completeness_score: Some(100.0),
             prosody_score: None,
             pronunciation_score: 100.0,
             words: vec![WordScore {
                 word: "hello".to_string(),
                 accuracy_score: 99.0,
                 error_type: "None".to_string(),
-                offset_ms: 750,
-                duration_ms: 1380,
+                offset_ms: Some(750),
+                duration_ms: Some(1380),
+                ..WordScore::default()
             }],
             status: "Success".to_string(),
+            ..Pronunciation::default()
         })
     );
 }
@@ -476,7 +502,7 @@ async fn a_word_without_an_error_type_counts_as_none() {
     let server = azure_answering(200, body).await;
     let assessment = client_for(&server).assess(&assess_job("en-US", "Hi.")).await.expect("assessed");
     assert_eq!(assessment.words[0].error_type, "None");
-    assert_eq!((assessment.fluency_score, assessment.completeness_score), (0.0, 0.0));
+    assert_eq!((assessment.fluency_score, assessment.completeness_score), (0.0, None));
 }
 
 #[tokio::test]

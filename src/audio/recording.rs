@@ -11,7 +11,10 @@ use super::budget::Reservation;
 use super::demux::Codec;
 use super::detect::Container;
 use super::error::AudioError;
-use super::normalise::{self, Action, Normalised, Payload, Policy, Purpose, SendFormat};
+use super::normalise::{
+    self, Action, Destination, Normalised, Payload, Policy, Purpose, SHORT_AUDIO_LIMIT, SendFormat, WAV_CONTENT_TYPE,
+};
+use super::wav::{self, TARGET_RATE};
 
 /// Cheap to clone: clones share the bytes, the normalised payload and the digest.
 #[derive(Clone)]
@@ -44,6 +47,37 @@ impl Audio {
     pub fn normalise(original: Bytes, purpose: Purpose, policy: Policy) -> Result<Self, AudioError> {
         let normalised = normalise::normalise(original.clone(), purpose, policy).map_err(|rejected| rejected.error)?;
         Ok(Self::new(original, normalised, policy.send))
+    }
+
+    /// A stretch of 16 kHz mono PCM as a WAV for Azure: a piece of a long reading. Its own
+    /// bytes are its original (its digest is the piece's).
+    pub fn from_pcm(samples: &[i16]) -> Self {
+        let bytes = Bytes::from(wav::encode(samples));
+        let duration = Duration::from_secs_f64(samples.len() as f64 / f64::from(TARGET_RATE));
+        let destination =
+            if duration > SHORT_AUDIO_LIMIT { Destination::FastTranscription } else { Destination::ShortAudio };
+        let payload =
+            Payload { bytes: bytes.clone(), content_type: WAV_CONTENT_TYPE, file_name: "audio.wav", destination };
+        let normalised =
+            Normalised { container: Container::Wav, codec: Codec::Pcm, action: Action::Passthrough, duration, payload };
+        Self::new(bytes, normalised, SendFormat::Wav)
+    }
+
+    /// The recording as 16 kHz mono 16-bit samples: read from the WAV Azure would receive, or
+    /// decoded from its Ogg/Opus (CPU work: not on an async worker).
+    pub fn pcm(&self) -> Result<Vec<i16>, AudioError> {
+        let wav_bytes = if self.payload().content_type == WAV_CONTENT_TYPE {
+            self.payload().bytes.clone()
+        } else {
+            let policy = Policy { max_duration: self.duration() + normalise::OVERRUN, send: SendFormat::Wav };
+            normalise::normalise(self.payload().bytes.clone(), Purpose::Assessment, policy)
+                .map_err(|rejected| rejected.error)?
+                .payload
+                .bytes
+        };
+        let info = wav::parse(&wav_bytes)?;
+        let data = &wav_bytes[info.data.clone()];
+        Ok(data.chunks_exact(2).map(|pair| i16::from_le_bytes([pair[0], pair[1]])).collect())
     }
 
     /// What Azure receives.

@@ -141,7 +141,11 @@ impl CacheKeyed for PronunciationJob {
             .field(NORMALISER_VERSION.as_bytes())
             .field(self.audio.send_format().as_str().as_bytes())
             .field(self.language.as_bytes())
-            .field(self.reference_text.as_bytes());
+            // A free-speech assessment is not one against an empty text; and results of an older
+            // shape (before whole readings) are not served as this one's.
+            .field(if self.reference_text.is_some() { b"scripted" } else { b"unscripted" })
+            .field(self.reference_text.as_deref().unwrap_or_default().as_bytes())
+            .field(crate::domain::reading::RESULT_VERSION.as_bytes());
         hasher.finish(kind)
     }
 }
@@ -272,17 +276,19 @@ mod tests {
         let job = |reference: &str| PronunciationJob {
             audio: wav(b"same"),
             language: "en-US".to_string(),
-            reference_text: reference.to_string(),
+            reference_text: Some(reference.to_string()),
         };
         assert_eq!(job("Hello world").cache_key(), job("Hello world").cache_key());
         assert_ne!(job("Hello world").cache_key(), job("Hello there").cache_key());
+        let free = PronunciationJob { reference_text: None, ..job("") };
+        assert_ne!(free.cache_key(), job("").cache_key(), "free speech is not an empty script");
     }
 
     #[test]
     fn the_same_audio_for_transcription_and_pronunciation_never_shares_a_key() {
         let transcribe = TranscribeJob { audio: wav(b"a"), language: "en-US".to_string() }.cache_key();
         let pronounce =
-            PronunciationJob { audio: wav(b"a"), language: "en-US".to_string(), reference_text: String::new() }
+            PronunciationJob { audio: wav(b"a"), language: "en-US".to_string(), reference_text: None }
                 .cache_key();
         assert_ne!(transcribe.as_str(), pronounce.as_str());
     }

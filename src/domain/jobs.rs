@@ -12,12 +12,14 @@ pub struct TranscribeJob {
     pub language: String,
 }
 
-/// Score one recording against the text the learner was asked to read (`POST /api/pronunciation`).
+/// Score one recording against the text the learner was asked to read (`POST /api/pronunciation`),
+/// or, without a text, as free speech.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PronunciationJob {
     pub audio: Audio,
     pub language: String,
-    pub reference_text: String,
+    /// `None`: unscripted, assessed against its own transcript.
+    pub reference_text: Option<String>,
 }
 
 /// Analyse one text (`POST /api/analyze`). `text` is already normalised (trimmed, whitespace

@@ -22,7 +22,7 @@ use crate::upstream::error::{Upstream, UpstreamError};
 use crate::usage::Spend;
 
 /// Longest `reference_text` the contract accepts.
-const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
+const REFERENCE_TEXT_MAX_CHARS: usize = 10_000;
 
 /// Transcribe a recording: up to 60 s by Azure Speech short-audio recognition (detailed format),
 /// longer ones (up to `AUDIO_MAX_SECONDS`) by Azure fast transcription.
@@ -53,8 +53,8 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     Ok(with_spend(Success::new(served.value, meta).into_response(), spend))
 }
 
-/// Score a recording against the text the learner read (Azure pronunciation assessment, at most
-/// 30 s of audio).
+/// Score a recording against the text the learner read, or as free speech without one (Azure
+/// pronunciation assessment; past 30 s in pieces cut at pauses, combined into one result).
 #[utoipa::path(
     post,
     path = "/api/pronunciation",
@@ -62,7 +62,7 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     request_body(content(
         (PronunciationJson = "application/json"),
         (PronunciationUpload = "multipart/form-data")
-    ), description = "As for /api/transcribe, plus the required `reference_text`"),
+    ), description = "As for /api/transcribe, plus `reference_text` (absent: free speech)"),
     responses(
         (status = 200, description = "The assessment", body = Success<Pronunciation>),
     ),
@@ -72,10 +72,11 @@ pub async fn pronunciation(State(state): State<AppState>, request: Request) -> R
     let admission = Admission::of(&request)?;
     let reservation = reservation(&request)?;
     let input = read_input(&state, request, &reservation).await?;
-    let reference_text =
-        input::text_field("reference_text", input.fields.reference_text.as_deref(), REFERENCE_TEXT_MAX_CHARS)?
-            .trim()
-            .to_string();
+    // Absent: free speech, assessed against its own transcript (`domain::reading`).
+    let reference_text = match input.fields.reference_text.as_deref() {
+        None => None,
+        text => Some(input::text_field("reference_text", text, REFERENCE_TEXT_MAX_CHARS)?.trim().to_string()),
+    };
     let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
     let audio = obtain_audio(&state, input.source, Purpose::Assessment, reservation, &admission).await?;
     let seconds = audio.duration().as_secs_f64();

@@ -13,6 +13,9 @@
 //! 4. retry: transient failures again, with backoff, all inside `UPSTREAM_TIMEOUT_SECONDS`,
 //!    under a retry budget so an outage cannot multiply the load;
 //! 5. the client: one HTTP exchange with the upstream.
+//!
+//! A pronunciation assessment puts `domain::reading`'s service between 1 and 2: the whole reading
+//! is one cache entry and one flight, and each of its pieces' calls takes steps 2 to 5.
 
 use tower::layer::util::Identity;
 use tower::util::BoxCloneSyncService;
@@ -100,16 +103,46 @@ impl Layers {
         S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
     {
+        self.stored(front, name, guard.upstream, self.guarded(operation, guard, client))
+    }
+
+    /// Steps 0 and 1 over `inner`: for work that makes several upstream calls below one cache
+    /// entry (a long reading's pieces, each [`Self::guarded`]).
+    pub fn stored<J, R, F, S>(&self, front: F, name: &'static str, upstream: Upstream, inner: S) -> Stack<J, R>
+    where
+        J: CacheKeyed + Clone + Send + Sync + 'static,
+        R: Cacheable,
+        F: Front<J, R>,
+        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+    {
         let stack = ServiceBuilder::new()
             .layer(CachedFlightLayer::detached(
                 self.cache.clone(),
                 self.cached_flight,
-                DetachLayer::new(guard.upstream, name, self.detached.clone(), self.metrics.clone()),
+                DetachLayer::new(upstream, name, self.detached.clone(), self.metrics.clone()),
             ))
+            .service(inner);
+        front.wrap(stack)
+    }
+
+    /// Steps 2 to 5: one upstream call, measured, behind the breaker, retried.
+    pub fn guarded<J, R, S>(
+        &self,
+        operation: Operation,
+        guard: &Guard,
+        client: S,
+    ) -> impl Service<J, Response = Served<R>, Error = UpstreamError, Future: Send + 'static> + Clone + Send + Sync + 'static
+    where
+        J: Clone + Send + Sync + 'static,
+        R: Send + 'static,
+        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+    {
+        ServiceBuilder::new()
             .layer(AiMetricsLayer::new(operation, self.metrics.clone()))
             .layer(CircuitBreakerLayer::new(guard.breaker.clone()))
             .layer(guard.retry.clone())
-            .service(client);
-        front.wrap(stack)
+            .service(client)
     }
 }

@@ -19,6 +19,7 @@ use crate::analysis::analyzer::Analyzer;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::domain::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
+use crate::domain::reading::{self, service::Reading};
 use crate::domain::served::Served;
 use crate::domain::speech::{Pronunciation, Transcription};
 use crate::metrics::Metrics;
@@ -189,10 +190,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         ),
     };
     let client = azure.clone();
-    let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Transcribe.as_str()]);
-    let sent = metrics
-        .ai_audio_seconds_total
-        .with_label_values(&[Operation::Transcribe.as_str(), Upstream::AzureSpeech.as_str()]);
+    let billed = billing(metrics, Operation::Transcribe);
     let transcribe = layers.stack(
         RecordingDigestLayer,
         Operation::Transcribe,
@@ -200,28 +198,49 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         &azure_guard,
         service_fn(move |job: TranscribeJob| {
             let client = client.clone();
-            // Azure bills by the audio second, each attempt that reaches it.
-            billed.inc_by(job.audio.duration().as_secs_f64());
-            sent.inc_by(job.audio.duration().as_secs_f64());
+            billed.count(&job.audio);
             async move { client.transcribe(&job).await.map(Served::fresh) }
         }),
     );
-    let client = azure.clone();
-    let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Pronunciation.as_str()]);
-    let sent = metrics
-        .ai_audio_seconds_total
-        .with_label_values(&[Operation::Pronunciation.as_str(), Upstream::AzureSpeech.as_str()]);
-    let pronounce = layers.stack(
-        RecordingDigestLayer,
+    // A reading is assessed in pieces (`domain::reading`): each piece's transcription and
+    // assessment is one guarded call; the whole reading is the one cache entry and one flight.
+    let (client, billed) = (azure.clone(), billing(metrics, Operation::Transcribe));
+    let piece_transcribe = layers.guarded(
+        Operation::Transcribe,
+        &azure_guard,
+        service_fn(move |job: TranscribeJob| {
+            let client = client.clone();
+            billed.count(&job.audio);
+            async move { client.transcribe(&job).await.map(Served::fresh) }
+        }),
+    );
+    let (client, billed) = (azure.clone(), billing(metrics, Operation::Pronunciation));
+    let piece_assess = layers.guarded(
         Operation::Pronunciation,
-        "pronunciation",
         &azure_guard,
         service_fn(move |job: PronunciationJob| {
             let client = client.clone();
-            billed.inc_by(job.audio.duration().as_secs_f64());
-            sent.inc_by(job.audio.duration().as_secs_f64());
+            billed.count(&job.audio);
             async move { client.assess(&job).await.map(Served::fresh) }
         }),
+    );
+    // Another instance's identical reading is waited for as long as a whole reading can take.
+    let reading_wait = reading::longest_assessment(
+        settings.audio.max_duration,
+        settings.upstreams.timeout,
+        settings.upstreams.azure.pronunciation_concurrency,
+    );
+    let reading_layers = Layers {
+        cache: cache.clone(),
+        cached_flight: CachedFlightConfig { max_wait: reading_wait.max(cached_flight.max_wait), ..cached_flight },
+        detached: detached.clone(),
+        metrics: metrics.clone(),
+    };
+    let pronounce = reading_layers.stored(
+        RecordingDigestLayer,
+        "pronunciation",
+        Upstream::AzureSpeech,
+        Reading::new(piece_transcribe, piece_assess, settings.upstreams.azure.pronunciation_concurrency),
     );
 
     for (upstream, connections) in
@@ -245,6 +264,29 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         detached,
         metrics: metrics.clone(),
     })
+}
+
+/// Azure bills by the audio second, each attempt that reaches it (pieces of a reading included).
+#[derive(Clone)]
+struct Billing {
+    legacy: prometheus::Counter,
+    contract: prometheus::Counter,
+}
+
+impl Billing {
+    fn count(&self, audio: &crate::audio::Audio) {
+        let seconds = audio.duration().as_secs_f64();
+        self.legacy.inc_by(seconds);
+        self.contract.inc_by(seconds);
+    }
+}
+
+fn billing(metrics: &Metrics, operation: Operation) -> Billing {
+    let labels = [operation.as_str(), operation.upstream().as_str()];
+    Billing {
+        legacy: metrics.audio_seconds_total.with_label_values(&[operation.as_str()]),
+        contract: metrics.ai_audio_seconds_total.with_label_values(&labels),
+    }
 }
 
 /// The cache in the mode `CACHE_MODE` (or Kubernetes detection) asks for.

@@ -123,13 +123,13 @@ async fn an_uploaded_file_over_audio_max_bytes_is_413() {
 }
 
 #[tokio::test]
-async fn pronunciation_needs_a_reference_text_of_at_most_1000_characters() {
+async fn a_given_reference_text_must_have_1_to_10000_characters() {
     let app = spawn_app(&[]).await;
     let part = || reqwest::multipart::Part::bytes(wav_tone(1600)).file_name("clip.wav");
-    let missing = reqwest::multipart::Form::new().part("audio", part());
-    let response = app.client.post(app.url("/api/pronunciation")).multipart(missing).send().await.expect("sent");
+    let blank = reqwest::multipart::Form::new().part("audio", part()).text("reference_text", " \u{200b} ");
+    let response = app.client.post(app.url("/api/pronunciation")).multipart(blank).send().await.expect("sent");
     assert_error(response, 422, "validation_error").await;
-    let long = reqwest::multipart::Form::new().part("audio", part()).text("reference_text", "a".repeat(1001));
+    let long = reqwest::multipart::Form::new().part("audio", part()).text("reference_text", "a".repeat(10_001));
     let response = app.client.post(app.url("/api/pronunciation")).multipart(long).send().await.expect("sent");
     assert_error(response, 422, "validation_error").await;
 }

@@ -27,6 +27,7 @@ mod redis_sentinel;
 mod redis_tls;
 mod resilience;
 mod shared_state;
+mod readings;
 mod ssrf;
 mod upstream_calls;
 mod upstream_replies;

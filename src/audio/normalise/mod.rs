@@ -223,9 +223,9 @@ pub(super) struct Limits {
 impl Limits {
     fn new(purpose: Purpose, policy: Policy) -> Self {
         match purpose {
-            Purpose::Assessment => {
-                Self { purpose, max: ASSESSMENT_LIMIT.min(policy.max_duration), short: ASSESSMENT_LIMIT }
-            }
+            // A reading longer than Azure assesses at once is cut into pieces later
+            // (`domain::reading`), so it is kept whole up to `AUDIO_MAX_SECONDS` like any other.
+            Purpose::Assessment => Self { purpose, max: policy.max_duration, short: ASSESSMENT_LIMIT },
             Purpose::Transcription => Self { purpose, max: policy.max_duration, short: SHORT_AUDIO_LIMIT },
         }
     }

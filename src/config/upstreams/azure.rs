@@ -1,7 +1,7 @@
 //! Azure Speech: where its calls go and with which key.
 //!
 //! Variables: `AZURE_SPEECH_KEY`, `AZURE_SPEECH_REGION`, `AZURE_SPEECH_ENDPOINT`,
-//! `AZURE_SPEECH_TRANSCRIPTION_ENDPOINT`.
+//! `AZURE_SPEECH_TRANSCRIPTION_ENDPOINT`, `PRONUNCIATION_CONCURRENCY`.
 
 use url::Url;
 
@@ -16,6 +16,8 @@ use crate::upstream::connections::ConnectionSettings;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AzureSettings {
     pub target: AzureTarget,
+    /// Pieces of one long reading transcribed or assessed at once.
+    pub pronunciation_concurrency: usize,
 }
 
 /// Where the Azure Speech client sends requests, and with which key.
@@ -71,7 +73,7 @@ impl AzureSettings {
             None if kubernetes => return Err(invalid(AZURE_SPEECH_KEY, "is required when running in Kubernetes")),
             None => AzureTarget::Simulator,
         };
-        Ok(Self { target })
+        Ok(Self { target, pronunciation_concurrency: vars.number(PRONUNCIATION_CONCURRENCY, 4, 1)? })
     }
 
     /// The client's configuration. `simulator` is the built-in simulator's address, which runs

@@ -61,14 +61,15 @@ pub struct PronunciationJson {
         pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
     )]
     audio_url: String,
-    /// The text the learner read.
+    /// The text the learner read (scripted). Absent or null: free speech (unscripted), assessed
+    /// against its own transcript.
     #[schema(
         example = "I went to the store yesterday.",
         min_length = 1,
-        max_length = 1000,
+        max_length = 10000,
         pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u00ad\u034f\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff]"
     )]
-    reference_text: String,
+    reference_text: Option<String>,
     /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent, null or empty: `en-US`.
     #[schema(example = "en-US", max_length = 35, pattern = r"^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})+)?(?![\s\S])")]
     language: Option<String>,
@@ -85,13 +86,15 @@ pub struct PronunciationUpload {
     /// The recording as the device made it: WAV, Ogg, WebM/Matroska, MP4/M4A/3GP, MP3, AAC (ADTS) or FLAC, recognised by its bytes; at most AUDIO_MAX_BYTES and AUDIO_MAX_SECONDS.
     #[schema(value_type = String, format = Binary)]
     audio: Vec<u8>,
-    /// The text the learner read.
+    /// The text the learner read (scripted). Absent: free speech (unscripted), assessed against
+    /// its own transcript.
     #[schema(
+        nullable = false,
         min_length = 1,
-        max_length = 1000,
+        max_length = 10000,
         pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u00ad\u034f\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff]"
     )]
-    reference_text: String,
+    reference_text: Option<String>,
     /// Azure locale, language and region (`en-US`, `zh-Hans-CN`); absent or empty: `en-US`.
     #[schema(nullable = false, max_length = 35, pattern = r"^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})+)?(?![\s\S])")]
     language: Option<String>,

@@ -4,6 +4,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
+use super::sounds::{SoundOptions, phonemes, prosody_feedback};
 use super::{MISPRONUNCIATION_BELOW, SENTENCES, lexical, mix, round};
 
 /// The decoded `Pronunciation-Assessment` parameters the answer depends on.
@@ -11,6 +12,7 @@ pub(super) struct AssessmentParams {
     reference_text: String,
     five_point: bool,
     prosody: bool,
+    sounds: SoundOptions,
 }
 
 pub(super) fn decode_assessment(encoded: &str) -> Option<AssessmentParams> {
@@ -21,6 +23,14 @@ pub(super) fn decode_assessment(encoded: &str) -> Option<AssessmentParams> {
         reference_text: text("ReferenceText").unwrap_or_default().to_string(),
         five_point: text("GradingSystem") == Some("FivePoint"),
         prosody: text("EnableProsodyAssessment").is_some_and(|value| value.eq_ignore_ascii_case("true")),
+        sounds: SoundOptions {
+            named: text("PhonemeAlphabet").is_some(),
+            // A number, or a string holding one, as the header's other values are strings.
+            candidates: params
+                .get("NBestPhonemeCount")
+                .and_then(|count| count.as_u64().or_else(|| count.as_str()?.trim().parse().ok()))
+                .map_or(0, |count| usize::try_from(count).unwrap_or(0)),
+        },
     })
 }
 
@@ -51,14 +61,20 @@ pub(super) fn assessment_answer(params: &AssessmentParams, hash: u64, offset: u6
                 70.0 + (roll >> 8) as f64 % 31.0
             };
             accuracies.push(accuracy);
-            json!({
+            let word_offset = offset + index as u64 * per_word;
+            let mut word = json!({
                 "Word": word,
-                "Offset": offset + index as u64 * per_word,
+                "Offset": word_offset,
                 "Duration": per_word,
                 "Confidence": 0.0,
                 "AccuracyScore": accuracy * scale,
                 "ErrorType": if accuracy < MISPRONUNCIATION_BELOW { "Mispronunciation" } else { "None" },
-            })
+                "Phonemes": phonemes(word, accuracy, word_offset, per_word, mix(hash, index as u64 + 500), params.sounds),
+            });
+            if params.prosody {
+                word["Feedback"] = prosody_feedback(hash, index as u64);
+            }
+            word
         })
         .collect();
     let accuracy = round(accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64, 1);

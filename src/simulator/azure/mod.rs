@@ -55,6 +55,7 @@ const SENTENCES: &[&str] = &[
 
 mod accept;
 mod assessment;
+mod sounds;
 mod fast;
 
 pub fn router(simulator: Simulator) -> Router {

@@ -24,6 +24,7 @@ use super::status::{status_error, transport_error};
 use super::wire::{AssessmentParams, RecognitionResponse};
 use crate::audio::{Audio, Destination};
 use crate::domain::jobs::{PronunciationJob, TranscribeJob};
+use crate::domain::reading::phonemes;
 use crate::domain::speech::{Pronunciation, Transcription};
 use crate::upstream::UpstreamError;
 use crate::upstream::connections::{ConnectionSettings, Connections};
@@ -176,14 +177,20 @@ impl AzureSpeechClient {
 
     /// Assess `job.audio` against `job.reference_text` (HundredMark, phoneme granularity,
     /// comprehensive, miscue on; prosody too for en-US, the only language that has it).
+    /// Without a reference text (`domain::reading` always gives one) the text is empty, which
+    /// Azure takes as unscripted.
     pub async fn assess(&self, job: &PronunciationJob) -> Result<Pronunciation, UpstreamError> {
+        let reference_text = job.reference_text.as_deref().unwrap_or_default();
+        let options = phonemes::options(&job.language);
         let params = AssessmentParams {
-            reference_text: &job.reference_text,
+            reference_text,
             grading_system: "HundredMark",
             granularity: "Phoneme",
             dimension: "Comprehensive",
             enable_miscue: "True",
-            enable_prosody_assessment: job.language.eq_ignore_ascii_case("en-US").then_some("True"),
+            enable_prosody_assessment: options.prosody.then_some("True"),
+            phoneme_alphabet: options.phoneme_alphabet,
+            n_best_phoneme_count: options.phoneme_candidates,
         };
         // Serialising strings and base64 both always succeed; the error path only keeps this
         // free of panics. Status 0: refused before anything was sent.
@@ -196,7 +203,7 @@ impl AzureSpeechClient {
                 message: format!("pronunciation parameters not encodable: {error}"),
             })?;
         let response = self.recognise(&job.audio, &job.language, Some(header)).await?;
-        pronunciation(response, &job.reference_text)
+        pronunciation(response, reference_text)
     }
 
     async fn recognise(

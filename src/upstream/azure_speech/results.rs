@@ -1,8 +1,9 @@
 //! Short-audio recognition results as the contract's transcription and assessment.
 
 use super::UPSTREAM;
-use super::wire::{Alternative, RecognitionResponse, RecognitionStatus};
-use crate::domain::speech::{Pronunciation, Transcription, WordScore};
+use super::wire::{self, Alternative, RecognitionResponse, RecognitionStatus};
+use crate::domain::reading::phonemes::{self, ProsodySignals};
+use crate::domain::speech::{Mode, PhonemeCandidate, PhonemeScore, Pronunciation, Transcription, WordScore};
 use crate::upstream::UpstreamError;
 
 /// Offsets and durations are in 100-ns ticks.
@@ -80,7 +81,8 @@ pub(super) fn pronunciation(
 ) -> Result<Pronunciation, UpstreamError> {
     reject_error_status(&response)?;
     let mut assessment = Pronunciation {
-        reference_text: reference_text.to_string(),
+        mode: Mode::Scripted,
+        reference_text: Some(reference_text.to_string()),
         status: response.recognition_status.as_str().to_string(),
         ..Pronunciation::default()
     };
@@ -98,19 +100,64 @@ pub(super) fn pronunciation(
     assessment.recognized_text = best.display.clone().or_else(|| response.display_text.clone()).unwrap_or_default();
     assessment.accuracy_score = best.score(|s| s.accuracy_score).unwrap_or(0.0);
     assessment.fluency_score = best.score(|s| s.fluency_score).unwrap_or(0.0);
-    assessment.completeness_score = best.score(|s| s.completeness_score).unwrap_or(0.0);
+    assessment.completeness_score = best.score(|s| s.completeness_score);
     assessment.prosody_score = best.score(|s| s.prosody_score);
     assessment.pronunciation_score = best.score(|s| s.pron_score).unwrap_or(0.0);
     assessment.words = best
         .words
         .iter()
-        .map(|word| WordScore {
-            word: word.word.clone(),
-            accuracy_score: word.accuracy().unwrap_or(0.0),
-            error_type: word.error_type().unwrap_or("None").to_string(),
-            offset_ms: ticks_to_ms(word.offset),
-            duration_ms: ticks_to_ms(word.duration),
+        .map(|word| {
+            let error_type = word.error_type().unwrap_or("None").to_string();
+            // A skipped word has no timing of its own (whatever Azure puts there).
+            let skipped = error_type == "Omission";
+            WordScore {
+                word: word.word.clone(),
+                accuracy_score: word.accuracy().unwrap_or(0.0),
+                offset_ms: (!skipped).then(|| ticks_to_ms(word.offset)),
+                duration_ms: (!skipped).then(|| ticks_to_ms(word.duration)),
+                phonemes: if skipped { Vec::new() } else { word.phonemes.iter().map(phoneme).collect() },
+                prosody: word.feedback.as_ref().and_then(|feedback| feedback.prosody.as_ref()).map(prosody),
+                error_type,
+            }
         })
         .collect();
     Ok(assessment)
+}
+
+fn phoneme(sound: &wire::Phoneme) -> PhonemeScore {
+    let expected = sound.phoneme.clone().filter(|name| !name.is_empty());
+    let mut candidates: Vec<PhonemeCandidate> = sound
+        .candidates()
+        .iter()
+        .filter(|candidate| !candidate.phoneme.is_empty())
+        .map(|candidate| PhonemeCandidate { phoneme: candidate.phoneme.clone(), score: candidate.score.unwrap_or(0.0) })
+        .collect();
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    PhonemeScore {
+        said: phonemes::said_instead(expected.as_deref(), &candidates),
+        phoneme: expected,
+        accuracy_score: sound.accuracy().unwrap_or(0.0),
+        offset_ms: sound.offset.map(|ticks| ticks_to_ms(Some(ticks))),
+        duration_ms: sound.duration.map(|ticks| ticks_to_ms(Some(ticks))),
+        candidates,
+    }
+}
+
+fn prosody(feedback: &wire::ProsodyFeedback) -> crate::domain::speech::ProsodyFeedback {
+    let pause = feedback.pause.as_ref();
+    let intonation = feedback.intonation.as_ref();
+    let error_types = pause
+        .map(|pause| pause.error_types.iter())
+        .into_iter()
+        .flatten()
+        .chain(intonation.map(|intonation| intonation.error_types.iter()).into_iter().flatten())
+        .cloned()
+        .collect();
+    phonemes::feedback(ProsodySignals {
+        error_types,
+        unexpected_break: pause.and_then(|pause| pause.unexpected_break.as_ref()?.confidence),
+        missing_break: pause.and_then(|pause| pause.missing_break.as_ref()?.confidence),
+        monotone: intonation.and_then(|intonation| intonation.monotone.as_ref()?.confidence),
+        break_length_ms: pause.and_then(|pause| pause.break_length).map(|ticks| ticks_to_ms(Some(ticks))),
+    })
 }

@@ -19,6 +19,12 @@ pub(super) struct AssessmentParams<'a> {
     pub enable_miscue: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_prosody_assessment: Option<&'static str>,
+    /// `IPA` where Azure names the sounds (en-US); the default is SAPI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phoneme_alphabet: Option<&'static str>,
+    /// What the learner may have said instead, per sound.
+    #[serde(rename = "NBestPhonemeCount", skip_serializing_if = "Option::is_none")]
+    pub n_best_phoneme_count: Option<u8>,
 }
 
 /// One recognition result, simple or detailed format, REST or Speech SDK shape.
@@ -172,6 +178,103 @@ pub(super) struct Word {
     pub scores: Scores,
     #[serde(default)]
     pub pronunciation_assessment: Option<Scores>,
+    #[serde(default, deserialize_with = "list")]
+    pub phonemes: Vec<Phoneme>,
+    #[serde(default)]
+    pub feedback: Option<Feedback>,
+}
+
+/// One sound of a word: scores flat (REST) or under `PronunciationAssessment` (SDK shape).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct Phoneme {
+    #[serde(default)]
+    pub phoneme: Option<String>,
+    #[serde(default, deserialize_with = "number")]
+    pub offset: Option<f64>,
+    #[serde(default, deserialize_with = "number")]
+    pub duration: Option<f64>,
+    #[serde(flatten)]
+    pub scores: PhonemeScores,
+    #[serde(default)]
+    pub pronunciation_assessment: Option<PhonemeScores>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct PhonemeScores {
+    #[serde(default, deserialize_with = "number")]
+    pub accuracy_score: Option<f64>,
+    #[serde(default, rename = "NBestPhonemes", deserialize_with = "list")]
+    pub n_best_phonemes: Vec<PhonemeCandidate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct PhonemeCandidate {
+    #[serde(default)]
+    pub phoneme: String,
+    #[serde(default, deserialize_with = "number")]
+    pub score: Option<f64>,
+}
+
+impl Phoneme {
+    pub fn accuracy(&self) -> Option<f64> {
+        self.scores.accuracy_score.or_else(|| self.pronunciation_assessment.as_ref()?.accuracy_score)
+    }
+
+    pub fn candidates(&self) -> &[PhonemeCandidate] {
+        match &self.pronunciation_assessment {
+            Some(nested) if self.scores.n_best_phonemes.is_empty() => &nested.n_best_phonemes,
+            _ => &self.scores.n_best_phonemes,
+        }
+    }
+}
+
+/// `Feedback.Prosody` of a word (en-US with prosody on).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct Feedback {
+    #[serde(default)]
+    pub prosody: Option<ProsodyFeedback>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct ProsodyFeedback {
+    #[serde(default, rename = "Break")]
+    pub pause: Option<Break>,
+    #[serde(default)]
+    pub intonation: Option<Intonation>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct Break {
+    #[serde(default, deserialize_with = "list")]
+    pub error_types: Vec<String>,
+    #[serde(default)]
+    pub unexpected_break: Option<Confidence>,
+    #[serde(default)]
+    pub missing_break: Option<Confidence>,
+    #[serde(default, deserialize_with = "number")]
+    pub break_length: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct Intonation {
+    #[serde(default, deserialize_with = "list")]
+    pub error_types: Vec<String>,
+    #[serde(default)]
+    pub monotone: Option<Confidence>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct Confidence {
+    #[serde(default, deserialize_with = "number")]
+    pub confidence: Option<f64>,
 }
 
 impl Word {

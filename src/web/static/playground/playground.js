@@ -163,7 +163,9 @@ ui.sendTranscribe.addEventListener('click', () => run('Transcription', ui.sendTr
 
 ui.sendPronunciation.addEventListener('click', () => run('Pronunciation assessment', ui.sendPronunciation,
   ui.pronunciation,
-  () => post('/api/pronunciation', audioForm({ reference_text: ui.referenceText.value }), ui.apiKey.value),
+  // An empty text is free speech: the field is left out, not sent empty (which is a 422).
+  () => post('/api/pronunciation',
+    audioForm(ui.referenceText.value.trim() ? { reference_text: ui.referenceText.value } : {}), ui.apiKey.value),
   pronunciation));
 
 ui.sendAnalyze.addEventListener('click', () => run('Analysis', ui.sendAnalyze, ui.analysis,
