@@ -8,9 +8,10 @@ use tower::ServiceExt;
 use super::envelope::{Meta, Success};
 use super::input;
 use crate::analysis::Analysis;
+use crate::domain::jobs::AnalyzeJob;
 use crate::error::AppError;
+use crate::middleware::rate_limit::{Admission, Admitted};
 use crate::middleware::request_id;
-use crate::stacks::jobs::AnalyzeJob;
 use crate::state::AppState;
 
 /// The contract's bound on `text`, in characters.
@@ -48,12 +49,13 @@ pub struct AnalyzeRequest {
     security((), ("api_key" = []))
 )]
 pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let admission = Admission::of(&request)?;
     let body: AnalyzeRequest = input::json_body(request, input::JSON_BODY_LIMIT).await?;
     let text = input::text_field("text", body.text.as_deref(), TEXT_MAX_CHARS)?;
     input::identifier("user_id", body.user_id.as_deref())?;
     input::identifier("session_id", body.session_id.as_deref())?;
     let job = AnalyzeJob::new(text, &state.settings.gemini_model);
-    let served = state.upstreams.analyze.clone().oneshot(job).await?;
+    let served = state.upstreams.analyze.clone().oneshot(Admitted::new(admission, job)).await?;
     let meta = Meta {
         cached: served.cached(),
         request_id: request_id::current().unwrap_or_default(),
