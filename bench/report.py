@@ -456,12 +456,12 @@ def write(out_dir, report_path, base_path=None):
             hits = sum(r.get("cache_hits", 0) for r in rows) if served else None
             requests = sum(r["requests"] for r in rows)
             hit_cell = "-" if hits is None else f"{hits:,} / {requests:,}"
-            commands = {}
+            redis_calls = {}
             for r in rows:
                 for k, v in (r.get("redis_commands") or {}).items():
                     if k not in ("info", "ping", "client|setinfo", "hello"):
-                        commands[k] = commands.get(k, 0) + v
-            redis_cell = ", ".join(f"{k} {v / max(requests, 1):.3f}" for k, v in sorted(commands.items())) or "0"
+                        redis_calls[k] = redis_calls.get(k, 0) + v
+            redis_cell = ", ".join(f"{k} {v / max(requests, 1):.3f}" for k, v in sorted(redis_calls.items())) or "0"
             if not served or not any("redis_commands" in r for r in rows):
                 redis_cell = "-"
             add(f"| {name} | {describe(rows[0].get('config'))} | {fmt(median([r['rps'] for r in rows]), 0)} "

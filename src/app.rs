@@ -194,7 +194,10 @@ impl App {
         ]
         .into_iter()
         .filter(|(per_minute, _)| *per_minute > 0)
-        .map(|(_, config)| RateLimiter::new(config, redis.clone(), metrics.clone()))
+        .map(|(_, config)| {
+            let config = RateLimitConfig { lease: settings.rate_limit_lease, ..config };
+            RateLimiter::new(config, redis.clone(), metrics.clone())
+        })
         .collect();
         // Always on, with no limiter when none is configured: it is what gives every request the
         // admission its upstream calls need (a route without it is refused).

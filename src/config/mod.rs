@@ -78,6 +78,8 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     /// Ceiling per API key (per client address without one), whatever the user ids; 0: off.
     pub rate_limit_per_key_per_minute: u32,
+    /// How long a pod spends a lease of a shared limit from memory; zero: Redis per request.
+    pub rate_limit_lease: Duration,
     pub breaker_failure_threshold: u32,
     pub breaker_recovery_timeout: Duration,
     pub breaker_half_open_probes: u32,
@@ -255,6 +257,11 @@ impl Settings {
                 rate_limit_per_minute.saturating_mul(DEFAULT_KEY_CEILING_FACTOR),
                 0,
             )?,
+            rate_limit_lease: Duration::from_millis(vars.number(
+                RATE_LIMIT_LEASE_MS,
+                crate::middleware::rate_limit::DEFAULT_LEASE.as_millis() as u64,
+                0,
+            )?),
             breaker_failure_threshold: vars.number(BREAKER_FAILURE_THRESHOLD, 5u32, 1)?,
             breaker_recovery_timeout: vars.seconds(BREAKER_RECOVERY_TIMEOUT_SECONDS, 60, 1)?,
             breaker_half_open_probes: vars.number(BREAKER_HALF_OPEN_PROBES, 1u32, 1)?,
