@@ -678,7 +678,10 @@ def write(out_dir, report_path, base_path=None):
         prefix.append(f"BENCH_NGINX_WORKERS={machine['nginx_workers']}")
     if binary.get("given"):
         prefix.append("BENCH_BIN=<that binary>")
-    if os.environ.get("BENCH_BEFORE_BIN"):
+    if os.environ.get("BENCH_PREVIOUS_REV"):
+        # bench/run.sh built it from that revision in a temporary git worktree.
+        prefix.append(f"PREVIOUS_REV={os.environ['BENCH_PREVIOUS_REV']}")
+    elif os.environ.get("BENCH_BEFORE_BIN"):
         before = os.environ.get("BENCH_BEFORE_COMMIT", "the commit before the fixes")
         lines.append(f"# the before-the-fixes build: {before} built with `cargo build --release`, copied aside")
         prefix.append("BENCH_BEFORE_BIN=<that binary>")

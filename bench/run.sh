@@ -167,7 +167,7 @@ if [[ -z $BEFORE_BIN && -n $PREVIOUS_REV && $PREVIOUS_REV != none && $SCENARIOS 
   BEFORE_BIN="$RUN_DIR/backend-ai-previous"
   # Read by bench/report.py: the name of that build in the rows and the commands.
   BENCH_BEFORE_COMMIT="$(git -C "$ROOT" rev-parse --short "$PREVIOUS_REV")"
-  export BENCH_BEFORE_COMMIT BENCH_BEFORE_BIN="$BEFORE_BIN"
+  export BENCH_BEFORE_COMMIT BENCH_BEFORE_BIN="$BEFORE_BIN" BENCH_PREVIOUS_REV="$PREVIOUS_REV"
 fi
 
 # File descriptors: ~10,000 requests in flight through a gateway need two sockets each.
