@@ -145,6 +145,9 @@ impl ParseQuality {
 pub struct AnalysisOutcome {
     pub analysis: Analysis,
     pub parse: ParseQuality,
+    /// What making it cost; never stored, so a cached copy costs nothing.
+    #[serde(skip)]
+    pub tokens: crate::usage::record::Billed,
 }
 
 #[cfg(test)]

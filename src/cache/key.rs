@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_fallback_analysis_is_never_cacheable() {
-        let outcome = |parse| AnalysisOutcome { analysis: Default::default(), parse };
+        let outcome = |parse| AnalysisOutcome { analysis: Default::default(), parse, tokens: Default::default() };
         assert!(!outcome(ParseQuality::Fallback).is_cacheable());
         assert!(outcome(ParseQuality::Clean).is_cacheable());
         assert!(outcome(ParseQuality::Repaired).is_cacheable());

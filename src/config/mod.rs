@@ -31,6 +31,7 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 3000;
 mod names;
 mod redis;
 mod targets;
+mod usage;
 mod vars;
 
 pub use names::*;
@@ -128,6 +129,8 @@ pub struct Settings {
     /// sending new requests (an alternative to a `preStop` sleep).
     pub shutdown_delay: Duration,
     pub simulator: SimulatorSettings,
+    /// Per-user usage, budgets and prices (`USAGE_*`, `USER_DAILY_*`, `PRICE_*`).
+    pub usage: crate::usage::UsageSettings,
 }
 
 impl Settings {
@@ -317,6 +320,7 @@ impl Settings {
                 hang_rate: vars.rate(SIMULATOR_HANG_RATE)?,
                 malformed_rate: vars.rate(SIMULATOR_MALFORMED_RATE)?,
             },
+            usage: usage::usage_settings(&vars)?,
         })
     }
 

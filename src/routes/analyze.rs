@@ -9,10 +9,13 @@ use super::envelope::{Meta, Success};
 use super::input;
 use crate::analysis::Analysis;
 use crate::domain::jobs::AnalyzeJob;
+use crate::domain::served::Origin;
 use crate::error::AppError;
+use crate::metrics::labels::Operation;
 use crate::middleware::rate_limit::{Admission, Admitted};
 use crate::middleware::request_id;
 use crate::state::AppState;
+use crate::usage::Spend;
 
 /// The contract's bound on `text`, in characters.
 pub const TEXT_MAX_CHARS: usize = 5000;
@@ -56,10 +59,17 @@ pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<
     input::identifier("session_id", body.session_id.as_deref())?;
     let job = AnalyzeJob::new(text, &state.settings.gemini_model);
     let served = state.upstreams.analyze.clone().oneshot(Admitted::new(admission, job)).await?;
+    let mut spend = Spend::new(Operation::Analyze, served.cached());
+    // Only the request whose own call reached the model spent its tokens.
+    if served.origin == Origin::Upstream
+        && let Some(tokens) = served.value.tokens.0.clone()
+    {
+        spend.add_tokens(tokens);
+    }
     let meta = Meta {
         cached: served.cached(),
         request_id: request_id::current().unwrap_or_default(),
         parse: Some(served.value.parse),
     };
-    Ok(Success::new(served.value.analysis, meta).into_response())
+    Ok(super::speech::with_spend(Success::new(served.value.analysis, meta).into_response(), spend))
 }

@@ -6,9 +6,20 @@ use tower::{Service, ServiceExt};
 
 use super::flights::Flights;
 use super::lease::Claim;
-use crate::cache::{CacheKey, Cacheable};
+use super::service::upstream_of;
+use crate::cache::{CacheKey, CacheKind, Cacheable};
 use crate::domain::served::{Origin, Served};
+use crate::metrics::labels::Operation;
+use crate::middleware::rate_limit::Admission;
 use crate::upstream::error::UpstreamError;
+
+fn operation_of<R: Cacheable>() -> Operation {
+    match R::KIND {
+        CacheKind::Transcription => Operation::Transcribe,
+        CacheKind::Pronunciation => Operation::Pronunciation,
+        CacheKind::Analysis => Operation::Analyze,
+    }
+}
 
 /// Look up, call, store, with `claim` (this instance's lease on `key`, if it took one) held by the
 /// call and ended by its store or released.
@@ -18,6 +29,7 @@ pub(super) async fn look_call_store<S, J, R>(
     job: J,
     key: CacheKey,
     claim: Option<Claim>,
+    admission: &Admission,
 ) -> Result<Served<R>, UpstreamError>
 where
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
@@ -36,6 +48,13 @@ where
             claim.release().await;
         }
         return Ok(Served { value, origin: Origin::Cache { tier } });
+    }
+    // Every tier missed: this call would cost, so the user's budget decides now.
+    if !admission.affords(operation_of::<R>()).await {
+        if let Some(claim) = claim {
+            claim.release().await;
+        }
+        return Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
     }
     let served = match &claim {
         Some(claim) => claim.hold_while(inner.oneshot(job)).await,
