@@ -1,8 +1,9 @@
-//! The limits' scripts run per request, counted by Redis itself (`INFO commandstats`): a hit
-//! spends requests of a lease this instance holds, so a thousand hits from one user cost a few
-//! scripts, not two thousand, and a user held at 429 costs none until `Retry-After` has passed.
+//! The limits' scripts run per request, counted by Redis itself (its slow log, every command
+//! with its keys, at a threshold of 0; `INFO commandstats` cannot tell them from the usage
+//! writer's): a hit spends requests of a lease this instance holds, so a thousand hits from one
+//! user cost a few scripts, not two thousand, and a user held at 429 costs none until
+//! `Retry-After` has passed.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -40,24 +41,37 @@ async fn analyze_as(app: &TestApp, user: &str) -> u16 {
 
 async fn connection(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(redis.url()).expect("url");
-    client.get_multiplexed_async_connection().await.expect("connect")
+    let mut connection = client.get_multiplexed_async_connection().await.expect("connect");
+    // The slow log of a thousand requests is a long reply.
+    connection.set_response_timeout(Duration::from_secs(30));
+    connection
 }
 
-/// Scripts Redis ran since its stats were last reset.
+/// The limits' scripts Redis ran since `reset_stats`: every command is in the slow log (a
+/// threshold of 0), with its arguments, so the usage writer's scripts on the same Redis (one per
+/// answered request, off the request's path) are told apart by their keys.
 async fn scripts_run(raw: &mut redis::aio::MultiplexedConnection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(raw).await.expect("info");
-    let calls: HashMap<&str, u64> = info
-        .lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            Some((name, stats.strip_prefix("calls=")?.split(',').next()?.parse().ok()?))
-        })
-        .collect();
-    calls.get("evalsha").copied().unwrap_or(0) + calls.get("eval").copied().unwrap_or(0)
+    let entries: Vec<redis::Value> = redis::cmd("SLOWLOG").arg("GET").arg(-1).query_async(raw).await.expect("slowlog");
+    let text = |value: &redis::Value| match value {
+        redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        redis::Value::SimpleString(text) => text.clone(),
+        _ => String::new(),
+    };
+    let limit_script = |entry: &redis::Value| {
+        let redis::Value::Array(fields) = entry else { return false };
+        let Some(redis::Value::Array(args)) = fields.get(3) else { return false };
+        let args: Vec<String> = args.iter().map(text).collect();
+        args.first().is_some_and(|name| name.eq_ignore_ascii_case("evalsha") || name.eq_ignore_ascii_case("eval"))
+            && args.iter().any(|arg| arg.contains(":ratelimit"))
+    };
+    entries.iter().filter(|entry| limit_script(entry)).count() as u64
 }
 
 async fn reset_stats(raw: &mut redis::aio::MultiplexedConnection) {
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(raw).await.expect("resetstat");
+    for (name, value) in [("slowlog-log-slower-than", "0"), ("slowlog-max-len", "100000")] {
+        let _: () = redis::cmd("CONFIG").arg("SET").arg(name).arg(value).query_async(raw).await.expect("config set");
+    }
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query_async(raw).await.expect("slowlog reset");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,4 +116,5 @@ async fn a_user_held_at_429_costs_no_script_until_retry_after() {
     // (the ceiling, 500 a minute, leases 9 at a time), one per refusal that Retry-After ended,
     // and none for the 429s in between.
     assert!(scripts <= 2 * served as u64 + 2 * (refills + 1), "{scripts} scripts for 100 requests, {served} served");
+    assert!(scripts >= served as u64, "each served request took a lease of one: {scripts} counted");
 }

@@ -41,7 +41,8 @@ impl RouteSeries {
 
     /// Count one answer of `status` that took `seconds`.
     pub fn record(&self, status: u16, seconds: f64) {
-        let resolve = || self.metrics.http_requests_total.with_label_values(&[self.method, &self.route, &status.to_string()]);
+        let resolve =
+            || self.metrics.http_requests_total.with_label_values(&[self.method, &self.route, &status.to_string()]);
         match usize::from(status).checked_sub(100).and_then(|index| self.totals.get(index)) {
             Some(cell) => cell.get_or_init(resolve).inc(),
             None => resolve().inc(),
@@ -97,7 +98,8 @@ mod tests {
         analyze.record(200, 0.01);
         analyze.record(429, 0.001);
         analyze.record(999, 0.001);
-        let total = |status: &str| metrics.http_requests_total.with_label_values(&["POST", "/api/analyze", status]).get();
+        let total =
+            |status: &str| metrics.http_requests_total.with_label_values(&["POST", "/api/analyze", status]).get();
         assert_eq!((total("200"), total("429"), total("999")), (2, 1, 1));
         let duration = metrics.http_request_duration_seconds.with_label_values(&["POST", "/api/analyze"]);
         assert_eq!(duration.get_sample_count(), 4);

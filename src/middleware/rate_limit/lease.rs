@@ -53,8 +53,12 @@ pub trait Grantor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
     /// Served; `remaining` is what the bucket had left at the grant plus the lease's rest.
-    Admitted { remaining: u64 },
-    Refused { retry_after: Duration },
+    Admitted {
+        remaining: u64,
+    },
+    Refused {
+        retry_after: Duration,
+    },
 }
 
 /// What one instance holds of one key's bucket.

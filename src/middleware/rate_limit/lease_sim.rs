@@ -54,12 +54,7 @@ impl Gcra {
 impl Grantor for Arc<Gcra> {
     type Error = std::convert::Infallible;
 
-    fn grant(
-        &self,
-        key: &str,
-        want: u64,
-        give_back: u64,
-    ) -> impl Future<Output = Result<Grant, Self::Error>> + Send {
+    fn grant(&self, key: &str, want: u64, give_back: u64) -> impl Future<Output = Result<Grant, Self::Error>> + Send {
         let gcra = self.clone();
         let key = key.to_owned();
         async move {
@@ -149,9 +144,8 @@ fn assert_bound(name: &str, limit: &Limit, instances: usize, served: &[Duration]
     let rate = f64::from(limit.per_second);
     let tau = Duration::from_secs(1) / limit.per_second;
     for window in [tau, limit.lease, Duration::from_millis(500), Duration::from_secs(1), Duration::from_secs(10)] {
-        let bound = f64::from(limit.burst)
-            + rate * (window + limit.lease).as_secs_f64()
-            + (instances as u64 * size) as f64;
+        let bound =
+            f64::from(limit.burst) + rate * (window + limit.lease).as_secs_f64() + (instances as u64 * size) as f64;
         let most = most_in(served, window);
         assert!(most as f64 <= bound, "{name}: {most} served in {window:?}, bound {bound}");
     }
