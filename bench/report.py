@@ -428,37 +428,70 @@ def write(out_dir, report_path, base_path=None):
         svc_cfg = next((r["config"] for r in svc if r.get("config")), {})
         begin("b", "Cached hits vs a static server")
         guarded = svc_cfg.get("api_keys") or svc_cfg.get("rate_limit_per_minute")
+        memory, memory_10k, svc_10k = pick("b", "nginx-memory"), pick("b", "nginx-memory-10k"), pick("b", "service-10k")
+        before_name = os.environ.get("BENCH_BEFORE_COMMIT", "the build before the fixes")
         add("`wrk -t2 -c64` (closed loop, as fast as it goes), the same `POST /api/analyze` body every "
             "request, answered from the in-process memory tier after the first"
-            + ("; before that, each hit passes the API-key check and both rate limits (their Redis "
-               "scripts), as in production" if guarded else "") + ". "
+            + ("; before that, each hit passes the API-key check and both rate limits, as in production" if guarded else "")
+            + ". **10,000 users**: the same body from 10,000 different `X-User-ID`s in turn "
+            "(`bench/many_users.lua`, requests formatted once so wrk's own cost per request is unchanged), "
+            "each user its own per-user bucket. "
             f"**nginx** (`worker_processes {workers}`, access log off) returns the same bytes, the service's own "
-            "cached reply saved to a file (`bench/out/cached-reply.json`), in the same run, interleaved run by run.")
+            "cached reply (`bench/out/cached-reply.json`), **from a file**, and, as a second nginx, **from memory** "
+            "(`return 200 '...'`). The **previous release** is the build of `PREVIOUS_REV` (git worktree, "
+            "`cargo build --release`). All in the same run, interleaved run by run. Redis commands per request: "
+            "`INFO commandstats` of the private Redis over the row's runs.")
         add("")
-        add("| target | configuration | req/s | p50 | p99 | failed | cache hits counted / requests | load avg per run |")
-        add("|---|---|---|---|---|---|---|---|")
-        before = pick("b", "service-before")
-        for name, rows in (("service", svc), ("nginx", nginx), ("service, before the fixes", before)):
+        add("| target | configuration | req/s | p50 | p99 | failed | cache hits counted / requests | Redis commands per request | load avg per run |")
+        add("|---|---|---|---|---|---|---|---|---|")
+        before, before_10k = pick("b", "service-before"), pick("b", "service-before-10k")
+        named = (("service, one user", svc), ("service, 10,000 users", svc_10k), ("nginx, from a file", nginx),
+                 ("nginx, from memory", memory), ("nginx, from memory, 10,000-user script", memory_10k),
+                 (f"previous release ({before_name}), one user", before),
+                 (f"previous release ({before_name}), 10,000 users", before_10k))
+        for name, rows in named:
             if not rows:
                 continue
-            hits = sum(r.get("cache_hits", 0) for r in rows) if name.startswith("service") else None
+            served = not name.startswith("nginx")
+            hits = sum(r.get("cache_hits", 0) for r in rows) if served else None
             requests = sum(r["requests"] for r in rows)
             hit_cell = "-" if hits is None else f"{hits:,} / {requests:,}"
+            redis_calls = {}
+            for r in rows:
+                for k, v in (r.get("redis_commands") or {}).items():
+                    if k not in ("info", "ping", "client|setinfo", "hello"):
+                        redis_calls[k] = redis_calls.get(k, 0) + v
+            redis_cell = ", ".join(f"{k} {v / max(requests, 1):.3f}" for k, v in sorted(redis_calls.items())) or "0"
+            if not served or not any("redis_commands" in r for r in rows):
+                redis_cell = "-"
             add(f"| {name} | {describe(rows[0].get('config'))} | {fmt(median([r['rps'] for r in rows]), 0)} "
                 f"| {fmt(median([r['p50_ms'] for r in rows]))} ms "
                 f"| {fmt(median([r['p99_ms'] for r in rows]))} ms | {sum(r['non_2xx'] + r['errors'] for r in rows)} "
-                f"| {hit_cell} | {loads(rows)} |")
+                f"| {hit_cell} | {redis_cell} | {loads(rows)} |")
         add("")
-        add(f"Service / nginx ({workers} worker{'s' if workers != '1' else ''}) throughput: **{fmt(ratio)}** "
-            "(median of per-run ratios).")
+
+        def per_run(a, b):
+            return median([x["rps"] / y["rps"] for x in a for y in b if x["run"] == y["run"] and y["rps"]])
+
+        add(f"Service / nginx from a file ({workers} worker{'s' if workers != '1' else ''}) throughput: "
+            f"**{fmt(ratio)}** (median of per-run ratios).")
+        if memory:
+            add(f"Service / nginx from memory: one user **{fmt(per_run(svc, memory))}**"
+                + (f", 10,000 users **{fmt(per_run(svc_10k, memory_10k or memory))}**" if svc_10k else "") + ".")
         if before:
-            gains = [s["rps"] / b["rps"] for s in svc for b in before if s["run"] == b["run"] and b["rps"]]
-            add(f"This build / the build before the fixes (see Findings): **{fmt(median(gains))}** (median of per-run ratios).")
+            add(f"This build / the previous release ({before_name}): one user **{fmt(per_run(svc, before))}**"
+                + (f", 10,000 users **{fmt(per_run(svc_10k, before_10k))}**" if before_10k and svc_10k else "")
+                + " (median of per-run ratios).")
         add("")
         summary.append(("b", "b. cached-hit throughput", ">= 20,000 req/s", f"{fmt(svc_rps, 0)} req/s",
                         svc_rps is not None and svc_rps >= 20_000))
         summary.append(("b", f"b. cached hits vs nginx ({workers} worker{'s' if workers != '1' else ''})", ">= 0.5",
                         fmt(ratio), ratio is not None and ratio >= 0.5))
+        for label, a, b in (("one user", svc, memory), ("10,000 users", svc_10k, memory_10k or memory)):
+            if a and b:
+                r = per_run(a, b)
+                summary.append(("b", f"b. cached hits vs nginx from memory, {label}", ">= 0.5", fmt(r),
+                                r is not None and r >= 0.5))
 
     # ---- c
     if pick("c"):
@@ -645,7 +678,10 @@ def write(out_dir, report_path, base_path=None):
         prefix.append(f"BENCH_NGINX_WORKERS={machine['nginx_workers']}")
     if binary.get("given"):
         prefix.append("BENCH_BIN=<that binary>")
-    if os.environ.get("BENCH_BEFORE_BIN"):
+    if os.environ.get("BENCH_PREVIOUS_REV"):
+        # bench/run.sh built it from that revision in a temporary git worktree.
+        prefix.append(f"PREVIOUS_REV={os.environ['BENCH_PREVIOUS_REV']}")
+    elif os.environ.get("BENCH_BEFORE_BIN"):
         before = os.environ.get("BENCH_BEFORE_COMMIT", "the commit before the fixes")
         lines.append(f"# the before-the-fixes build: {before} built with `cargo build --release`, copied aside")
         prefix.append("BENCH_BEFORE_BIN=<that binary>")

@@ -12,7 +12,9 @@
 #
 # Scenarios (see BENCHMARKS.md for what each one measures and why):
 #   a  gateway overhead at fixed rates, service vs the simulator straight, cache missing
-#   b  cached hits, service vs nginx (one worker) returning the same bytes
+#   b  cached hits, service vs nginx (one worker) returning the same bytes from a file and from
+#      memory (`return 200 '...'`), from one user and from 10,000 different X-User-IDs
+#      (bench/many_users.lua), beside the previous release's binary (PREVIOUS_REV)
 #   c  ~10,000 requests in flight against a 2 s upstream: all succeed, peak RSS
 #   d  the upgrade guide's locustfile (tests/load/locustfile.py), headless, 100 requests/s
 #   e  instructions per cached hit, under callgrind (robust on a noisy shared machine)
@@ -133,12 +135,39 @@ fi
 
 # BENCH_BIN=path measures another build instead of building this one. BENCH_BEFORE_BIN=path
 # adds that build (e.g. the commit before an optimisation) to scenarios b and e, side by side.
+# Without it, PREVIOUS_REV (a git revision; default 3e56b7c, the last commit before the round
+# that took Redis off the hit path; `none` to skip) is built in a temporary git worktree and is
+# that build, so a regression shows in the same run.
 BIN="${BENCH_BIN:-}"
 BEFORE_BIN="${BENCH_BEFORE_BIN:-}"
+PREVIOUS_REV="${PREVIOUS_REV-3e56b7c}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+PREV_WORKTREE=""
 if [[ -z $BIN ]]; then
   log "building the release binary"
   cargo build --release --bin backend-ai >"$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log" >&2; exit 1; }
-  BIN="$ROOT/target/release/backend-ai"
+  # Aside: building the previous release below reuses (and overwrites) the target directory.
+  cp "$TARGET_DIR/release/backend-ai" "$RUN_DIR/backend-ai"
+  BIN="$RUN_DIR/backend-ai"
+fi
+if [[ -z $BEFORE_BIN && -n $PREVIOUS_REV && $PREVIOUS_REV != none && $SCENARIOS == *[be]* ]]; then
+  PREV_WORKTREE="$RUN_DIR/previous-src"
+  log "building the previous release ($PREVIOUS_REV) in a temporary git worktree"
+  {
+    git -C "$ROOT" worktree add --detach "$PREV_WORKTREE" "$PREVIOUS_REV" &&
+      (cd "$PREV_WORKTREE" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --bin backend-ai)
+  } >"$OUT/build-previous.log" 2>&1 || {
+    tail -20 "$OUT/build-previous.log" >&2
+    git -C "$ROOT" worktree remove --force "$PREV_WORKTREE" 2>/dev/null || true
+    exit 1
+  }
+  cp "$TARGET_DIR/release/backend-ai" "$RUN_DIR/backend-ai-previous"
+  git -C "$ROOT" worktree remove --force "$PREV_WORKTREE"
+  PREV_WORKTREE=""
+  BEFORE_BIN="$RUN_DIR/backend-ai-previous"
+  # Read by bench/report.py: the name of that build in the rows and the commands.
+  BENCH_BEFORE_COMMIT="$(git -C "$ROOT" rev-parse --short "$PREVIOUS_REV")"
+  export BENCH_BEFORE_COMMIT BENCH_BEFORE_BIN="$BEFORE_BIN" BENCH_PREVIOUS_REV="$PREVIOUS_REV"
 fi
 
 # File descriptors: ~10,000 requests in flight through a gateway need two sockets each.
@@ -151,6 +180,7 @@ cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [[ -z $PREV_WORKTREE ]] || git -C "$ROOT" worktree remove --force "$PREV_WORKTREE" 2>/dev/null || true
   [[ -n ${BENCH_KEEP_TMP:-} ]] || rm -rf "$RUN_DIR"
 }
 trap cleanup EXIT
@@ -379,6 +409,34 @@ EOF
   wait_http "http://127.0.0.1:$NGINX_PORT/"
 }
 
+# start_nginx_memory REPLY_FILE: a second nginx (same head, own port) answering POST /api/analyze
+# with the reply held in its configuration (`return 200 '...'`): no file read per request.
+start_nginx_memory() {
+  local dir="$RUN_DIR/nginx-memory" text
+  mkdir -p "$dir/tmp"
+  # In nginx's single-quoted strings \ and ' are escaped with \; a $ would name a variable.
+  grep -q '[$]' "$1" && { echo "the cached reply holds a \$: nginx would read it as a variable" >&2; exit 1; }
+  text=$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" "$1")
+  NGINX_MEMORY_PORT=$(free_port)
+  nginx_head "$dir" >"$dir/nginx.conf"
+  cat >>"$dir/nginx.conf" <<EOF
+  server {
+    listen 127.0.0.1:$NGINX_MEMORY_PORT;
+    location = /api/analyze {
+      default_type application/json;
+      return 200 '$text';
+    }
+  }
+}
+EOF
+  "$NGINX" -c "$dir/nginx.conf" -p "$dir" &
+  PIDS+=("$!")
+  local url="http://127.0.0.1:$NGINX_MEMORY_PORT/api/analyze"
+  wait_http "$url"
+  cmp -s <(curl -fsS -X POST --data-binary @"$RUN_DIR/body.json" "$url") "$1" \
+    || { echo "nginx from memory does not return the cached reply" >&2; exit 1; }
+}
+
 wrk_run() { # LABEL OUTFILE wrk args...
   local label=$1 out=$2; shift 2
   command_line "$label" "wrk $*"
@@ -403,35 +461,44 @@ scenario_b() {
   local nginx_url="http://127.0.0.1:$NGINX_PORT/api/analyze"
   cmp -s <(curl -fsS -X POST --data-binary @"$RUN_DIR/body.json" "$nginx_url") "$RUN_DIR/nginx/www/api/analyze" \
     || { echo "nginx does not return the cached reply" >&2; exit 1; }
+  start_nginx_memory "$RUN_DIR/nginx/www/api/analyze"
+  local memory_url="http://127.0.0.1:$NGINX_MEMORY_PORT/api/analyze"
 
-  local targets=(service nginx) before_url="" before_pid="" before_port="" main_port=$SVC_PORT main_pid=$SVC_PID
+  # *-10k: the same body from 10,000 different X-User-IDs (each its own per-user bucket).
+  local targets=(service service-10k nginx nginx-memory nginx-memory-10k) before_url="" before_pid="" before_port=""
+  local main_port=$SVC_PORT main_pid=$SVC_PID
   if [[ -n $BEFORE_BIN ]]; then
     SERVICE_BIN=$BEFORE_BIN start_service "$SIM_PORT" "${SVC_CONFIG[@]}"
     before_url="http://127.0.0.1:$SVC_PORT/api/analyze" before_pid=$SVC_PID before_port=$SVC_PORT
     curl -fsS -o /dev/null -X POST -H 'content-type: application/json' "${CLIENT_HEADERS[@]}" \
       --data-binary @"$RUN_DIR/body.json" "$before_url"
     SVC_PORT=$main_port SVC_PID=$main_pid
-    targets+=(service-before)
+    targets+=(service-before service-before-10k)
   fi
 
-  local run load target target_url hits hits_before config
-  export BENCH_BODY_FILE="$RUN_DIR/body.json"
-  for target_url in "$url" "$nginx_url" $before_url; do
+  local run load target target_url hits hits_before config script redis_before redis_delta
+  export BENCH_BODY_FILE="$RUN_DIR/body.json" BENCH_USERS=10000
+  for target_url in "$url" "$nginx_url" "$memory_url" $before_url; do
     wrk -t2 -c64 -d2s -s bench/same_body.lua "$target_url" >/dev/null
   done
   for run in $(seq "$RUNS"); do
     for target in "${targets[@]}"; do
       case $target in
-        service) target_url=$url METRIC_PORT=$main_port config=$SVC_CONFIG_JSON ;;
+        service | service-10k) target_url=$url METRIC_PORT=$main_port config=$SVC_CONFIG_JSON ;;
         nginx) target_url=$nginx_url METRIC_PORT=$main_port config=$NGINX_CONFIG_JSON ;;
-        service-before) target_url=$before_url METRIC_PORT=$before_port config=$SVC_CONFIG_JSON ;;
+        nginx-memory*) target_url=$memory_url METRIC_PORT=$main_port config="${NGINX_CONFIG_JSON%\}}, \"from\": \"memory\"}" ;;
+        service-before*) target_url=$before_url METRIC_PORT=$before_port config=$SVC_CONFIG_JSON ;;
       esac
+      script=bench/same_body.lua
+      [[ $target == *-10k ]] && script=bench/many_users.lua
       hits_before=$(metric 'cache_operations_total[{].*operation="get".*result="hit"')
+      redis_before=$(redis_commands)
       load=$(load1)
-      wrk_run "b/$target" "$RUN_DIR/wrk.txt" -t2 -c64 "-d${B_SECONDS}s" --latency -s bench/same_body.lua "$target_url"
+      wrk_run "b/$target" "$RUN_DIR/wrk.txt" -t2 -c64 "-d${B_SECONDS}s" --latency -s "$script" "$target_url"
       hits=$(( $(metric 'cache_operations_total[{].*operation="get".*result="hit"') - hits_before ))
+      redis_delta=$(python3 -c 'import json, sys; a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]); print(json.dumps({k: b[k] - a.get(k, 0) for k in b if b[k] - a.get(k, 0)}))' "$redis_before" "$(redis_commands)")
       record "$(python3 bench/report.py wrk-record b "$target" 0 "$run" "$load" "$RUN_DIR/wrk.txt" \
-        "{\"cache_hits\": $hits, \"config\": $config}")"
+        "{\"cache_hits\": $hits, \"redis_commands\": $redis_delta, \"config\": $config}")"
     done
   done
   unset METRIC_PORT

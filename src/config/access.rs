@@ -1,7 +1,9 @@
 //! Who may use `/api/*`, and how much of it.
 //!
 //! Variables: `API_KEYS`, `RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_PER_KEY_PER_MINUTE`,
-//! `MAX_IN_FLIGHT`.
+//! `RATE_LIMIT_LEASE_MS`, `MAX_IN_FLIGHT`.
+
+use std::time::Duration;
 
 use super::names::*;
 use super::vars::{ConfigError, Vars, invalid};
@@ -25,6 +27,8 @@ pub struct AccessSettings {
     pub rate_limit_per_minute: u32,
     /// Ceiling per API key (per client address without one), whatever the user ids; 0: off.
     pub rate_limit_per_key_per_minute: u32,
+    /// How long a pod spends a lease of a shared limit from memory; zero: Redis per request.
+    pub rate_limit_lease: Duration,
     /// `/api/*` requests served at once before new ones get 503 `overloaded`; 0 = no cap.
     pub max_in_flight: usize,
 }
@@ -51,6 +55,11 @@ impl AccessSettings {
                 rate_limit_per_minute.saturating_mul(DEFAULT_KEY_CEILING_FACTOR),
                 0,
             )?,
+            rate_limit_lease: Duration::from_millis(vars.number(
+                RATE_LIMIT_LEASE_MS,
+                u64::try_from(crate::middleware::rate_limit::DEFAULT_LEASE.as_millis()).unwrap_or(u64::MAX),
+                0,
+            )?),
             max_in_flight: vars.number(MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT, 0)?,
         })
     }
@@ -66,7 +75,7 @@ impl AccessSettings {
         ]
         .into_iter()
         .filter(|(per_minute, _)| *per_minute > 0)
-        .map(|(_, config)| config)
+        .map(|(_, config)| RateLimitConfig { lease: self.rate_limit_lease, ..config })
         .collect()
     }
 }

@@ -78,6 +78,8 @@ fn the_key_ceiling_defaults_to_a_hundred_users_worth() {
     assert_eq!(settings(&[]).expect("defaults").access.rate_limit_per_key_per_minute, 6000);
     assert_eq!(settings(&[(RATE_LIMIT_PER_MINUTE, "10")]).expect("valid").access.rate_limit_per_key_per_minute, 1000);
     assert_eq!(settings(&[(RATE_LIMIT_PER_KEY_PER_MINUTE, "0")]).expect("off").access.rate_limit_per_key_per_minute, 0);
+    assert_eq!(settings(&[]).expect("defaults").access.rate_limit_lease, Duration::from_secs(1));
+    assert_eq!(settings(&[(RATE_LIMIT_LEASE_MS, "0")]).expect("per request").access.rate_limit_lease, Duration::ZERO);
 }
 
 #[test]

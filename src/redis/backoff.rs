@@ -45,6 +45,12 @@ impl Backoff {
         }
     }
 
+    /// No back-off runs: the last report was an answer (or there was none). Then `admit` says
+    /// `Go` and `record(true)` changes nothing.
+    pub(super) fn is_clear(&self) -> bool {
+        self.until.is_none()
+    }
+
     /// `reached`: Redis answered. A failure while a back-off is already running (operations
     /// that were in flight when Redis went away) neither extends nor escalates it: one outage,
     /// one step.

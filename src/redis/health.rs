@@ -50,6 +50,11 @@ impl State {
 struct Part {
     backoff: Mutex<Backoff>,
     up: AtomicBool,
+    /// No back-off is running (the last report was an answer): every operation of a healthy
+    /// Redis goes ahead and reports on this flag alone, with no lock shared by every request.
+    /// Written only under `backoff`'s lock. A failure racing a success may leave one back-off
+    /// the lock would have ended; it runs out on its own.
+    clear: AtomicBool,
 }
 
 pub(super) struct Parts {
@@ -60,7 +65,11 @@ impl Parts {
     /// `count` parts, each backing off from `initial` up to `max` after a failure.
     pub fn new(count: usize, initial: std::time::Duration, max: std::time::Duration) -> Self {
         let parts = (0..count.max(1))
-            .map(|_| Part { backoff: Mutex::new(Backoff::new(initial, max)), up: AtomicBool::new(false) })
+            .map(|_| Part {
+                backoff: Mutex::new(Backoff::new(initial, max)),
+                up: AtomicBool::new(false),
+                clear: AtomicBool::new(true),
+            })
             .collect();
         Self { parts }
     }
@@ -85,7 +94,11 @@ impl Parts {
     }
 
     pub fn admit(&self, index: usize) -> Admission {
-        self.parts[index].backoff.lock().admit(Instant::now())
+        let part = &self.parts[index];
+        if part.clear.load(Ordering::Acquire) {
+            return Admission::Go;
+        }
+        part.backoff.lock().admit(Instant::now())
     }
 
     /// A trial whose caller went away before it reported: let the next operation try.
@@ -96,8 +109,14 @@ impl Parts {
     /// Record whether part `index` was reached. `true` when that changed the part's health, so
     /// the steady state (every operation of a healthy Redis) costs no walk over the parts.
     pub fn record(&self, index: usize, reached: bool) -> bool {
-        self.parts[index].backoff.lock().record(reached, Instant::now());
-        self.parts[index].up.swap(reached, Ordering::Relaxed) != reached
+        let part = &self.parts[index];
+        // An answer while no back-off runs changes nothing in it (see `Backoff::record`).
+        if !(reached && part.clear.load(Ordering::Acquire)) {
+            let mut backoff = part.backoff.lock();
+            backoff.record(reached, Instant::now());
+            part.clear.store(backoff.is_clear(), Ordering::Release);
+        }
+        part.up.load(Ordering::Relaxed) != reached && part.up.swap(reached, Ordering::Relaxed) != reached
     }
 
     pub fn reachable(&self) -> usize {
@@ -145,6 +164,9 @@ mod tests {
         assert_eq!(parts.admit(3), Admission::Skip);
         assert_eq!(parts.admit(4), Admission::Go);
         assert!((parts.coverage() - 63.0 / 64.0).abs() < 1e-9);
+        assert!(parts.record(3, true), "an answer ends the back-off");
+        assert_eq!(parts.admit(3), Admission::Go);
+        assert!(parts.record(3, false));
         for index in 0..parts.len() {
             parts.record(index, false);
         }

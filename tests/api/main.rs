@@ -19,6 +19,7 @@ mod hardening;
 mod health;
 mod health_cost;
 mod limits;
+mod limit_leases;
 mod pages;
 mod redis_cluster;
 mod redis_garbage;

@@ -1,7 +1,7 @@
 //! Round trips to Redis on a request's path, in the configuration production runs (redis_only,
 //! API keys, both rate limits, JSON logs), counted by a proxy that holds Redis's replies until the
-//! test releases them (`support/redis_rounds.rs`): a hit costs one round (the limits' scripts
-//! side by side with the lookup), a miss two (that, then the store that also ends the lease), and
+//! test releases them (`support/redis_rounds.rs`): a hit costs at most one round (the lookup,
+//! with the limits' scripts beside it when a lease has run out), none from memory, a miss two (that, then the store that also ends the lease), and
 //! a refused request never reaches the upstream.
 
 use serde_json::{Value, json};
@@ -66,10 +66,13 @@ async fn a_hit_costs_one_redis_round_trip_and_a_miss_two() {
     assert_eq!((status, &body["data"]), (200, &analysis("Stored.")), "{body}");
     assert_eq!(names(&rounds).len(), 1, "one round trip for a hit: {rounds:?}");
 
-    // Now in the reader's memory too: only the limits go to Redis.
+    // Now in the reader's memory too: the limits answer from the leases the reader holds, so
+    // the request asks Redis nothing; a round seen here is the usage writer's (its scripts run
+    // after answers, off their path). The limits' own scripts per hit are counted by key in
+    // `limit_leases.rs`.
     let ((status, _), rounds) = proxy.rounds(analyze(&reader, "She don't like apples.")).await;
     assert_eq!(status, 200);
-    assert_eq!(names(&rounds).len(), 1, "{rounds:?}");
+    assert!(names(&rounds).len() <= 1, "{rounds:?}");
 
     // A miss: the limits with the claim, then the store that ends the lease.
     let ((status, body), rounds) = proxy.rounds(analyze(&reader, "We was happy.")).await;

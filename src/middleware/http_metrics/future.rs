@@ -1,21 +1,20 @@
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::Response;
 use pin_project_lite::pin_project;
 
+use super::series::RouteSeries;
 use crate::error::{ErrorCause, ErrorCode};
-use crate::metrics::Metrics;
 
 /// One request being served. Recording happens when the response is ready, or in `Drop` if the
 /// client went away first (counted as 499, nginx's "client closed request"), so the in-flight
 /// gauge can never leak.
 pub struct InFlight {
-    metrics: Metrics,
-    method: &'static str,
-    path: String,
+    series: Arc<RouteSeries>,
     request_id: String,
     user_id: String,
     /// Pretty logs quote client-supplied values; JSON escapes them itself.
@@ -39,16 +38,14 @@ impl std::fmt::Display for ClientValue<'_> {
 
 impl InFlight {
     pub(super) fn enter(
-        metrics: Metrics,
-        method: &'static str,
-        path: String,
+        series: Arc<RouteSeries>,
         request_id: String,
         user_id: String,
         quote: bool,
         started: Instant,
     ) -> Self {
-        metrics.http_requests_in_flight.inc();
-        Self { metrics, method, path, request_id, user_id, quote, started, recorded: false }
+        series.in_flight.inc();
+        Self { series, request_id, user_id, quote, started, recorded: false }
     }
 
     fn record(&mut self, status: u16, code: Option<&str>, cause: Option<&str>) {
@@ -56,27 +53,19 @@ impl InFlight {
             return;
         }
         self.recorded = true;
-        self.metrics.http_requests_in_flight.dec();
+        let series = &*self.series;
+        series.in_flight.dec();
         let elapsed = self.started.elapsed();
-        let status_label = status.to_string();
-        self.metrics
-            .http_requests_total
-            .with_label_values(&[self.method, self.path.as_str(), status_label.as_str()])
-            .inc();
-        self.metrics
-            .http_request_duration_seconds
-            .with_label_values(&[self.method, self.path.as_str()])
-            .observe(elapsed.as_secs_f64());
+        series.record(status, elapsed.as_secs_f64());
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        // Probes and scrapes are frequent and uninteresting when healthy.
-        let quiet = self.path.starts_with("/health") || self.path == "/metrics";
+        let (method, route, quiet) = (series.method, series.route.as_str(), series.quiet);
         let user_id = ClientValue { value: &self.user_id, quote: self.quote };
         if status >= 500 {
-            tracing::warn!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, user_id = %user_id, code, cause, "request failed");
+            tracing::warn!(request_id = %self.request_id, method = %method, route = %route, status, latency_ms, user_id = %user_id, code, cause, "request failed");
         } else if quiet {
-            tracing::debug!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, "request");
+            tracing::debug!(request_id = %self.request_id, method = %method, route = %route, status, latency_ms, "request");
         } else {
-            tracing::info!(request_id = %self.request_id, method = %self.method, route = %self.path, status, latency_ms, user_id = %user_id, code, "request");
+            tracing::info!(request_id = %self.request_id, method = %method, route = %route, status, latency_ms, user_id = %user_id, code, "request");
         }
     }
 }

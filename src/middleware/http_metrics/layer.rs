@@ -1,5 +1,6 @@
 use tower::Layer;
 
+use super::series::Series;
 use super::service::HttpMetrics;
 use crate::metrics::Metrics;
 
@@ -7,7 +8,7 @@ use crate::metrics::Metrics;
 /// request-id layer so the log line carries the id.
 #[derive(Clone)]
 pub struct HttpMetricsLayer {
-    metrics: Metrics,
+    series: Series,
     quote: bool,
 }
 
@@ -15,7 +16,7 @@ impl HttpMetricsLayer {
     /// `quote`: the access log is `key=value` text (`LOG_FORMAT=pretty`), where client-supplied
     /// values must be quoted; JSON logs escape them already.
     pub fn new(metrics: Metrics, quote: bool) -> Self {
-        Self { metrics, quote }
+        Self { series: Series::new(metrics), quote }
     }
 }
 
@@ -23,6 +24,6 @@ impl<S> Layer<S> for HttpMetricsLayer {
     type Service = HttpMetrics<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        HttpMetrics::new(inner, self.metrics.clone(), self.quote)
+        HttpMetrics::new(inner, self.series.clone(), self.quote)
     }
 }

@@ -6,6 +6,7 @@
 
 mod future;
 mod layer;
+mod series;
 mod service;
 
 pub use layer::HttpMetricsLayer;

@@ -6,19 +6,19 @@ use http::{Method, Response};
 use tower::Service;
 
 use super::future::{InFlight, ResponseFuture};
-use crate::metrics::Metrics;
+use super::series::Series;
 use crate::middleware::request_id::RequestId;
 
 #[derive(Clone)]
 pub struct HttpMetrics<S> {
     inner: S,
-    metrics: Metrics,
+    series: Series,
     quote: bool,
 }
 
 impl<S> HttpMetrics<S> {
-    pub(super) fn new(inner: S, metrics: Metrics, quote: bool) -> Self {
-        Self { inner, metrics, quote }
+    pub(super) fn new(inner: S, series: Series, quote: bool) -> Self {
+        Self { inner, series, quote }
     }
 }
 
@@ -35,11 +35,8 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let path = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|matched| matched.as_str().to_owned())
-            .unwrap_or_else(|| "unmatched".to_owned());
+        let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |matched| matched.as_str());
+        let series = self.series.of(method_label(request.method()), route);
         let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
         let user_id = request
             .headers()
@@ -48,9 +45,7 @@ where
             .map(|value| value.chars().take(64).collect::<String>())
             .unwrap_or_default();
         let in_flight = InFlight::enter(
-            self.metrics.clone(),
-            method_label(request.method()),
-            path,
+            series,
             request_id,
             user_id,
             self.quote,

@@ -1,3 +1,4 @@
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::key::Scope;
+use super::lease::{Grant, Grantor, Leases, Take};
 use crate::metrics::Metrics;
 use crate::redis::{Lua, RedisLink, RedisLinkError};
 
@@ -23,6 +25,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+/// `L`: long enough that a busy key asks Redis about once a second per instance, short enough
+/// that the overshoot `r·L` is a second's worth of the limit.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitConfig {
@@ -35,12 +40,15 @@ pub struct RateLimitConfig {
     pub api_keys_enabled: bool,
     /// Who is counted: each user, or each API key (address) whatever the user.
     pub scope: Scope,
+    /// How long a lease of the shared limit is spent from memory (`L`, see `lease.rs`); zero
+    /// asks Redis for every request.
+    pub lease: Duration,
 }
 
 impl RateLimitConfig {
     /// The contract's per-user limit.
     pub fn new(per_minute: u32, api_keys_enabled: bool) -> Self {
-        Self { per_minute, burst: None, api_keys_enabled, scope: Scope::User }
+        Self { per_minute, burst: None, api_keys_enabled, scope: Scope::User, lease: DEFAULT_LEASE }
     }
 
     /// The ceiling per API key (per client address without one).
@@ -100,6 +108,8 @@ struct Inner {
     /// Decides when there is no Redis or Redis failed; also fed while Redis decides, so that a
     /// Redis outage does not hand every user a fresh burst on this instance.
     local: LocalLimiter,
+    /// What this instance holds of the shared buckets.
+    leases: Leases,
     redis: Option<RedisLink>,
     script: Lua,
     refund: Lua,
@@ -122,6 +132,7 @@ impl RateLimiter {
         Self {
             inner: Arc::new(Inner {
                 local: governor::RateLimiter::dashmap(quota).with_middleware::<StateInformationMiddleware>(),
+                leases: Leases::new(config.lease, quota.replenish_interval(), burst.get()),
                 redis,
                 script: Lua::new(include_str!("gcra.lua")),
                 refund: Lua::new(include_str!("gcra_refund.lua")),
@@ -144,25 +155,49 @@ impl RateLimiter {
         self.inner.scope
     }
 
-    /// Count one request against `key` in Redis, the shared limit: `None` without a Redis, an
-    /// error when it could not be reached (the caller then decides locally).
+    /// One request against `key` from what this instance holds of the shared limit (a lease,
+    /// or a refusal still running): no Redis, no await. `None`: ask with `charge_redis`.
+    pub(super) fn charge_leased(&self, key: &str) -> Option<Decision> {
+        self.inner.redis.as_ref()?;
+        self.inner.leases.take(key).map(|taken| self.shared_decision(taken))
+    }
+
+    /// Count one request against `key` in Redis, the shared limit, taking a lease: `None`
+    /// without a Redis, an error when it could not be reached (the caller then decides locally).
     pub(super) async fn charge_redis(&self, key: &str) -> Option<Result<Decision, RedisLinkError>> {
         let redis = self.inner.redis.as_ref()?;
-        // After a failure the link backs off the part of Redis that holds this key (not all of
-        // it: one dead shard must not make every user's limit local), so a hung Redis costs one
-        // op timeout per second, not one per request.
-        let bucket = self.bucket(redis, key);
-        let burst = self.inner.burst;
-        let call = self.inner.script.call().key(&bucket).arg(self.interval_us()).arg(burst);
-        let decided = redis.run(&bucket, |mut connection| async move { call.invoke(&mut connection).await }).await;
-        Some(decided.map(|(allowed, remaining, retry_after_ms, reset_ms): (i64, i64, u64, u64)| Decision {
-            allowed: allowed == 1,
-            limit: burst,
-            remaining: u32::try_from(remaining).unwrap_or(0).min(burst),
-            retry_after: Duration::from_millis(retry_after_ms),
-            reset: Duration::from_millis(reset_ms),
-            limiter: Limiter::Redis,
-        }))
+        let grantor = RedisGrantor { limiter: self, redis };
+        Some(self.inner.leases.refill(key, &grantor).await.map(|taken| self.shared_decision(taken)))
+    }
+
+    /// Return one request `charge_leased` took, for a request another limit refused.
+    pub(super) fn give_back_leased(&self, key: &str) {
+        self.inner.leases.give_back(key);
+    }
+
+    fn shared_decision(&self, taken: Take) -> Decision {
+        let inner = &self.inner;
+        match taken {
+            Take::Admitted { remaining } => {
+                let remaining = u32::try_from(remaining).unwrap_or(u32::MAX).min(inner.burst);
+                Decision {
+                    allowed: true,
+                    limit: inner.burst,
+                    remaining,
+                    retry_after: Duration::ZERO,
+                    reset: inner.interval.saturating_mul(inner.burst - remaining),
+                    limiter: Limiter::Redis,
+                }
+            }
+            Take::Refused { retry_after } => Decision {
+                allowed: false,
+                limit: inner.burst,
+                remaining: 0,
+                retry_after,
+                reset: retry_after.saturating_add(inner.interval.saturating_mul(inner.burst - 1)),
+                limiter: Limiter::Redis,
+            },
+        }
     }
 
     /// Give back to `key`'s shared bucket what `charge_redis` took, for a request another limit
@@ -227,8 +262,8 @@ impl RateLimiter {
         }
     }
 
-    /// Sweep rested keys out of the local map, at most once per `PRUNE_EVERY`, by whichever
-    /// request finds it due (no background task to supervise).
+    /// Sweep rested keys out of the local map and the leases, at most once per `PRUNE_EVERY`,
+    /// by whichever request finds it due (no background task to supervise).
     fn prune_if_due(&self) {
         let now_ms = self.now_ms();
         let last_ms = self.inner.last_prune_ms.load(Ordering::Relaxed);
@@ -238,10 +273,44 @@ impl RateLimiter {
         if self.inner.last_prune_ms.compare_exchange(last_ms, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             self.inner.local.retain_recent();
             self.inner.local.shrink_to_fit();
+            self.inner.leases.prune();
         }
     }
 
     fn now_ms(&self) -> u64 {
         u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Leases from the shared GCRA in Redis (`gcra.lua`).
+struct RedisGrantor<'a> {
+    limiter: &'a RateLimiter,
+    redis: &'a RedisLink,
+}
+
+impl Grantor for RedisGrantor<'_> {
+    type Error = RedisLinkError;
+
+    fn grant(&self, key: &str, want: u64, give_back: u64) -> impl Future<Output = Result<Grant, RedisLinkError>> + Send {
+        // After a failure the link backs off the part of Redis that holds this key (not all of
+        // it: one dead shard must not make every user's limit local), so a hung Redis costs one
+        // op timeout per second, not one per request.
+        let bucket = self.limiter.bucket(self.redis, key);
+        let call = self
+            .limiter
+            .inner
+            .script
+            .call()
+            .key(&bucket)
+            .arg(self.limiter.interval_us())
+            .arg(self.limiter.inner.burst)
+            .arg(want)
+            .arg(give_back);
+        let redis = self.redis;
+        async move {
+            let (granted, remaining, retry_after_ms, _reset_ms): (u64, u64, u64, u64) =
+                redis.run(&bucket, |mut connection| async move { call.invoke(&mut connection).await }).await?;
+            Ok(Grant { granted, remaining, retry_after: Duration::from_millis(retry_after_ms) })
+        }
     }
 }

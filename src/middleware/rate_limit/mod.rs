@@ -5,8 +5,9 @@
 //! outage never turns into refused or failed requests).
 //!
 //! Who a request counts against is in `key.rs`; the two limiters (one GCRA, in Redis or in
-//! memory) in `limiter.rs`. Refusals are the contract's 429 envelope with `Retry-After`; every
-//! answer carries the IETF draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
+//! memory) in `limiter.rs`; how an instance spends leases of the Redis one from memory, and the
+//! bound across instances that keeps, in `lease.rs`. Refusals are the contract's 429 envelope
+//! with `Retry-After`; every answer carries the IETF draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
 //! headers so well-behaved clients can pace themselves. The decision is made while the request
 //! starts (`admission.rs`): its Redis round trip overlaps the cache's. A request one limit refuses
 //! spends none of the others (`decide.rs`): one user's retry loop cannot use up the key's
@@ -16,11 +17,14 @@ mod admission;
 mod decide;
 mod key;
 mod layer;
+mod lease;
+#[cfg(test)]
+mod lease_sim;
 mod limiter;
 mod service;
 
 pub use admission::{Admission, Admitted};
 pub use key::{Scope, rate_limit_key};
 pub use layer::RateLimitLayer;
-pub use limiter::{Decision, Limiter, RateLimitConfig, RateLimiter};
+pub use limiter::{DEFAULT_LEASE, Decision, Limiter, RateLimitConfig, RateLimiter};
 pub use service::RateLimit;
