@@ -28,11 +28,14 @@ const DEFAULT_AUDIO_BYTES_WAIT_MS: u64 = 3000;
 /// 2 x `UPSTREAM_CONNECTIONS` x 100 calls at once (1600 by default): more only queue.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 3000;
 
+mod fallbacks;
 mod names;
 mod redis;
 mod targets;
 mod vars;
 
+pub use fallbacks::{FallbackSettings, OpenAiLink, OpenAiTarget};
+use fallbacks::fallback_settings;
 pub use names::*;
 pub use redis::RedisSettings;
 use redis::redis_settings;
@@ -54,6 +57,12 @@ pub struct SimulatorSettings {
     pub server_error_rate: f64,
     pub hang_rate: f64,
     pub malformed_rate: f64,
+    /// `SIMULATOR_UNAVAILABLE_MODELS`: models the simulator answers 503 for.
+    pub unavailable_models: Vec<String>,
+    /// `SIMULATOR_RETIRED_MODELS`: models the simulator answers 404 for.
+    pub retired_models: Vec<String>,
+    /// `SIMULATOR_AZURE_UNAVAILABLE`: the simulated Azure answers 503.
+    pub azure_unavailable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +135,8 @@ pub struct Settings {
     /// sending new requests (an alternative to a `preStop` sleep).
     pub shutdown_delay: Duration,
     pub simulator: SimulatorSettings,
+    /// The analysis chain after `GEMINI_MODEL`, and the transcription fallback.
+    pub fallbacks: FallbackSettings,
 }
 
 impl Settings {
@@ -213,6 +224,14 @@ impl Settings {
         if gemini_model.is_empty() || !gemini_model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
             return Err(invalid(GEMINI_MODEL, "must be a model id such as gemini-2.5-flash"));
         }
+
+        let fallbacks = fallback_settings(
+            &vars,
+            &gemini_model,
+            upstream_timeout,
+            gemini == GeminiTarget::Simulator,
+            azure == AzureTarget::Simulator,
+        )?;
 
         let log_format = match vars.get(LOG_FORMAT).map(|raw| raw.trim().to_ascii_lowercase()) {
             None => {
@@ -309,7 +328,11 @@ impl Settings {
                 server_error_rate: vars.rate(SIMULATOR_SERVER_ERROR_RATE)?,
                 hang_rate: vars.rate(SIMULATOR_HANG_RATE)?,
                 malformed_rate: vars.rate(SIMULATOR_MALFORMED_RATE)?,
+                unavailable_models: list(vars.get(SIMULATOR_UNAVAILABLE_MODELS)),
+                retired_models: list(vars.get(SIMULATOR_RETIRED_MODELS)),
+                azure_unavailable: vars.boolean(SIMULATOR_AZURE_UNAVAILABLE, false)?,
             },
+            fallbacks,
         })
     }
 
@@ -317,6 +340,11 @@ impl Settings {
     pub fn uses_simulator(&self) -> bool {
         self.azure == AzureTarget::Simulator || self.gemini == GeminiTarget::Simulator
     }
+}
+
+/// A comma-separated list, blanks dropped.
+fn list(raw: Option<String>) -> Vec<String> {
+    raw.unwrap_or_default().split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_string).collect()
 }
 
 #[cfg(test)]
