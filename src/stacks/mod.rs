@@ -333,5 +333,8 @@ pub fn simulator_config(settings: &SimulatorSettings) -> SimConfig {
         hang_rate: settings.hang_rate,
         malformed_rate: settings.malformed_rate,
         retry_after_seconds: 1,
+        unavailable_models: settings.unavailable_models.clone(),
+        retired_models: settings.retired_models.clone(),
+        azure_unavailable: settings.azure_unavailable,
     }
 }

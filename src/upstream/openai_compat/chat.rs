@@ -124,10 +124,8 @@ impl OpenAiCompatClient {
         };
         let body = serde_json::to_vec(&body).expect("a request of strings and numbers serialises");
         let http = self.inner.http.lease();
-        let mut call = http
-            .post(self.inner.chat_url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
+        let mut call =
+            http.post(self.inner.chat_url.clone()).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         if let Some(authorization) = authorization {
             call = call.header(reqwest::header::AUTHORIZATION, authorization);
         }

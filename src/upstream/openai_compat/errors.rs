@@ -143,7 +143,9 @@ mod tests {
         let loading = r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#;
         assert!(matches!(classify(503, loading), UpstreamError::Server { status: 503, .. }));
         let speaches = r#"{"detail":"Model 'whisper-x' is not installed locally. You can download the model using `POST /v1/models`"}"#;
-        assert!(matches!(classify(404, speaches), UpstreamError::Rejected { message, .. } if message.starts_with("Model 'whisper-x'")));
+        assert!(
+            matches!(classify(404, speaches), UpstreamError::Rejected { message, .. } if message.starts_with("Model 'whisper-x'"))
+        );
     }
 
     #[test]

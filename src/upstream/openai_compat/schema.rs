@@ -22,7 +22,10 @@ fn convert(schema: &Value) -> Value {
     for (key, value) in object {
         match key.as_str() {
             "type" => {
-                out.insert("type".into(), value.as_str().map_or(value.clone(), |t| Value::from(t.to_ascii_lowercase())));
+                out.insert(
+                    "type".into(),
+                    value.as_str().map_or(value.clone(), |t| Value::from(t.to_ascii_lowercase())),
+                );
             }
             "propertyOrdering" | "nullable" => {}
             "items" => {

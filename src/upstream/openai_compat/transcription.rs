@@ -115,7 +115,8 @@ fn read_reply(bytes: &[u8]) -> Result<TranscriptionReply, UpstreamError> {
         message: format!("transcription body: {error}"),
     })?;
     let segments = verbose.segments.unwrap_or_default();
-    let logprobs: Vec<f64> = segments.iter().filter_map(|segment| segment.avg_logprob).filter(|p| p.is_finite()).collect();
+    let logprobs: Vec<f64> =
+        segments.iter().filter_map(|segment| segment.avg_logprob).filter(|p| p.is_finite()).collect();
     let confidence =
         (!logprobs.is_empty()).then(|| (logprobs.iter().sum::<f64>() / logprobs.len() as f64).exp().clamp(0.0, 1.0));
     Ok(TranscriptionReply {
