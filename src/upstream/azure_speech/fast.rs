@@ -176,7 +176,7 @@ fn transcription(result: TranscribeResult, language: &str) -> Transcription {
 }
 
 /// Lower case, punctuation dropped except in-word apostrophes.
-fn lexical(display: &str) -> String {
+pub(crate) fn lexical(display: &str) -> String {
     display
         .split_whitespace()
         .map(|word| {

@@ -13,6 +13,7 @@
 mod chat;
 mod errors;
 mod schema;
+mod transcriber;
 mod transcription;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use reqwest::header::HeaderValue;
 
 pub use chat::{ChatReply, ChatRequest, ChatUsage};
 pub use schema::json_schema;
+pub use transcriber::Transcriber;
 pub use transcription::{TranscriptionReply, TranscriptionRequest, iso_639_1};
 
 use crate::upstream::connections::{ConnectionSettings, Connections};
