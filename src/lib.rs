@@ -11,7 +11,7 @@
 //! - [`middleware`]: tower layers. HTTP level: request id, auth, rate limit, HTTP metrics.
 //!   Domain level, stacked on every upstream call by [`stacks`]: single-flight -> cache ->
 //!   AI metrics -> circuit breaker -> retry; the jobs they take and the results they give are
-//!   beside them ([`stacks::jobs`], [`stacks::served`], [`stacks::speech`]).
+//!   on the ground floor in [`domain`] (jobs, served results, speech results).
 //! - [`upstream`]: one client per upstream ([`upstream::azure_speech`], [`upstream::gemini`]),
 //!   each owning its `reqwest::Client` and private wire types; [`upstream::UpstreamError`] is
 //!   the boundary's one error type. [`simulator`] stands in for both when run without keys.
@@ -26,6 +26,7 @@ pub mod app;
 pub mod audio;
 pub mod cache;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod middleware;

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use crate::analysis::Analysis;
 use crate::error::ErrorEnvelope;
 use crate::routes::envelope::Success;
-use crate::stacks::speech::{Pronunciation, Transcription};
+use crate::domain::speech::{Pronunciation, Transcription};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -13,8 +13,8 @@ use backend_ai::cache::{Cache, CacheConfig, CacheKey, CacheKeyed, CacheMode, Mod
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::cache::CacheLayer;
 use backend_ai::redis::{RedisLink, RedisTarget};
-use backend_ai::stacks::jobs::AnalyzeJob;
-use backend_ai::stacks::served::{Origin, Served};
+use backend_ai::domain::jobs::AnalyzeJob;
+use backend_ai::domain::served::{Origin, Served};
 use backend_ai::upstream::error::UpstreamError;
 use redis_support::RedisServer;
 use tower::{Layer, ServiceExt, service_fn};
@@ -141,7 +141,7 @@ async fn a_value_of_another_kind_under_the_same_key_is_a_miss() {
     let metrics = Metrics::new();
     let cache = cache(CacheMode::DiskOnly, dir.path(), None, &metrics);
     cache.set(&key("k"), &outcome("A.", ParseQuality::Clean)).await;
-    assert_eq!(cache.get::<backend_ai::stacks::speech::Transcription>(&key("k")).await, None);
+    assert_eq!(cache.get::<backend_ai::domain::speech::Transcription>(&key("k")).await, None);
 }
 
 #[tokio::test]

@@ -15,8 +15,8 @@ use backend_ai::metrics::Metrics;
 use backend_ai::middleware::cache::CacheLayer;
 use backend_ai::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
 use backend_ai::redis::{DEFAULT_KEY_PREFIX, KeySpace, RedisLink, RedisTarget};
-use backend_ai::stacks::jobs::AnalyzeJob;
-use backend_ai::stacks::served::{Origin, Served};
+use backend_ai::domain::jobs::AnalyzeJob;
+use backend_ai::domain::served::{Origin, Served};
 use backend_ai::upstream::error::{Upstream, UpstreamError};
 use futures::future::BoxFuture;
 use redis_support::RedisServer;
@@ -296,12 +296,14 @@ async fn a_lease_outlived_by_a_slow_call_is_renewed_so_no_second_instance_calls(
 
 /// The lease single-flight takes for `job()`, beside its result under the default prefix.
 fn job_lease_key() -> String {
-    KeySpace::new(DEFAULT_KEY_PREFIX).lease(&job().cache_key())
+    let key = job().cache_key();
+    KeySpace::new(DEFAULT_KEY_PREFIX).lease(key.kind().as_str(), key.digest())
 }
 
 /// Where `job()`'s result is stored in Redis.
 fn job_redis_key() -> String {
-    KeySpace::new(DEFAULT_KEY_PREFIX).result(&job().cache_key())
+    let key = job().cache_key();
+    KeySpace::new(DEFAULT_KEY_PREFIX).result(key.kind().as_str(), key.digest())
 }
 
 /// A connection of the test's own, to look at what the layers left in Redis.

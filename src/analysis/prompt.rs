@@ -7,9 +7,18 @@
 
 use serde_json::{Value, json};
 
+use crate::domain::jobs::{AnalyzeJob, normalise_text};
+
 /// Part of every analysis cache key: change it whenever the prompt or schema changes meaning,
 /// so old entries are never served for the new prompt.
 pub const PROMPT_VERSION: &str = "analysis-v2";
+
+impl AnalyzeJob {
+    /// A job for this prompt: the text normalised, the prompt's version in its cache key.
+    pub fn new(raw: &str, model: &str) -> Self {
+        Self { text: normalise_text(raw), model: model.to_string(), prompt_version: PROMPT_VERSION }
+    }
+}
 
 const OPEN_MARKER: &str = "<learner_text>";
 const CLOSE_MARKER: &str = "</learner_text>";

@@ -80,7 +80,7 @@ fn unix_ms(at: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stacks::speech::{Pronunciation, Transcription};
+    use crate::domain::speech::{Pronunciation, Transcription};
 
     fn transcription() -> Transcription {
         Transcription { text: "Hello.".into(), status: "Success".into(), ..Default::default() }

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::analysis::model::{AnalysisOutcome, ParseQuality};
 use crate::audio::NORMALISER_VERSION;
 use crate::metrics::labels::Operation;
-use crate::stacks::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob, normalise_text};
-use crate::stacks::speech::{Pronunciation, Transcription};
+use crate::domain::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob, normalise_text};
+use crate::domain::speech::{Pronunciation, Transcription};
 
 /// Bump when the meaning of a key's inputs changes; old entries then simply stop matching.
 pub const KEY_NAMESPACE: &str = "backend-ai:v1";

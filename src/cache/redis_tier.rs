@@ -34,7 +34,7 @@ impl RedisTier {
     }
 
     pub async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, RedisLinkError> {
-        let key = &self.link.keys().result(key);
+        let key = &self.link.keys().result(key.kind().as_str(), key.digest());
         let found: Option<Vec<u8>> = self
             .link
             .run(key, |mut conn| async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
@@ -45,7 +45,7 @@ impl RedisTier {
     /// `SET key value EX ttl`: Redis drops the entry itself.
     pub async fn set(&self, key: &CacheKey, value: &[u8], ttl: Duration) -> Result<(), RedisLinkError> {
         let seconds = ttl_seconds(ttl);
-        let key = &self.link.keys().result(key);
+        let key = &self.link.keys().result(key.kind().as_str(), key.digest());
         self.link
             .run(key, |mut conn| async move {
                 redis::cmd("SET").arg(key).arg(value).arg("EX").arg(seconds).query_async::<()>(&mut conn).await
@@ -63,13 +63,13 @@ impl RedisTier {
         token: &str,
     ) -> Result<(), RedisLinkError> {
         let seconds = ttl_seconds(ttl);
-        let key = self.link.keys().result(key);
+        let key = self.link.keys().result(key.kind().as_str(), key.digest());
         let call = SET_AND_RELEASE.call().key(&key).key(lease_key).arg(value).arg(seconds).arg(token);
         self.link.run(&key, |mut conn| async move { call.invoke::<i64>(&mut conn).await.map(drop) }).await
     }
 
     pub async fn delete(&self, key: &CacheKey) -> Result<(), RedisLinkError> {
-        let key = &self.link.keys().result(key);
+        let key = &self.link.keys().result(key.kind().as_str(), key.digest());
         self.link
             .run(key, |mut conn| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await })
             .await

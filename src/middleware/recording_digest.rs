@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use tower::{Layer, Service};
 
 use crate::audio::Audio;
-use crate::stacks::jobs::{PronunciationJob, TranscribeJob};
+use crate::domain::jobs::{PronunciationJob, TranscribeJob};
 use crate::upstream::UpstreamError;
 
 /// A job that carries a recording.

@@ -4,8 +4,6 @@
 //! share a slot: the digest is their hash tag (`{...}`), which also spreads results over every
 //! master. A rate-limit bucket is touched alone and needs no tag.
 
-use crate::cache::CacheKey;
-
 /// Namespaced and versioned under the prefix, so a change of the stored format can move to `v2`
 /// without old instances misreading it during a rolling deploy.
 const VERSION: &str = "v1";
@@ -22,14 +20,15 @@ impl KeySpace {
         Self { prefix: prefix.into() }
     }
 
-    /// `{prefix}v1:{kind}:{<sha256hex>}`.
-    pub fn result(&self, key: &CacheKey) -> String {
-        format!("{}{VERSION}:{}:{{{}}}", self.prefix, key.kind().as_str(), key.digest())
+    /// `{prefix}v1:{kind}:{<sha256hex>}`. Plain strings, so this floor needs nothing of the
+    /// cache's key type above it.
+    pub fn result(&self, kind: &str, digest: &str) -> String {
+        format!("{}{VERSION}:{kind}:{{{digest}}}", self.prefix)
     }
 
     /// Beside its result, in the same slot.
-    pub fn lease(&self, key: &CacheKey) -> String {
-        format!("{}:lease", self.result(key))
+    pub fn lease(&self, kind: &str, digest: &str) -> String {
+        format!("{}:lease", self.result(kind, digest))
     }
 
     /// `{prefix}v1:{bucket}:{limiter key}`: `bucket` keeps the per-user and the per-key limits
@@ -42,7 +41,6 @@ impl KeySpace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::CacheKind;
 
     fn slot(key: &str) -> u16 {
         crate::redis::slot(key.as_bytes())
@@ -53,9 +51,10 @@ mod tests {
         let keys = KeySpace::new("backend-ai:");
         let mut slots = std::collections::BTreeSet::new();
         for n in 0..64 {
-            let key = CacheKey::new(CacheKind::Analysis, format!("{n:064x}"));
-            assert_eq!(slot(&keys.result(&key)), slot(&keys.lease(&key)), "{}", keys.result(&key));
-            slots.insert(slot(&keys.result(&key)) / 1024);
+            let digest = format!("{n:064x}");
+            let (result, lease) = (keys.result("analysis", &digest), keys.lease("analysis", &digest));
+            assert_eq!(slot(&result), slot(&lease), "{result}");
+            slots.insert(slot(&result) / 1024);
         }
         assert!(slots.len() >= 12, "64 digests land in {} of the 16 slot ranges", slots.len());
     }
@@ -63,8 +62,7 @@ mod tests {
     #[test]
     fn the_prefix_leads_every_key() {
         let keys = KeySpace::new("staging:");
-        let key = CacheKey::new(CacheKind::Transcription, "ab".repeat(32));
-        assert_eq!(keys.result(&key), format!("staging:v1:transcription:{{{}}}", "ab".repeat(32)));
+        assert_eq!(keys.result("transcription", &"ab".repeat(32)), format!("staging:v1:transcription:{{{}}}", "ab".repeat(32)));
         assert_eq!(keys.limit("ratelimit", "user:7"), "staging:v1:ratelimit:user:7");
     }
 }

@@ -10,7 +10,7 @@ use super::input;
 use crate::analysis::Analysis;
 use crate::error::AppError;
 use crate::middleware::request_id;
-use crate::stacks::jobs::AnalyzeJob;
+use crate::domain::jobs::AnalyzeJob;
 use crate::state::AppState;
 
 /// The contract's bound on `text`, in characters.

@@ -13,8 +13,8 @@ use crate::audio::{Audio, AudioError, Purpose};
 use crate::error::AppError;
 use crate::middleware::rate_limit::admitted;
 use crate::middleware::request_id;
-use crate::stacks::jobs::{PronunciationJob, TranscribeJob};
-use crate::stacks::speech::{Pronunciation, Transcription};
+use crate::domain::jobs::{PronunciationJob, TranscribeJob};
+use crate::domain::speech::{Pronunciation, Transcription};
 use crate::state::AppState;
 use crate::upstream::error::{Upstream, UpstreamError};
 

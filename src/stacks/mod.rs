@@ -1,24 +1,7 @@
-//! The three upstream stacks, assembled once at start-up.
-//!
-//! Each upstream operation is a tower service built from small layers, outermost first:
-//!
-//! 0. (audio) the recording's hash, its cache key's input, made on the blocking pool;
-//! 1. single-flight: identical concurrent jobs share one call (in-process, and across instances
-//!    through a Redis lease);
-//! 2. detach: the call below runs on its own task and lives to its deadline even if every
-//!    waiting client leaves, so hangs still open the breaker and late answers still get cached;
-//! 3. cache: a hit answers without going further (so cached results are served even while the
-//!    upstream's breaker is open);
-//! 4. AI metrics: duration and errors of the logical operation;
-//! 5. circuit breaker: fails fast while the upstream is known to be down; outside the retry
-//!    layer, so one logical call counts once, and a hang counts as the deadline's timeout;
-//! 6. retry: transient failures again, with backoff, all inside `UPSTREAM_TIMEOUT_SECONDS`,
-//!    under a retry budget so an outage cannot multiply the load;
-//! 7. the client: one HTTP exchange with the upstream.
+//! The three upstream stacks, assembled once at start-up, each in the one layer order that
+//! `layers` writes down.
 
-pub mod jobs;
-pub mod served;
-pub mod speech;
+mod layers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,32 +9,32 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use serde_json::{Value, json};
+use tower::layer::util::Identity;
+use tower::service_fn;
 use tower::util::BoxCloneSyncService;
-use tower::{ServiceBuilder, service_fn};
 use url::Url;
 
 use crate::analysis::AnalysisOutcome;
 use crate::analysis::analyzer::Analyzer;
 use crate::cache::{Cache, CacheConfig, Ttls, resolve_mode};
 use crate::config::{AzureTarget, GeminiTarget, Settings, SimulatorSettings};
+use crate::domain::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
+use crate::domain::served::Served;
+use crate::domain::speech::{Pronunciation, Transcription};
 use crate::metrics::Metrics;
 use crate::metrics::labels::{Operation, Tier};
-use crate::middleware::ai_metrics::AiMetricsLayer;
-use crate::middleware::cache::CacheLayer;
-use crate::middleware::circuit_breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
-use crate::middleware::detach::{DetachLayer, Detached};
+use crate::middleware::circuit_breaker::{Breaker, BreakerConfig};
+use crate::middleware::detach::Detached;
 use crate::middleware::recording_digest::RecordingDigestLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
-use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
+use crate::middleware::single_flight::SingleFlightConfig;
 use crate::redis::RedisLink;
 use crate::simulator::{SimConfig, Simulator};
-use crate::stacks::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
-use crate::stacks::served::Served;
-use crate::stacks::speech::{Pronunciation, Transcription};
 use crate::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
 use crate::upstream::connections::{ConnectionSettings, Connections};
 use crate::upstream::gemini::{GeminiClient, GeminiConfig};
 use crate::upstream::{Upstream, UpstreamError};
+use layers::{Guard, Layers};
 
 /// One upstream operation as a type-erased tower service.
 pub type Stack<J, R> = BoxCloneSyncService<J, Served<R>, UpstreamError>;
@@ -202,57 +185,58 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     let detached = Detached::new(metrics.upstream_calls_detached.clone(), slots);
     let single_flight = SingleFlightConfig { max_wait: settings.upstream_timeout, ..SingleFlightConfig::default() };
 
-    let gemini_breaker = Breaker::new(Upstream::Gemini, breaker_config(settings), metrics.clone());
-    let gemini_retry =
-        RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::Gemini, metrics.clone());
-    let analyze = ServiceBuilder::new()
-        .layer(SingleFlightLayer::new(cache.clone(), single_flight))
-        .layer(DetachLayer::new(Upstream::Gemini, "analyze", detached.clone(), metrics.clone()))
-        .layer(CacheLayer::new(cache.clone()))
-        .layer(AiMetricsLayer::new(Operation::Analyze, metrics.clone()))
-        .layer(CircuitBreakerLayer::new(gemini_breaker.clone()))
-        .layer(gemini_retry)
-        .service(service_fn(move |job: AnalyzeJob| {
+    let layers = Layers { cache: cache.clone(), single_flight, detached: detached.clone(), metrics: metrics.clone() };
+
+    let gemini_guard = Guard {
+        upstream: Upstream::Gemini,
+        breaker: Breaker::new(Upstream::Gemini, breaker_config(settings), metrics.clone()),
+        retry: RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::Gemini, metrics.clone()),
+    };
+    let analyze = layers.stack(
+        Identity::new(),
+        Operation::Analyze,
+        "analyze",
+        &gemini_guard,
+        service_fn(move |job: AnalyzeJob| {
             let analyzer = analyzer.clone();
             async move { analyzer.analyze(&job).await.map(Served::fresh) }
-        }));
+        }),
+    );
 
     // Transcription and pronunciation assessment hit the same Azure endpoint: one breaker and
     // one retry budget for both, so an outage seen by one protects the other.
-    let azure_breaker = Breaker::new(Upstream::AzureSpeech, breaker_config(settings), metrics.clone());
-    let azure_retry =
-        RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::AzureSpeech, metrics.clone());
+    let azure_guard = Guard {
+        upstream: Upstream::AzureSpeech,
+        breaker: Breaker::new(Upstream::AzureSpeech, breaker_config(settings), metrics.clone()),
+        retry: RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::AzureSpeech, metrics.clone()),
+    };
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Transcribe.as_str()]);
-    let transcribe = ServiceBuilder::new()
-        .layer(RecordingDigestLayer)
-        .layer(SingleFlightLayer::new(cache.clone(), single_flight))
-        .layer(DetachLayer::new(Upstream::AzureSpeech, "transcribe", detached.clone(), metrics.clone()))
-        .layer(CacheLayer::new(cache.clone()))
-        .layer(AiMetricsLayer::new(Operation::Transcribe, metrics.clone()))
-        .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
-        .layer(azure_retry.clone())
-        .service(service_fn(move |job: TranscribeJob| {
+    let transcribe = layers.stack(
+        RecordingDigestLayer,
+        Operation::Transcribe,
+        "transcribe",
+        &azure_guard,
+        service_fn(move |job: TranscribeJob| {
             let client = client.clone();
             // Azure bills by the audio second, each attempt that reaches it.
             billed.inc_by(job.audio.duration().as_secs_f64());
             async move { client.transcribe(&job).await.map(Served::fresh) }
-        }));
+        }),
+    );
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Pronunciation.as_str()]);
-    let pronounce = ServiceBuilder::new()
-        .layer(RecordingDigestLayer)
-        .layer(SingleFlightLayer::new(cache.clone(), single_flight))
-        .layer(DetachLayer::new(Upstream::AzureSpeech, "pronunciation", detached.clone(), metrics.clone()))
-        .layer(CacheLayer::new(cache.clone()))
-        .layer(AiMetricsLayer::new(Operation::Pronunciation, metrics.clone()))
-        .layer(CircuitBreakerLayer::new(azure_breaker.clone()))
-        .layer(azure_retry)
-        .service(service_fn(move |job: PronunciationJob| {
+    let pronounce = layers.stack(
+        RecordingDigestLayer,
+        Operation::Pronunciation,
+        "pronunciation",
+        &azure_guard,
+        service_fn(move |job: PronunciationJob| {
             let client = client.clone();
             billed.inc_by(job.audio.duration().as_secs_f64());
             async move { client.assess(&job).await.map(Served::fresh) }
-        }));
+        }),
+    );
 
     for (upstream, connections) in
         [(Upstream::AzureSpeech, &azure_connections), (Upstream::Gemini, &gemini_connections)]
@@ -262,12 +246,12 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     }
 
     Ok(Upstreams {
-        transcribe: BoxCloneSyncService::new(transcribe),
-        pronounce: BoxCloneSyncService::new(pronounce),
-        analyze: BoxCloneSyncService::new(analyze),
+        transcribe,
+        pronounce,
+        analyze,
         cache,
-        azure_breaker,
-        gemini_breaker,
+        azure_breaker: azure_guard.breaker,
+        gemini_breaker: gemini_guard.breaker,
         azure_target,
         gemini_target,
         azure_connections,

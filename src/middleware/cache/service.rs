@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use tower::{Service, ServiceExt};
 
 use crate::cache::{Cache, CacheKeyed, Cacheable};
-use crate::stacks::served::{Origin, Served};
+use crate::domain::served::{Origin, Served};
 use crate::upstream::error::UpstreamError;
 
 #[derive(Clone)]

@@ -15,7 +15,7 @@ use futures::future::{BoxFuture, Map, Shared};
 
 use super::SingleFlightConfig;
 use crate::cache::{Cache, Cacheable};
-use crate::stacks::served::{Origin, Served};
+use crate::domain::served::{Origin, Served};
 use crate::upstream::error::UpstreamError;
 
 pub(super) type Call<R> = BoxFuture<'static, Result<Served<R>, UpstreamError>>;
@@ -151,7 +151,7 @@ mod tests {
     use super::*;
     use crate::cache::{CacheConfig, CacheMode, ModeSource};
     use crate::metrics::Metrics;
-    use crate::stacks::speech::Transcription;
+    use crate::domain::speech::Transcription;
 
     fn flights() -> Arc<Flights> {
         let config = CacheConfig::new(CacheMode::DiskOnly, ModeSource::Env, PathBuf::from("unused"));

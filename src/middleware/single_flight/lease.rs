@@ -61,7 +61,7 @@ impl Lease {
     ) -> Result<Claimed, RedisLinkError> {
         let token = uuid::Uuid::new_v4().to_string();
         let millis = ttl_millis(ttl);
-        let key = link.keys().result(key);
+        let key = link.keys().result(key.kind().as_str(), key.digest());
         let call = CLAIM.call().key(&key).key(&lease_key).arg(&token).arg(millis);
         let (outcome, value): (i64, Vec<u8>) =
             link.run(&key, |mut conn| async move { call.invoke(&mut conn).await }).await?;

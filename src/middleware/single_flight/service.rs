@@ -11,7 +11,7 @@ use super::lease::{Claimed, Lease, lease_exists};
 use crate::cache::claims::{Claim, Claims};
 use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable};
 use crate::middleware::rate_limit::Gate;
-use crate::stacks::served::{Origin, Served};
+use crate::domain::served::{Origin, Served};
 use crate::upstream::error::Upstream;
 use crate::upstream::error::UpstreamError;
 
@@ -108,7 +108,7 @@ where
     let config = flights.config;
     let now = Instant::now();
     let deadline = now.checked_add(config.max_wait).unwrap_or(now + Duration::from_secs(86_400));
-    let lease_key = link.keys().lease(&key);
+    let lease_key = link.keys().lease(key.kind().as_str(), key.digest());
     let mut unreadable_seen = false;
     loop {
         // The memory tier was looked at by `call`; the claim looks at Redis and, when the value

@@ -18,7 +18,7 @@ use super::UPSTREAM;
 use super::client::{AzureSpeechClient, SUBSCRIPTION_KEY};
 use super::status::{status_error, transport_error};
 use crate::audio::Payload;
-use crate::stacks::speech::Transcription;
+use crate::domain::speech::Transcription;
 use crate::upstream::UpstreamError;
 use crate::upstream::reply::read_capped;
 

@@ -2,7 +2,7 @@
 
 use super::UPSTREAM;
 use super::wire::{Alternative, RecognitionResponse, RecognitionStatus};
-use crate::stacks::speech::{Pronunciation, Transcription, WordScore};
+use crate::domain::speech::{Pronunciation, Transcription, WordScore};
 use crate::upstream::UpstreamError;
 
 /// Offsets and durations are in 100-ns ticks.

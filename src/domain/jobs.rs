@@ -21,7 +21,9 @@ pub struct PronunciationJob {
 }
 
 /// Analyse one text (`POST /api/analyze`). `text` is already normalised (trimmed, whitespace
-/// collapsed), so equivalent inputs share one cache entry and one upstream call.
+/// collapsed), so equivalent inputs share one cache entry and one upstream call. Built by
+/// `AnalyzeJob::new`, defined beside the prompt (`analysis::prompt`) whose version it carries,
+/// so this floor depends on nothing above it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnalyzeJob {
     pub text: String,
@@ -29,16 +31,6 @@ pub struct AnalyzeJob {
     pub model: String,
     /// `analysis::prompt::PROMPT_VERSION` at the time of the request.
     pub prompt_version: &'static str,
-}
-
-impl AnalyzeJob {
-    pub fn new(raw: &str, model: &str) -> Self {
-        Self {
-            text: normalise_text(raw),
-            model: model.to_string(),
-            prompt_version: crate::analysis::prompt::PROMPT_VERSION,
-        }
-    }
 }
 
 /// Trim and collapse every run of Unicode whitespace to one space.
@@ -52,7 +44,7 @@ mod tests {
 
     #[test]
     fn texts_differing_only_in_whitespace_normalise_alike() {
-        assert_eq!(AnalyzeJob::new("  I go\tto the\n\nstore  ", "m").text, "I go to the store");
-        assert_eq!(AnalyzeJob::new("I go to the store", "m").text, "I go to the store");
+        assert_eq!(normalise_text("  I go\tto the\n\nstore  "), "I go to the store");
+        assert_eq!(normalise_text("I go to the store"), "I go to the store");
     }
 }

@@ -1,0 +1,114 @@
+//! The order of the layers on every upstream stack, written once. Outermost first:
+//!
+//! 0. `front`: what one kind of job needs before anything else (audio: the recording's hash,
+//!    its cache key's input, made on the blocking pool); nothing for a text;
+//! 1. single-flight: identical concurrent jobs share one call (in-process, and across instances
+//!    through a Redis lease);
+//! 2. detach: the call below runs on its own task and lives to its deadline even if every
+//!    waiting client leaves, so hangs still open the breaker and late answers still get cached;
+//! 3. cache: a hit answers without going further (so cached results are served even while the
+//!    upstream's breaker is open);
+//! 4. AI metrics: duration and errors of the logical operation;
+//! 5. circuit breaker: fails fast while the upstream is known to be down; outside the retry
+//!    layer, so one logical call counts once, and a hang counts as the deadline's timeout;
+//! 6. retry: transient failures again, with backoff, all inside `UPSTREAM_TIMEOUT_SECONDS`,
+//!    under a retry budget so an outage cannot multiply the load;
+//! 7. the client: one HTTP exchange with the upstream.
+
+use tower::layer::util::Identity;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceBuilder};
+
+use super::Stack;
+use crate::cache::{Cache, CacheKeyed, Cacheable};
+use crate::domain::served::Served;
+use crate::metrics::Metrics;
+use crate::metrics::labels::Operation;
+use crate::middleware::ai_metrics::AiMetricsLayer;
+use crate::middleware::cache::CacheLayer;
+use crate::middleware::circuit_breaker::{Breaker, CircuitBreakerLayer};
+use crate::middleware::detach::{DetachLayer, Detached};
+use crate::middleware::recording_digest::{Recorded, RecordingDigestLayer};
+use crate::middleware::retry::RetryLayer;
+use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
+use crate::upstream::{Upstream, UpstreamError};
+
+/// What every stack shares: one cache, one single-flight registry, one pool of detached calls.
+pub struct Layers {
+    pub cache: Cache,
+    pub single_flight: SingleFlightConfig,
+    pub detached: Detached,
+    pub metrics: Metrics,
+}
+
+/// What one upstream's stacks share: its breaker and its retry budget, so an outage seen by one
+/// operation protects the others on the same upstream.
+pub struct Guard {
+    pub upstream: Upstream,
+    pub breaker: Breaker,
+    pub retry: RetryLayer,
+}
+
+/// The outermost step, particular to a kind of job, boxing the stack once it is on.
+pub trait Front<J, R> {
+    fn wrap<S>(&self, stack: S) -> Stack<J, R>
+    where
+        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static;
+}
+
+/// No front step (a text needs none).
+impl<J, R> Front<J, R> for Identity {
+    fn wrap<S>(&self, stack: S) -> Stack<J, R>
+    where
+        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+    {
+        BoxCloneSyncService::new(stack)
+    }
+}
+
+/// A recording's hash before its key is asked for.
+impl<J, R> Front<J, R> for RecordingDigestLayer
+where
+    J: Recorded + Send + 'static,
+    R: Send + 'static,
+{
+    fn wrap<S>(&self, stack: S) -> Stack<J, R>
+    where
+        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+    {
+        BoxCloneSyncService::new(self.layer(stack))
+    }
+}
+
+impl Layers {
+    /// `client` under every layer, in the order above; `name` is the operation's name in the
+    /// detached calls' logs.
+    pub fn stack<J, R, F, S>(
+        &self,
+        front: F,
+        operation: Operation,
+        name: &'static str,
+        guard: &Guard,
+        client: S,
+    ) -> Stack<J, R>
+    where
+        J: CacheKeyed + Clone + Send + Sync + 'static,
+        R: Cacheable,
+        F: Front<J, R>,
+        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+    {
+        let stack = ServiceBuilder::new()
+            .layer(SingleFlightLayer::new(self.cache.clone(), self.single_flight))
+            .layer(DetachLayer::new(guard.upstream, name, self.detached.clone(), self.metrics.clone()))
+            .layer(CacheLayer::new(self.cache.clone()))
+            .layer(AiMetricsLayer::new(operation, self.metrics.clone()))
+            .layer(CircuitBreakerLayer::new(guard.breaker.clone()))
+            .layer(guard.retry.clone())
+            .service(client);
+        front.wrap(stack)
+    }
+}
