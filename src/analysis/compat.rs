@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::analysis::{AnalysisOutcome, ParseQuality, parse_analysis, prompt};
 use crate::metrics::Metrics;
-use crate::stacks::jobs::AnalyzeJob;
+use crate::domain::jobs::AnalyzeJob;
 use crate::upstream::openai_compat::{ChatRequest, OpenAiCompatClient, json_schema};
 use crate::upstream::{Upstream, UpstreamError};
 

@@ -8,7 +8,7 @@ use tower::{ServiceExt, service_fn};
 use super::*;
 use crate::metrics::Metrics;
 use crate::metrics::labels::Operation;
-use crate::stacks::served::Served;
+use crate::domain::served::Served;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// A link answering with `answer` (a clone each call), counting its calls.

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use super::{OpenAiCompatClient, TranscriptionRequest};
-use crate::stacks::jobs::TranscribeJob;
-use crate::stacks::speech::Transcription;
+use crate::domain::jobs::TranscribeJob;
+use crate::domain::speech::Transcription;
 use crate::upstream::UpstreamError;
 use crate::upstream::azure_speech::lexical;
 
