@@ -8,6 +8,7 @@ use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
 
+use crate::analysis::model::{MadeBy, Provider};
 use crate::analysis::{AnalysisOutcome, ParseQuality, parse_analysis, prompt};
 use crate::metrics::Metrics;
 use crate::domain::jobs::AnalyzeJob;
@@ -92,7 +93,8 @@ impl Analyzer {
         self.count_tokens(reply.usage);
         #[cfg(test)]
         assert!(!reply.text.contains(PANIC_IN_PARSER), "test hook: the parser panics on this reply");
-        let outcome = parse_analysis(&reply.text);
+        let mut outcome = parse_analysis(&reply.text);
+        outcome.made_by = Some(MadeBy { model: self.client.model().to_string(), provider: Provider::Gemini });
         self.metrics.analysis_parse_total.with_label_values(&[outcome.parse.as_str()]).inc();
         if outcome.parse == ParseQuality::Fallback {
             self.metrics.json_parse_failures_total.with_label_values(&[Upstream::Gemini.as_str()]).inc();

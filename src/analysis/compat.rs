@@ -7,6 +7,7 @@ use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
 
+use crate::analysis::model::{MadeBy, Provider};
 use crate::analysis::{AnalysisOutcome, ParseQuality, parse_analysis, prompt};
 use crate::metrics::Metrics;
 use crate::domain::jobs::AnalyzeJob;
@@ -61,7 +62,8 @@ impl CompatAnalyzer {
             reasoning_tokens = reply.usage.reasoning,
             "openai-compatible model replied"
         );
-        let outcome = parse_analysis(&reply.text);
+        let mut outcome = parse_analysis(&reply.text);
+        outcome.made_by = Some(MadeBy { model: self.model.to_string(), provider: Provider::OpenaiCompatible });
         self.metrics.analysis_parse_total.with_label_values(&[outcome.parse.as_str()]).inc();
         if outcome.parse == ParseQuality::Fallback {
             let source = Upstream::OpenAiCompatible.as_str();

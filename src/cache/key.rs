@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::analysis::model::{AnalysisOutcome, ParseQuality};
+use crate::analysis::model::{AnalysisOutcome, MadeBy, ParseQuality};
 use crate::audio::NORMALISER_VERSION;
 use crate::metrics::labels::Operation;
 use crate::domain::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob, normalise_text};
@@ -85,6 +85,19 @@ impl fmt::Display for CacheKey {
 /// A job that can name the cache entry for its answer.
 pub trait CacheKeyed {
     fn cache_key(&self) -> CacheKey;
+
+    /// Every entry that may already answer this job, in order of preference: a fallback
+    /// chain's links' keys after the first one's. A job served by one upstream has one.
+    fn lookup_keys(&self) -> Vec<CacheKey> {
+        vec![self.cache_key()]
+    }
+
+    /// The entry for an answer made by the model whose key segment is `key_model` (see
+    /// [`Cacheable::key_model`]); a job whose keys name no model has only its own.
+    fn key_for(&self, key_model: &str) -> CacheKey {
+        let _ = key_model;
+        self.cache_key()
+    }
 }
 
 /// A result type the cache may hold.
@@ -94,6 +107,20 @@ pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'stati
     /// Whether this particular value may be stored (e.g. never a fallback analysis).
     fn is_cacheable(&self) -> bool {
         true
+    }
+
+    /// The key segment of the model that made this value, when another than the job's own
+    /// may have: it is stored under that model's key, never under the job's first one.
+    fn key_model(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+/// Where an answer to `job` is stored: under the key of the model that made it.
+pub fn answer_key<J: CacheKeyed, R: Cacheable>(job: &J, answer: &R) -> CacheKey {
+    match answer.key_model() {
+        Some(model) => job.key_for(&model),
+        None => job.cache_key(),
     }
 }
 
@@ -158,6 +185,23 @@ impl CacheKeyed for AnalyzeJob {
         hasher.field(text.as_bytes()).field(self.model.as_bytes()).field(self.prompt_version.as_bytes());
         hasher.finish(kind)
     }
+
+    fn lookup_keys(&self) -> Vec<CacheKey> {
+        std::iter::once(self.cache_key()).chain(self.fallbacks.iter().map(|model| self.key_for(model))).collect()
+    }
+
+    fn key_for(&self, key_model: &str) -> CacheKey {
+        if key_model == self.model {
+            return self.cache_key();
+        }
+        let job = AnalyzeJob {
+            text: self.text.clone(),
+            model: key_model.to_string(),
+            prompt_version: self.prompt_version,
+            fallbacks: Default::default(),
+        };
+        job.cache_key()
+    }
 }
 
 /// Whether `normalise_text` would give `text` back unchanged: no whitespace at either end, and
@@ -194,6 +238,10 @@ impl Cacheable for AnalysisOutcome {
     fn is_cacheable(&self) -> bool {
         self.parse != ParseQuality::Fallback
     }
+
+    fn key_model(&self) -> Option<Cow<'_, str>> {
+        self.made_by.as_ref().map(MadeBy::key_model)
+    }
 }
 
 #[cfg(test)]
@@ -214,7 +262,7 @@ mod tests {
     }
 
     fn analyze(text: &str, model: &str, prompt_version: &'static str) -> AnalyzeJob {
-        AnalyzeJob { text: text.to_string(), model: model.to_string(), prompt_version }
+        AnalyzeJob { text: text.to_string(), model: model.to_string(), prompt_version, fallbacks: Default::default() }
     }
 
     #[test]
@@ -298,9 +346,32 @@ mod tests {
 
     #[test]
     fn a_fallback_analysis_is_never_cacheable() {
-        let outcome = |parse| AnalysisOutcome { analysis: Default::default(), parse };
+        let outcome = |parse| AnalysisOutcome { analysis: Default::default(), parse, made_by: None };
         assert!(!outcome(ParseQuality::Fallback).is_cacheable());
         assert!(outcome(ParseQuality::Clean).is_cacheable());
         assert!(outcome(ParseQuality::Repaired).is_cacheable());
+    }
+
+    #[test]
+    fn an_analysis_is_stored_under_the_key_of_the_model_that_made_it() {
+        use crate::analysis::model::Provider;
+        let mut job = analyze("I go home.", "gemini-2.5-flash", "p");
+        job.fallbacks = vec!["gemini-2.5-flash-lite".to_string(), "openai_compatible:qwen".to_string()].into();
+        let made = |model: &str, provider| AnalysisOutcome {
+            analysis: Default::default(),
+            parse: ParseQuality::Clean,
+            made_by: Some(MadeBy { model: model.into(), provider }),
+        };
+        let primary = answer_key(&job, &made("gemini-2.5-flash", Provider::Gemini));
+        let lite = answer_key(&job, &made("gemini-2.5-flash-lite", Provider::Gemini));
+        let qwen = answer_key(&job, &made("qwen", Provider::OpenaiCompatible));
+        // The primary's key is what it always was; each fallback has its own, looked up in order.
+        assert_eq!(primary, analyze("I go home.", "gemini-2.5-flash", "p").cache_key());
+        assert_eq!(job.lookup_keys(), vec![primary.clone(), lite.clone(), qwen.clone()]);
+        assert_ne!(lite, primary);
+        // The same id served by an OpenAI-compatible server is not Gemini's entry.
+        assert_ne!(answer_key(&job, &made("gemini-2.5-flash", Provider::OpenaiCompatible)), primary);
+        // Entries from before chains (no maker) sit under the job's own key.
+        assert_eq!(answer_key(&job, &AnalysisOutcome { made_by: None, ..made("x", Provider::Gemini) }), primary);
     }
 }

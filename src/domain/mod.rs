@@ -4,3 +4,4 @@
 pub mod jobs;
 pub mod served;
 pub mod speech;
+pub mod provider;

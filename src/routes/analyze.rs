@@ -8,6 +8,7 @@ use tower::ServiceExt;
 use super::envelope::{Meta, Success};
 use super::input;
 use crate::analysis::Analysis;
+use crate::analysis::model::{MadeBy, Provider};
 use crate::error::AppError;
 use crate::middleware::request_id;
 use crate::domain::jobs::AnalyzeJob;
@@ -53,11 +54,20 @@ pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<
     input::identifier("user_id", body.user_id.as_deref())?;
     input::identifier("session_id", body.session_id.as_deref())?;
     let job = AnalyzeJob::new(text, &state.settings.gemini_model);
+    let job = state.upstreams.aim_analysis(job);
     let served = state.upstreams.analyze.clone().oneshot(job).await?;
+    // Entries cached before chains existed name no maker: they sit under GEMINI_MODEL's key.
+    let made_by = served
+        .value
+        .made_by
+        .clone()
+        .unwrap_or_else(|| MadeBy { model: state.settings.gemini_model.clone(), provider: Provider::Gemini });
     let meta = Meta {
         cached: served.cached(),
         request_id: request_id::current().unwrap_or_default(),
         parse: Some(served.value.parse),
+        model: Some(made_by.model),
+        provider: Some(made_by.provider),
     };
     Ok(Success::new(served.value.analysis, meta).into_response())
 }

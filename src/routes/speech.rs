@@ -121,5 +121,5 @@ async fn obtain_audio(
 }
 
 fn meta(cached: bool) -> Meta {
-    Meta { cached, request_id: request_id::current().unwrap_or_default(), parse: None }
+    Meta { cached, request_id: request_id::current().unwrap_or_default(), parse: None, model: None, provider: None }
 }

@@ -28,6 +28,8 @@ use crate::middleware::ai_metrics::AiMetricsLayer;
 use crate::middleware::cache::CacheLayer;
 use crate::middleware::circuit_breaker::{Breaker, CircuitBreakerLayer};
 use crate::middleware::detach::{DetachLayer, Detached};
+use crate::middleware::fallback::FallbackChain;
+use crate::middleware::model_health::ModelHealthLayer;
 use crate::middleware::recording_digest::{Recorded, RecordingDigestLayer};
 use crate::middleware::retry::RetryLayer;
 use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
@@ -109,6 +111,58 @@ impl Layers {
             .layer(CircuitBreakerLayer::new(guard.breaker.clone()))
             .layer(guard.retry.clone())
             .service(client);
+        front.wrap(stack)
+    }
+}
+
+/// The same order for a fallback chain, split where the chain sits: single-flight, detach and
+/// cache above it (one flight and one lookup of every link's key for the whole chain), and each
+/// link below it with its own AI metrics, breaker, retired-model alarm, retry and client.
+impl Layers {
+    /// One link of a chain: steps 4 to 7 of the order above, with the retired-model alarm
+    /// between the breaker and the retries (a 404 is not retried, so it is seen once).
+    pub fn link<J, R, S>(
+        &self,
+        operation: Operation,
+        provider: Upstream,
+        guard: &Guard,
+        health: ModelHealthLayer,
+        client: S,
+    ) -> BoxCloneSyncService<J, Served<R>, UpstreamError>
+    where
+        J: Clone + Send + 'static,
+        R: Send + 'static,
+        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+    {
+        BoxCloneSyncService::new(
+            ServiceBuilder::new()
+                .layer(AiMetricsLayer::for_provider(operation, provider, self.metrics.clone()))
+                .layer(CircuitBreakerLayer::new(guard.breaker.clone()))
+                .layer(health)
+                .layer(guard.retry.clone())
+                .service(client),
+        )
+    }
+
+    /// Steps 0 to 3 of the order above over a chain of links built by [`Layers::link`].
+    pub fn over_chain<J, R, F>(
+        &self,
+        front: F,
+        name: &'static str,
+        upstream: Upstream,
+        chain: FallbackChain<J, R>,
+    ) -> Stack<J, R>
+    where
+        J: CacheKeyed + Clone + Send + Sync + 'static,
+        R: Cacheable,
+        F: Front<J, R>,
+    {
+        let stack = ServiceBuilder::new()
+            .layer(SingleFlightLayer::new(self.cache.clone(), self.single_flight))
+            .layer(DetachLayer::new(upstream, name, self.detached.clone(), self.metrics.clone()))
+            .layer(CacheLayer::new(self.cache.clone()))
+            .service(chain);
         front.wrap(stack)
     }
 }

@@ -1,6 +1,7 @@
 //! The three upstream stacks, assembled once at start-up, each in the one layer order that
 //! `layers` writes down.
 
+mod chain;
 mod layers;
 
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use tokio::sync::Semaphore;
 
 use serde_json::{Value, json};
 use tower::layer::util::Identity;
-use tower::service_fn;
+use tower::{Layer, service_fn};
 use tower::util::BoxCloneSyncService;
 use url::Url;
 
@@ -25,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::metrics::labels::{Operation, Tier};
 use crate::middleware::circuit_breaker::{Breaker, BreakerConfig};
 use crate::middleware::detach::Detached;
+use crate::middleware::model_health::ModelHealthLayer;
 use crate::middleware::recording_digest::RecordingDigestLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
 use crate::middleware::single_flight::SingleFlightConfig;
@@ -52,6 +54,8 @@ pub struct Upstreams {
     gemini_connections: Connections,
     detached: Detached,
     metrics: Metrics,
+    /// The analysis chain's later links (none without `GEMINI_FALLBACK_MODELS`/`OPENAI_*`).
+    analysis_chain: chain::AnalysisChain,
 }
 
 /// What `/health/upstreams` says of the built-in simulator's address: the port it listens on is
@@ -79,8 +83,14 @@ impl Upstreams {
                 "base_url": self.gemini_target.base_url,
                 "state": self.gemini_breaker.state().as_str(),
                 "breaker": self.gemini_breaker.snapshot(),
+                "fallbacks": self.analysis_chain.health(),
             },
         })
+    }
+
+    /// Aim an analysis at the whole chain: its later links' cached answers are looked up too.
+    pub fn aim_analysis(&self, job: AnalyzeJob) -> AnalyzeJob {
+        AnalyzeJob { fallbacks: self.analysis_chain.fallbacks.clone(), ..job }
     }
 
     /// Bring the gauges that are read rather than counted up to date before a scrape: each
@@ -89,6 +99,9 @@ impl Upstreams {
     pub fn observe(&self) {
         let _ = self.azure_breaker.state();
         let _ = self.gemini_breaker.state();
+        for (_, breaker) in &self.analysis_chain.breakers {
+            let _ = breaker.state();
+        }
         for (upstream, connections) in
             [(Upstream::AzureSpeech, &self.azure_connections), (Upstream::Gemini, &self.gemini_connections)]
         {
@@ -151,7 +164,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         ),
         (GeminiTarget::Simulator, None) => unreachable!("uses_simulator() is true whenever a target is the simulator"),
     };
-    let gemini = GeminiClient::new(gemini_config);
+    let gemini = GeminiClient::new(gemini_config.clone());
     let gemini_connections = gemini.connections().clone();
     let analyzer = Analyzer::new(gemini, metrics.clone());
 
@@ -187,21 +200,44 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
 
     let layers = Layers { cache: cache.clone(), single_flight, detached: detached.clone(), metrics: metrics.clone() };
 
+    // One retry budget for every link of the analysis chain.
+    let gemini_budget = RetryBudget::default();
     let gemini_guard = Guard {
         upstream: Upstream::Gemini,
         breaker: Breaker::new(Upstream::Gemini, breaker_config(settings), metrics.clone()),
-        retry: RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::Gemini, metrics.clone()),
+        retry: RetryLayer::new(retry_policy(settings), gemini_budget.clone(), Upstream::Gemini, metrics.clone()),
     };
-    let analyze = layers.stack(
-        Identity::new(),
-        Operation::Analyze,
-        "analyze",
-        &gemini_guard,
-        service_fn(move |job: AnalyzeJob| {
-            let analyzer = analyzer.clone();
-            async move { analyzer.analyze(&job).await.map(Served::fresh) }
-        }),
-    );
+    let primary = chain::Primary {
+        analyzer,
+        gemini: gemini_config,
+        breaker: gemini_guard.breaker.clone(),
+        budget: gemini_budget,
+    };
+    let (analyze, analysis_chain) = match chain::analysis_chain(
+        settings,
+        &layers,
+        primary,
+        simulator_url.as_ref(),
+        simulator_connections,
+    ) {
+        Ok((chain, info)) => (layers.over_chain(Identity::new(), "analyze", Upstream::Gemini, chain), info),
+        Err(primary) => {
+            let analyzer = primary.analyzer;
+            let retired = ModelHealthLayer::new(
+                Operation::Analyze,
+                settings.gemini_model.as_str().into(),
+                crate::config::GEMINI_MODEL,
+                Upstream::Gemini.as_str().into(),
+                metrics.clone(),
+            );
+            let client = retired.layer(service_fn(move |job: AnalyzeJob| {
+                let analyzer = analyzer.clone();
+                async move { analyzer.analyze(&job).await.map(Served::fresh) }
+            }));
+            let stack = layers.stack(Identity::new(), Operation::Analyze, "analyze", &gemini_guard, client);
+            (stack, chain::AnalysisChain::default())
+        }
+    };
 
     // Transcription and pronunciation assessment hit the same Azure endpoint: one breaker and
     // one retry budget for both, so an outage seen by one protects the other.
@@ -258,6 +294,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         gemini_connections,
         detached,
         metrics: metrics.clone(),
+        analysis_chain,
     })
 }
 

@@ -241,10 +241,12 @@ async fn a_primary_hanging_past_the_fallback_deadline_gives_way_instead_of_a_504
 #[tokio::test]
 async fn every_link_down_answers_the_primarys_503_with_retry_after() {
     let fakes = Fakes::start().await;
-    let app = full_chain(&fakes, &[]).await;
+    // Links with a next one are asked once; the last keeps its attempts.
+    let app = full_chain(&fakes, &[("UPSTREAM_MAX_ATTEMPTS", "2")]).await;
     gemini_model(&fakes, PRIMARY, overloaded(), 1).await;
     gemini_model(&fakes, SECOND, overloaded(), 1).await;
-    openai_answers(&fakes, ResponseTemplate::new(500).set_body_json(json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}})), 1).await;
+    let failing = json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}});
+    openai_answers(&fakes, ResponseTemplate::new(500).set_body_json(failing), 2).await;
 
     let response = app
         .client

@@ -3,7 +3,7 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use tower::{Service, ServiceExt};
 
-use crate::cache::{Cache, CacheKeyed, Cacheable};
+use crate::cache::{Cache, CacheKeyed, Cacheable, answer_key};
 use crate::domain::served::{Origin, Served};
 use crate::upstream::error::UpstreamError;
 
@@ -21,7 +21,7 @@ impl<S> CacheService<S> {
 
 impl<S, J, R> Service<J> for CacheService<S>
 where
-    J: CacheKeyed + Send + 'static,
+    J: CacheKeyed + Clone + Send + 'static,
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + 'static,
     S::Future: Send,
     R: Cacheable,
@@ -37,16 +37,21 @@ where
     }
 
     fn call(&mut self, job: J) -> Self::Future {
-        let key = job.cache_key();
+        // A fallback chain's job has one key per link, looked up in order before any call.
+        let keys = job.lookup_keys();
         let cache = self.cache.clone();
         let inner = self.inner.clone();
         Box::pin(async move {
-            if let Some((value, tier)) = cache.get::<R>(&key).await {
-                return Ok(Served { value, origin: Origin::Cache { tier } });
+            for key in &keys {
+                if let Some((value, tier)) = cache.get::<R>(key).await {
+                    return Ok(Served { value, origin: Origin::Cache { tier } });
+                }
             }
+            let store_for = job.clone();
             let served = inner.oneshot(job).await?;
             if served.origin == Origin::Upstream && served.value.is_cacheable() {
-                cache.set(&key, &served.value).await;
+                // Under the key of the model that made it, never the first link's by default.
+                cache.set(&answer_key(&store_for, &served.value), &served.value).await;
             }
             Ok(served)
         })

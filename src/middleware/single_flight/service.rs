@@ -94,7 +94,7 @@ async fn fly<S, J, R>(
 where
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Send,
     S::Future: Send,
-    J: Send,
+    J: CacheKeyed + Send,
     R: Cacheable,
 {
     let cache = &flights.cache;
@@ -109,6 +109,8 @@ where
     let now = Instant::now();
     let deadline = now.checked_add(config.max_wait).unwrap_or(now + Duration::from_secs(86_400));
     let lease_key = link.keys().lease(key.kind().as_str(), key.digest());
+    // The holder may store its answer under a later link's key (a fallback made it).
+    let keys = job.lookup_keys();
     let mut unreadable_seen = false;
     loop {
         // The memory tier was looked at by `call`; the claim looks at Redis and, when the value
@@ -146,7 +148,7 @@ where
                 }
                 return result;
             }
-            Ok(Claimed::Held) => match wait_for_holder::<R>(&flights, &key, &lease_key, deadline).await {
+            Ok(Claimed::Held) => match wait_for_holder::<R>(&flights, &keys, &lease_key, deadline).await {
                 Waited::Stored(value) => {
                     cache
                         .metrics()
@@ -198,7 +200,7 @@ enum Waited<R> {
 
 async fn wait_for_holder<R: Cacheable>(
     flights: &Flights,
-    key: &CacheKey,
+    keys: &[CacheKey],
     lease_key: &str,
     deadline: Instant,
 ) -> Waited<R> {
@@ -214,8 +216,10 @@ async fn wait_for_holder<R: Cacheable>(
         }
         tokio::time::sleep(pause.min(left)).await;
         pause = pause.saturating_mul(2).min(config.poll_max).max(Duration::from_millis(1));
-        if let Some((value, _tier)) = cache.probe::<R>(key).await {
-            return Waited::Stored(value);
+        for key in keys {
+            if let Some((value, _tier)) = cache.probe::<R>(key).await {
+                return Waited::Stored(value);
+            }
         }
         match lease_exists(link, lease_key).await {
             Ok(true) => {}
