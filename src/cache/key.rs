@@ -86,17 +86,11 @@ impl fmt::Display for CacheKey {
 pub trait CacheKeyed {
     fn cache_key(&self) -> CacheKey;
 
-    /// Every entry that may already answer this job, in order of preference: a fallback
-    /// chain's links' keys after the first one's. A job served by one upstream has one.
-    fn lookup_keys(&self) -> Vec<CacheKey> {
-        vec![self.cache_key()]
-    }
-
-    /// The entry for an answer made by the model whose key segment is `key_model` (see
-    /// [`Cacheable::key_model`]); a job whose keys name no model has only its own.
-    fn key_for(&self, key_model: &str) -> CacheKey {
-        let _ = key_model;
-        self.cache_key()
+    /// Every entry that may already answer this job, in order of preference, each with the
+    /// key segment of the model whose entry it is (see [`Cacheable::key_model`]): a fallback
+    /// chain's links' keys after the first one's. A job served by one upstream has its own.
+    fn chain_keys(&self) -> Vec<(Option<String>, CacheKey)> {
+        vec![(None, self.cache_key())]
     }
 }
 
@@ -116,11 +110,14 @@ pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'stati
     }
 }
 
-/// Where an answer to `job` is stored: under the key of the model that made it.
-pub fn answer_key<J: CacheKeyed, R: Cacheable>(job: &J, answer: &R) -> CacheKey {
+/// Where an answer is stored, among a job's [`CacheKeyed::chain_keys`]: under the key of the
+/// model that made it; under the first key when it names no maker (or one outside the chain,
+/// which only a configuration change between call and store could make).
+pub fn answer_key<'k, R: Cacheable>(keys: &'k [(Option<String>, CacheKey)], answer: &R) -> Option<&'k CacheKey> {
+    let first = keys.first().map(|(_, key)| key);
     match answer.key_model() {
-        Some(model) => job.key_for(&model),
-        None => job.cache_key(),
+        Some(model) => keys.iter().find(|(owner, _)| owner.as_deref() == Some(&*model)).map(|(_, key)| key).or(first),
+        None => first,
     }
 }
 
@@ -186,21 +183,18 @@ impl CacheKeyed for AnalyzeJob {
         hasher.finish(kind)
     }
 
-    fn lookup_keys(&self) -> Vec<CacheKey> {
-        std::iter::once(self.cache_key()).chain(self.fallbacks.iter().map(|model| self.key_for(model))).collect()
-    }
-
-    fn key_for(&self, key_model: &str) -> CacheKey {
-        if key_model == self.model {
-            return self.cache_key();
-        }
-        let job = AnalyzeJob {
-            text: self.text.clone(),
-            model: key_model.to_string(),
-            prompt_version: self.prompt_version,
-            fallbacks: Default::default(),
-        };
-        job.cache_key()
+    fn chain_keys(&self) -> Vec<(Option<String>, CacheKey)> {
+        let own = (Some(self.model.clone()), self.cache_key());
+        let later = self.fallbacks.iter().map(|model| {
+            let job = AnalyzeJob {
+                text: self.text.clone(),
+                model: model.clone(),
+                prompt_version: self.prompt_version,
+                fallbacks: Default::default(),
+            };
+            (Some(model.clone()), job.cache_key())
+        });
+        std::iter::once(own).chain(later).collect()
     }
 }
 
@@ -362,16 +356,19 @@ mod tests {
             parse: ParseQuality::Clean,
             made_by: Some(MadeBy { model: model.into(), provider }),
         };
-        let primary = answer_key(&job, &made("gemini-2.5-flash", Provider::Gemini));
-        let lite = answer_key(&job, &made("gemini-2.5-flash-lite", Provider::Gemini));
-        let qwen = answer_key(&job, &made("qwen", Provider::OpenaiCompatible));
+        let keys = job.chain_keys();
+        let key = |outcome: &AnalysisOutcome| answer_key(&keys, outcome).expect("a key").clone();
+        let primary = key(&made("gemini-2.5-flash", Provider::Gemini));
+        let lite = key(&made("gemini-2.5-flash-lite", Provider::Gemini));
+        let qwen = key(&made("qwen", Provider::OpenaiCompatible));
         // The primary's key is what it always was; each fallback has its own, looked up in order.
         assert_eq!(primary, analyze("I go home.", "gemini-2.5-flash", "p").cache_key());
-        assert_eq!(job.lookup_keys(), vec![primary.clone(), lite.clone(), qwen.clone()]);
+        let in_order: Vec<CacheKey> = keys.iter().map(|(_, key)| key.clone()).collect();
+        assert_eq!(in_order, vec![primary.clone(), lite.clone(), qwen.clone()]);
         assert_ne!(lite, primary);
         // The same id served by an OpenAI-compatible server is not Gemini's entry.
-        assert_ne!(answer_key(&job, &made("gemini-2.5-flash", Provider::OpenaiCompatible)), primary);
+        assert_ne!(key(&made("gemini-2.5-flash", Provider::OpenaiCompatible)), primary);
         // Entries from before chains (no maker) sit under the job's own key.
-        assert_eq!(answer_key(&job, &AnalysisOutcome { made_by: None, ..made("x", Provider::Gemini) }), primary);
+        assert_eq!(key(&AnalysisOutcome { made_by: None, ..made("x", Provider::Gemini) }), primary);
     }
 }

@@ -21,7 +21,7 @@ impl<S> CacheService<S> {
 
 impl<S, J, R> Service<J> for CacheService<S>
 where
-    J: CacheKeyed + Clone + Send + 'static,
+    J: CacheKeyed + Send + 'static,
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + 'static,
     S::Future: Send,
     R: Cacheable,
@@ -38,20 +38,21 @@ where
 
     fn call(&mut self, job: J) -> Self::Future {
         // A fallback chain's job has one key per link, looked up in order before any call.
-        let keys = job.lookup_keys();
+        let keys = job.chain_keys();
         let cache = self.cache.clone();
         let inner = self.inner.clone();
         Box::pin(async move {
-            for key in &keys {
+            for (_, key) in &keys {
                 if let Some((value, tier)) = cache.get::<R>(key).await {
                     return Ok(Served { value, origin: Origin::Cache { tier } });
                 }
             }
-            let store_for = job.clone();
             let served = inner.oneshot(job).await?;
             if served.origin == Origin::Upstream && served.value.is_cacheable() {
                 // Under the key of the model that made it, never the first link's by default.
-                cache.set(&answer_key(&store_for, &served.value), &served.value).await;
+                if let Some(key) = answer_key(&keys, &served.value) {
+                    cache.set(key, &served.value).await;
+                }
             }
             Ok(served)
         })

@@ -110,7 +110,7 @@ where
     let deadline = now.checked_add(config.max_wait).unwrap_or(now + Duration::from_secs(86_400));
     let lease_key = link.keys().lease(key.kind().as_str(), key.digest());
     // The holder may store its answer under a later link's key (a fallback made it).
-    let keys = job.lookup_keys();
+    let keys: Vec<CacheKey> = job.chain_keys().into_iter().map(|(_, key)| key).collect();
     let mut unreadable_seen = false;
     loop {
         // The memory tier was looked at by `call`; the claim looks at Redis and, when the value
