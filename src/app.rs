@@ -195,7 +195,9 @@ impl App {
         .filter(|(per_minute, _)| *per_minute > 0)
         .map(|(_, config)| RateLimiter::new(config, redis.clone(), metrics.clone()))
         .collect();
-        let rate_limit = (!limiters.is_empty()).then(|| RateLimitLayer::all(limiters));
+        // Always on, with no limiter when none is configured: it is what gives every request the
+        // admission its upstream calls need (a route without it is refused).
+        let rate_limit = Some(RateLimitLayer::all(limiters));
         let max_in_flight = upstreams.detached().slots();
         let audio_budget = AudioBudgetLayer::new(AudioBudget::new(
             settings.audio_bytes_in_flight,

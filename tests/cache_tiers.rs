@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use backend_ai::analysis::model::{Analysis, AnalysisOutcome, ParseQuality};
 use backend_ai::cache::{Cache, CacheConfig, CacheKey, CacheKeyed, CacheMode, ModeSource, Ttls};
-use backend_ai::metrics::Metrics;
-use backend_ai::middleware::cache::CacheLayer;
-use backend_ai::redis::{RedisLink, RedisTarget};
 use backend_ai::domain::jobs::AnalyzeJob;
 use backend_ai::domain::served::{Origin, Served};
+use backend_ai::metrics::Metrics;
+use backend_ai::middleware::cached_flight::{CachedFlightConfig, CachedFlightLayer};
+use backend_ai::middleware::rate_limit::{Admission, Admitted};
+use backend_ai::redis::{RedisLink, RedisTarget};
 use backend_ai::upstream::error::UpstreamError;
 use redis_support::RedisServer;
 use tower::{Layer, ServiceExt, service_fn};
@@ -161,9 +162,13 @@ async fn a_fallback_analysis_is_never_stored() {
             async { Ok::<_, UpstreamError>(Served::fresh(outcome("", ParseQuality::Fallback))) }
         })
     };
-    let service = CacheLayer::new(cache.clone()).layer(upstream);
+    let service = CachedFlightLayer::new(cache.clone(), CachedFlightConfig::default()).layer(upstream);
     for _ in 0..2 {
-        let served = service.clone().oneshot(AnalyzeJob::new("fallback text", "gemini-test")).await.expect("ok");
+        let served = service
+            .clone()
+            .oneshot(Admitted::new(Admission::unlimited(), AnalyzeJob::new("fallback text", "gemini-test")))
+            .await
+            .expect("ok");
         assert_eq!(served.origin, Origin::Upstream);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2, "each request went upstream again");
@@ -192,15 +197,29 @@ async fn the_cache_layer_answers_a_repeat_from_the_cache_and_stores_no_errors() 
             }
         })
     };
-    let service = CacheLayer::new(cache).layer(upstream);
-    let first = service.clone().oneshot(AnalyzeJob::new("I go home", "m")).await.expect("ok");
-    let second = service.clone().oneshot(AnalyzeJob::new("  I go   home ", "m")).await.expect("ok");
+    let service = CachedFlightLayer::new(cache, CachedFlightConfig::default()).layer(upstream);
+    let first = service
+        .clone()
+        .oneshot(Admitted::new(Admission::unlimited(), AnalyzeJob::new("I go home", "m")))
+        .await
+        .expect("ok");
+    let second = service
+        .clone()
+        .oneshot(Admitted::new(Admission::unlimited(), AnalyzeJob::new("  I go   home ", "m")))
+        .await
+        .expect("ok");
     assert_eq!(first.origin, Origin::Upstream);
     assert_eq!(second.origin, Origin::Cache { tier: "memory" });
     assert_eq!(second.value, first.value);
 
     for _ in 0..2 {
-        assert!(service.clone().oneshot(AnalyzeJob::new("fails", "m")).await.is_err());
+        assert!(
+            service
+                .clone()
+                .oneshot(Admitted::new(Admission::unlimited(), AnalyzeJob::new("fails", "m")))
+                .await
+                .is_err()
+        );
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3, "one success cached, both failures went upstream");
 }

@@ -11,19 +11,19 @@ use std::time::Duration;
 
 use backend_ai::analysis::model::{Analysis, AnalysisOutcome, ParseQuality};
 use backend_ai::cache::{Cache, CacheConfig, CacheKeyed, CacheMode, ModeSource};
-use backend_ai::metrics::Metrics;
-use backend_ai::middleware::cache::CacheLayer;
-use backend_ai::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
-use backend_ai::redis::{DEFAULT_KEY_PREFIX, KeySpace, RedisLink, RedisTarget};
 use backend_ai::domain::jobs::AnalyzeJob;
 use backend_ai::domain::served::{Origin, Served};
+use backend_ai::metrics::Metrics;
+use backend_ai::middleware::cached_flight::{CachedFlightConfig, CachedFlightLayer};
+use backend_ai::middleware::rate_limit::{Admission, Admitted};
+use backend_ai::redis::{DEFAULT_KEY_PREFIX, KeySpace, RedisLink, RedisTarget};
 use backend_ai::upstream::error::{Upstream, UpstreamError};
 use futures::future::BoxFuture;
 use redis_support::RedisServer;
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
-type Stack = BoxCloneService<AnalyzeJob, Served<AnalysisOutcome>, UpstreamError>;
+type Stack = BoxCloneService<Admitted<AnalyzeJob>, Served<AnalysisOutcome>, UpstreamError>;
 
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -33,6 +33,11 @@ fn outcome() -> AnalysisOutcome {
         parse: ParseQuality::Clean,
         made_by: None,
     }
+}
+
+/// These stacks are driven without HTTP, so with no rate limit to pass.
+fn admitted(job: AnalyzeJob) -> Admitted<AnalyzeJob> {
+    Admitted::new(Admission::unlimited(), job)
 }
 
 fn job() -> AnalyzeJob {
@@ -57,10 +62,9 @@ fn upstream(
     }
 }
 
-fn instance(cache: &Cache, config: SingleFlightConfig, calls: &Arc<AtomicUsize>, latency: Duration) -> Stack {
+fn instance(cache: &Cache, config: CachedFlightConfig, calls: &Arc<AtomicUsize>, latency: Duration) -> Stack {
     ServiceBuilder::new()
-        .layer(SingleFlightLayer::new(cache.clone(), config))
-        .layer(CacheLayer::new(cache.clone()))
+        .layer(CachedFlightLayer::new(cache.clone(), config))
         .service(service_fn(upstream(calls, latency, Ok(outcome()))))
         .boxed_clone()
 }
@@ -77,7 +81,7 @@ fn local_cache(dir: &Path, metrics: &Metrics) -> Cache {
 
 async fn call_concurrently(stacks: &[Stack], total: usize) -> Vec<Result<Served<AnalysisOutcome>, UpstreamError>> {
     let tasks: Vec<_> =
-        (0..total).map(|index| tokio::spawn(stacks[index % stacks.len()].clone().oneshot(job()))).collect();
+        (0..total).map(|index| tokio::spawn(stacks[index % stacks.len()].clone().oneshot(admitted(job())))).collect();
     let mut results = Vec::new();
     for task in tasks {
         results.push(task.await.expect("no task panicked"));
@@ -90,7 +94,7 @@ async fn twenty_identical_concurrent_jobs_in_one_instance_make_one_upstream_call
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = Metrics::new();
     let calls = Arc::new(AtomicUsize::new(0));
-    let layer = SingleFlightLayer::new(local_cache(dir.path(), &metrics), SingleFlightConfig::default());
+    let layer = CachedFlightLayer::new(local_cache(dir.path(), &metrics), CachedFlightConfig::default());
     let stack: Stack = ServiceBuilder::new()
         .layer(layer)
         .service(service_fn(upstream(&calls, Duration::from_secs(2), Ok(outcome()))))
@@ -117,7 +121,7 @@ async fn waiters_get_the_same_error_as_the_one_call() {
         retry_after: None,
     };
     let stack: Stack = ServiceBuilder::new()
-        .layer(SingleFlightLayer::new(local_cache(dir.path(), &metrics), SingleFlightConfig::default()))
+        .layer(CachedFlightLayer::new(local_cache(dir.path(), &metrics), CachedFlightConfig::default()))
         .service(service_fn(upstream(&calls, Duration::from_secs(1), Err(error.clone()))))
         .boxed_clone();
 
@@ -126,7 +130,7 @@ async fn waiters_get_the_same_error_as_the_one_call() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(results.iter().all(|result| result.as_ref().err() == Some(&error)));
     // The failure is not remembered: the next job tries again.
-    let _ = stack.oneshot(job()).await;
+    let _ = stack.oneshot(admitted(job())).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
@@ -136,13 +140,13 @@ async fn a_waiter_still_gets_its_answer_when_the_first_caller_goes_away() {
     let metrics = Metrics::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let stack: Stack = ServiceBuilder::new()
-        .layer(SingleFlightLayer::new(local_cache(dir.path(), &metrics), SingleFlightConfig::default()))
+        .layer(CachedFlightLayer::new(local_cache(dir.path(), &metrics), CachedFlightConfig::default()))
         .service(service_fn(upstream(&calls, Duration::from_secs(5), Ok(outcome()))))
         .boxed_clone();
 
-    let first = tokio::spawn(stack.clone().oneshot(job()));
+    let first = tokio::spawn(stack.clone().oneshot(admitted(job())));
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let waiter = tokio::spawn(stack.clone().oneshot(job()));
+    let waiter = tokio::spawn(stack.clone().oneshot(admitted(job())));
     tokio::time::sleep(Duration::from_millis(10)).await;
     first.abort();
 
@@ -158,8 +162,8 @@ async fn twenty_jobs_over_two_instances_sharing_redis_make_one_upstream_call() {
     let (metrics_a, metrics_b) = (Metrics::new(), Metrics::new());
     let calls = Arc::new(AtomicUsize::new(0));
     let latency = Duration::from_millis(500);
-    let a = instance(&redis_cache(&server, dir_a.path(), &metrics_a), SingleFlightConfig::default(), &calls, latency);
-    let b = instance(&redis_cache(&server, dir_b.path(), &metrics_b), SingleFlightConfig::default(), &calls, latency);
+    let a = instance(&redis_cache(&server, dir_a.path(), &metrics_a), CachedFlightConfig::default(), &calls, latency);
+    let b = instance(&redis_cache(&server, dir_b.path(), &metrics_b), CachedFlightConfig::default(), &calls, latency);
 
     let results = call_concurrently(&[a, b], 20).await;
 
@@ -187,9 +191,9 @@ async fn a_job_takes_over_when_the_lease_holder_dies_without_storing() {
         .await
         .expect("set lease");
     let calls = Arc::new(AtomicUsize::new(0));
-    let stack = instance(&cache, SingleFlightConfig::default(), &calls, Duration::from_millis(10));
+    let stack = instance(&cache, CachedFlightConfig::default(), &calls, Duration::from_millis(10));
 
-    let served = stack.oneshot(job()).await.expect("the job succeeds");
+    let served = stack.oneshot(admitted(job())).await.expect("the job succeeds");
 
     assert_eq!(served.origin, Origin::Upstream);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -214,10 +218,10 @@ async fn a_job_calls_upstream_itself_when_its_wait_budget_runs_out() {
         .await
         .expect("set lease");
     let calls = Arc::new(AtomicUsize::new(0));
-    let config = SingleFlightConfig { max_wait: Duration::from_millis(300), ..SingleFlightConfig::default() };
+    let config = CachedFlightConfig { max_wait: Duration::from_millis(300), ..CachedFlightConfig::default() };
     let stack = instance(&cache, config, &calls, Duration::from_millis(10));
 
-    let served = stack.oneshot(job()).await.expect("the job succeeds");
+    let served = stack.oneshot(admitted(job())).await.expect("the job succeeds");
 
     assert_eq!(served.origin, Origin::Upstream);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -233,21 +237,21 @@ async fn a_stored_result_from_another_instance_is_served_as_shared_remote() {
     let calls = Arc::new(AtomicUsize::new(0));
     let a = instance(
         &redis_cache(&server, dir_a.path(), &metrics_a),
-        SingleFlightConfig::default(),
+        CachedFlightConfig::default(),
         &calls,
         Duration::from_secs(1),
     );
     let b = instance(
         &redis_cache(&server, dir_b.path(), &metrics_b),
-        SingleFlightConfig::default(),
+        CachedFlightConfig::default(),
         &calls,
         Duration::from_secs(1),
     );
 
-    let first = tokio::spawn(a.oneshot(job()));
+    let first = tokio::spawn(a.oneshot(admitted(job())));
     // Once A holds the lease, B's job certainly finds it held.
     wait_until_lease_is_held(&server).await;
-    let second = b.oneshot(job()).await.expect("B succeeds");
+    let second = b.oneshot(admitted(job())).await.expect("B succeeds");
 
     assert_eq!(first.await.expect("no panic").expect("A succeeds").origin, Origin::Upstream);
     assert_eq!(second.origin, Origin::SharedRemote);
@@ -264,13 +268,13 @@ async fn with_redis_down_every_job_still_succeeds() {
     let cache = redis_cache(&server, dir.path(), &metrics);
     server.kill();
     let calls = Arc::new(AtomicUsize::new(0));
-    let stack = instance(&cache, SingleFlightConfig::default(), &calls, Duration::from_millis(200));
+    let stack = instance(&cache, CachedFlightConfig::default(), &calls, Duration::from_millis(200));
 
     let results = call_concurrently(std::slice::from_ref(&stack), 10).await;
     assert!(results.iter().all(Result::is_ok));
     assert!(calls.load(Ordering::SeqCst) >= 1);
 
-    let again = stack.oneshot(job()).await.expect("succeeds");
+    let again = stack.oneshot(admitted(job())).await.expect("succeeds");
     assert_eq!(again.value, outcome());
 }
 
@@ -281,14 +285,14 @@ async fn a_lease_outlived_by_a_slow_call_is_renewed_so_no_second_instance_calls(
     let (metrics_a, metrics_b) = (Metrics::new(), Metrics::new());
     let calls = Arc::new(AtomicUsize::new(0));
     // The call takes several lease lifetimes; only renewal keeps B waiting instead of taking over.
-    let config = SingleFlightConfig { lease: Duration::from_millis(600), ..SingleFlightConfig::default() };
+    let config = CachedFlightConfig { lease: Duration::from_millis(600), ..CachedFlightConfig::default() };
     let latency = Duration::from_millis(2000);
     let a = instance(&redis_cache(&server, dir_a.path(), &metrics_a), config, &calls, latency);
     let b = instance(&redis_cache(&server, dir_b.path(), &metrics_b), config, &calls, latency);
 
-    let first = tokio::spawn(a.oneshot(job()));
+    let first = tokio::spawn(a.oneshot(admitted(job())));
     wait_until_lease_is_held(&server).await;
-    let second = b.oneshot(job()).await.expect("B succeeds");
+    let second = b.oneshot(admitted(job())).await.expect("B succeeds");
 
     assert_eq!(first.await.expect("no panic").expect("A succeeds").origin, Origin::Upstream);
     assert_eq!(second.origin, Origin::SharedRemote);
@@ -344,16 +348,16 @@ async fn a_miss_costs_two_redis_round_trips_and_its_store_ends_the_lease() {
     let calls = Arc::new(AtomicUsize::new(0));
     let stack = instance(
         &redis_cache(&server, dir.path(), &Metrics::new()),
-        SingleFlightConfig::default(),
+        CachedFlightConfig::default(),
         &calls,
         Duration::from_millis(10),
     );
     let mut raw = raw_connection(&server).await;
     // A first miss loads the scripts (a one-off `SCRIPT LOAD` each); then count a second one.
-    stack.clone().oneshot(AnalyzeJob::new("A warm-up sentence.", "gemini-test")).await.expect("warm-up");
+    stack.clone().oneshot(admitted(AnalyzeJob::new("A warm-up sentence.", "gemini-test"))).await.expect("warm-up");
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut raw).await.expect("reset stats");
 
-    let served = stack.oneshot(job()).await.expect("succeeds");
+    let served = stack.oneshot(admitted(job())).await.expect("succeeds");
 
     assert_eq!(served.origin, Origin::Upstream);
     let counted = command_calls(&mut raw).await;
@@ -379,8 +383,7 @@ async fn a_failed_call_ends_its_lease_at_once_so_the_next_job_need_not_wait_for_
     let calls = Arc::new(AtomicUsize::new(0));
     let cache = redis_cache(&server, dir.path(), &Metrics::new());
     let failing: Stack = ServiceBuilder::new()
-        .layer(SingleFlightLayer::new(cache.clone(), SingleFlightConfig::default()))
-        .layer(CacheLayer::new(cache.clone()))
+        .layer(CachedFlightLayer::new(cache.clone(), CachedFlightConfig::default()))
         .service(service_fn(upstream(
             &calls,
             Duration::from_millis(10),
@@ -393,13 +396,12 @@ async fn a_failed_call_ends_its_lease_at_once_so_the_next_job_need_not_wait_for_
         )))
         .boxed_clone();
 
-    assert!(failing.oneshot(job()).await.is_err());
+    assert!(failing.oneshot(admitted(job())).await.is_err());
 
     let mut raw = raw_connection(&server).await;
     let lease_key = job_lease_key();
     let lease_left: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut raw).await.expect("exists");
     assert!(!lease_left, "nothing was stored, so the single-flight layer released the lease itself");
-    assert!(!cache.claims().contains(job().cache_key().as_str()), "no claim lingers in this instance");
 }
 
 #[tokio::test]
@@ -408,14 +410,24 @@ async fn a_flight_every_caller_abandoned_leaves_no_claim_behind() {
     let dir = tempfile::tempdir().expect("tempdir");
     let calls = Arc::new(AtomicUsize::new(0));
     let cache = redis_cache(&server, dir.path(), &Metrics::new());
-    let stack = instance(&cache, SingleFlightConfig::default(), &calls, Duration::from_secs(30));
+    let stack = instance(&cache, CachedFlightConfig::default(), &calls, Duration::from_secs(30));
 
-    let caller = tokio::spawn(stack.oneshot(job()));
+    let caller = tokio::spawn(stack.oneshot(admitted(job())));
     wait_until_lease_is_held(&server).await;
-    assert!(cache.claims().contains(job().cache_key().as_str()), "the running call holds the claim");
     caller.abort();
     let _ = caller.await;
 
-    // Otherwise later lookups of this key would skip Redis on the strength of a dead claim.
-    assert!(!cache.claims().contains(job().cache_key().as_str()));
+    // The claim was the abandoned call's own value: its drop released the lease, so the next job
+    // need not wait for it to expire.
+    let mut raw = raw_connection(&server).await;
+    let mut released = false;
+    for _ in 0..500 {
+        let held: bool = redis::cmd("EXISTS").arg(job_lease_key()).query_async(&mut raw).await.expect("exists");
+        if !held {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(released, "the abandoned call's claim released its lease");
 }

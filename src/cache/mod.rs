@@ -2,7 +2,6 @@
 //! tier, Redis (shared by instances) and a disk tier, combined as `CACHE_MODE` says.
 //! See `API.md` "Cache mode". The cache never fails a request.
 
-pub mod claims;
 mod disk;
 mod envelope;
 mod health;
@@ -16,4 +15,4 @@ pub use key::{CacheKey, CacheKeyed, CacheKind, Cacheable, KEY_NAMESPACE, answer_
 pub use mode::{
     CacheMode, ModeSource, RequestedMode, SERVICE_ACCOUNT_DIR, UnknownCacheMode, kubernetes_detected, resolve_mode,
 };
-pub use tiered::{Cache, CacheConfig, DEFAULT_TTL, Ttls};
+pub use tiered::{Cache, CacheConfig, DEFAULT_TTL, LeaseRef, Ttls};

@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use super::claims::{Claim, Claims};
 use super::disk::{DEFAULT_DISK_MAX_BYTES, DiskConfig, DiskCounters, DiskRead, DiskTier};
 use super::envelope::{self, Opened, Sealed};
 use super::key::{CacheKey, CacheKind, Cacheable};
@@ -102,13 +101,26 @@ pub(super) struct Inner {
     /// `None` in `redis_only`.
     pub(super) disk: Option<DiskTier>,
     pub(super) metrics: Metrics,
-    pub(super) claims: Claims,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum CountMisses {
     Yes,
     No,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AskRedis {
+    Yes,
+    No,
+}
+
+/// A single-flight lease this instance holds on a key: where it is in Redis and the token that
+/// proves it ours, so a store can end it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseRef<'a> {
+    pub key: &'a str,
+    pub token: &'a str,
 }
 
 pub(super) const TIER_MEMORY: &str = Tier::Memory.as_str();
@@ -125,7 +137,7 @@ impl Cache {
             let counters = DiskCounters { set_ok: set("ok"), set_error: set("error"), set_dropped: set("dropped") };
             DiskTier::open(DiskConfig::new(config.disk_dir.clone(), config.disk_max_bytes), counters)
         });
-        Self { inner: Arc::new(Inner { config, memory, redis, disk, metrics, claims: Claims::default() }) }
+        Self { inner: Arc::new(Inner { config, memory, redis, disk, metrics }) }
     }
 
     pub fn mode(&self) -> CacheMode {
@@ -155,11 +167,6 @@ impl Cache {
         }
     }
 
-    /// Keys whose single-flight lease this instance holds (see `cache::claims`).
-    pub fn claims(&self) -> &Claims {
-        &self.inner.claims
-    }
-
     /// A value read from Redis by someone else's round trip (the single-flight claim script):
     /// counted and kept like a Redis hit of `get`; an unreadable entry is dropped and is `None`.
     pub async fn accept_from_redis<T: Cacheable>(&self, key: &CacheKey, bytes: Bytes) -> Option<(T, &'static str)> {
@@ -183,13 +190,19 @@ impl Cache {
 
     /// The value and the tier it came from (`memory`, `redis`, `disk`), or `None` on a miss.
     pub async fn get<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
-        Box::pin(self.lookup(key, CountMisses::Yes)).await
+        Box::pin(self.lookup(key, CountMisses::Yes, AskRedis::Yes)).await
+    }
+
+    /// A `get` for the holder of the single-flight lease on `key`, whose claim just found Redis
+    /// without the value: Redis is not asked again (its miss is counted as one).
+    pub async fn get_claimed<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
+        Box::pin(self.lookup(key, CountMisses::Yes, AskRedis::No)).await
     }
 
     /// A `get` whose misses are not counted: for re-checks and polls on behalf of a request
     /// whose own lookup is counted elsewhere, so the hit ratio stays one lookup per request.
     pub async fn probe<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
-        Box::pin(self.lookup(key, CountMisses::No)).await
+        Box::pin(self.lookup(key, CountMisses::No, AskRedis::Yes)).await
     }
 
     /// The memory tier alone, for a fast path in front of costlier coordination: a fresh hit
@@ -208,37 +221,52 @@ impl Cache {
 
     /// Store in every tier of the mode. Values that are not cacheable are ignored.
     pub async fn set<T: Cacheable>(&self, key: &CacheKey, value: &T) {
-        Box::pin(self.store(key, value)).await
+        Box::pin(self.store(key, value, None)).await;
     }
 
-    async fn store<T: Cacheable>(&self, key: &CacheKey, value: &T) {
+    /// `set` by the holder of the single-flight `lease` on `key`: the Redis store ends the lease
+    /// in the same round trip. True when that store was made (if it failed, the lease expires
+    /// on its own); false when nothing took the lease (the value is not cacheable, no Redis).
+    pub async fn set_releasing<T: Cacheable>(&self, key: &CacheKey, value: &T, lease: Option<LeaseRef<'_>>) -> bool {
+        Box::pin(self.store(key, value, lease)).await
+    }
+
+    async fn store<T: Cacheable>(&self, key: &CacheKey, value: &T, lease: Option<LeaseRef<'_>>) -> bool {
         if !value.is_cacheable() {
-            return;
+            return false;
         }
         let ttl = self.inner.config.ttl.for_kind(T::KIND);
         let sealed = match envelope::seal(value, ttl, SystemTime::now()) {
             Ok(sealed) => sealed,
             Err(error) => {
                 tracing::warn!(key = %key, %error, "cache value not serialisable; not stored");
-                return;
+                return false;
             }
         };
         self.inner.memory.insert(key.as_str(), sealed.clone()).await;
         self.count("set", "ok", TIER_MEMORY);
         let redis = async {
-            if let Some(redis) = &self.inner.redis {
-                let claim = self.inner.claims.take(key.as_str());
-                self.store_redis(redis, key, &sealed, ttl, claim.as_ref()).await;
+            match &self.inner.redis {
+                Some(redis) => {
+                    self.store_redis(redis, key, &sealed, ttl, lease).await;
+                    lease.is_some()
+                }
+                None => false,
             }
         };
         // Queued, never awaited: the disk's worker thread writes it (see `cache::disk`).
         if let Some(disk) = &self.inner.disk {
             disk.put(key.as_str(), sealed.bytes.clone(), sealed.expires_at);
         }
-        redis.await;
+        redis.await
     }
 
-    async fn lookup<T: Cacheable>(&self, key: &CacheKey, count_misses: CountMisses) -> Option<(T, &'static str)> {
+    async fn lookup<T: Cacheable>(
+        &self,
+        key: &CacheKey,
+        count_misses: CountMisses,
+        ask_redis: AskRedis,
+    ) -> Option<(T, &'static str)> {
         let now = SystemTime::now();
         let miss = |tier| {
             if count_misses == CountMisses::Yes {
@@ -259,7 +287,7 @@ impl Cache {
 
         if let Some(redis) = &self.inner.redis {
             // This instance's single-flight claim just found Redis without the value.
-            let lookup = if self.inner.claims.contains(key.as_str()) { Ok(None) } else { redis.get(key).await };
+            let lookup = if ask_redis == AskRedis::No { Ok(None) } else { redis.get(key).await };
             match lookup {
                 Ok(Some(bytes)) => match envelope::open::<T>(bytes, now) {
                     Opened::Fresh(value, sealed) => {
@@ -316,18 +344,18 @@ impl Cache {
         }
     }
 
-    /// With this instance's `claim` on the key, the same round trip also ends its lease; if the
-    /// store fails, the lease expires on its own (the single-flight layer no longer releases it).
+    /// With this instance's `lease` on the key, the same round trip also ends it; if the
+    /// store fails, the lease expires on its own (its holder no longer releases it).
     async fn store_redis(
         &self,
         redis: &RedisTier,
         key: &CacheKey,
         sealed: &Sealed,
         ttl: Duration,
-        claim: Option<&Claim>,
+        lease: Option<LeaseRef<'_>>,
     ) {
-        let stored = match claim {
-            Some(claim) => redis.set_and_release(key, &sealed.bytes, ttl, &claim.lease_key, &claim.token).await,
+        let stored = match lease {
+            Some(lease) => redis.set_and_release(key, &sealed.bytes, ttl, lease.key, lease.token).await,
             None => redis.set(key, &sealed.bytes, ttl).await,
         };
         match stored {

@@ -5,7 +5,8 @@ pub mod ai_metrics;
 pub mod audio_budget;
 pub mod auth;
 pub mod body_deadline;
-pub mod cache;
+
+pub mod cached_flight;
 pub mod circuit_breaker;
 pub mod detach;
 pub mod fallback;
@@ -15,4 +16,3 @@ pub mod rate_limit;
 pub mod recording_digest;
 pub mod request_id;
 pub mod retry;
-pub mod single_flight;

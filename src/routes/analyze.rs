@@ -9,9 +9,10 @@ use super::envelope::{Meta, Success};
 use super::input;
 use crate::analysis::Analysis;
 use crate::analysis::model::{MadeBy, Provider};
-use crate::error::AppError;
-use crate::middleware::request_id;
 use crate::domain::jobs::AnalyzeJob;
+use crate::error::AppError;
+use crate::middleware::rate_limit::{Admission, Admitted};
+use crate::middleware::request_id;
 use crate::state::AppState;
 
 /// The contract's bound on `text`, in characters.
@@ -49,13 +50,14 @@ pub struct AnalyzeRequest {
     security((), ("api_key" = []))
 )]
 pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let admission = Admission::of(&request)?;
     let body: AnalyzeRequest = input::json_body(request, input::JSON_BODY_LIMIT).await?;
     let text = input::text_field("text", body.text.as_deref(), TEXT_MAX_CHARS)?;
     input::identifier("user_id", body.user_id.as_deref())?;
     input::identifier("session_id", body.session_id.as_deref())?;
     let job = AnalyzeJob::new(text, &state.settings.gemini_model);
     let job = state.upstreams.aim_analysis(job);
-    let served = state.upstreams.analyze.clone().oneshot(job).await?;
+    let served = state.upstreams.analyze.clone().oneshot(Admitted::new(admission, job)).await?;
     // Entries cached before chains existed name no maker: they sit under GEMINI_MODEL's key.
     let made_by = served
         .value

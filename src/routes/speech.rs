@@ -10,11 +10,11 @@ use super::input::{
 };
 use crate::audio::budget::Reservation;
 use crate::audio::{Audio, AudioError, Purpose};
-use crate::error::AppError;
-use crate::middleware::rate_limit::admitted;
-use crate::middleware::request_id;
 use crate::domain::jobs::{PronunciationJob, TranscribeJob};
 use crate::domain::speech::{Pronunciation, Transcription};
+use crate::error::AppError;
+use crate::middleware::rate_limit::{Admission, Admitted};
+use crate::middleware::request_id;
 use crate::state::AppState;
 use crate::upstream::error::{Upstream, UpstreamError};
 
@@ -37,11 +37,13 @@ const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
     security((), ("api_key" = []))
 )]
 pub async fn transcribe(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let admission = Admission::of(&request)?;
     let reservation = reservation(&request)?;
     let input = read_input(&state, request, &reservation).await?;
     let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
-    let audio = obtain_audio(&state, input.source, Purpose::Transcription, reservation).await?;
-    let served = state.upstreams.transcribe.clone().oneshot(TranscribeJob { audio, language }).await?;
+    let audio = obtain_audio(&state, input.source, Purpose::Transcription, reservation, &admission).await?;
+    let served =
+        state.upstreams.transcribe.clone().oneshot(Admitted::new(admission, TranscribeJob { audio, language })).await?;
     let meta = meta(served.cached());
     Ok(Success::new(served.value, meta).into_response())
 }
@@ -62,6 +64,7 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     security((), ("api_key" = []))
 )]
 pub async fn pronunciation(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let admission = Admission::of(&request)?;
     let reservation = reservation(&request)?;
     let input = read_input(&state, request, &reservation).await?;
     let reference_text =
@@ -69,9 +72,13 @@ pub async fn pronunciation(State(state): State<AppState>, request: Request) -> R
             .trim()
             .to_string();
     let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
-    let audio = obtain_audio(&state, input.source, Purpose::Assessment, reservation).await?;
-    let served =
-        state.upstreams.pronounce.clone().oneshot(PronunciationJob { audio, language, reference_text }).await?;
+    let audio = obtain_audio(&state, input.source, Purpose::Assessment, reservation, &admission).await?;
+    let served = state
+        .upstreams
+        .pronounce
+        .clone()
+        .oneshot(Admitted::new(admission, PronunciationJob { audio, language, reference_text }))
+        .await?;
     let meta = meta(served.cached());
     Ok(Success::new(served.value, meta).into_response())
 }
@@ -104,9 +111,10 @@ async fn obtain_audio(
     source: AudioSource,
     purpose: Purpose,
     reservation: Reservation,
+    admission: &Admission,
 ) -> Result<Audio, AppError> {
     // An outbound fetch and decoding cost: not for a request the rate limit refuses.
-    if !admitted().await {
+    if !admission.admitted().await {
         return Err(UpstreamError::NotAdmitted { upstream: Upstream::AzureSpeech }.into());
     }
     let bytes = match source {

@@ -2,18 +2,17 @@
 //!
 //! 0. `front`: what one kind of job needs before anything else (audio: the recording's hash,
 //!    its cache key's input, made on the blocking pool); nothing for a text;
-//! 1. single-flight: identical concurrent jobs share one call (in-process, and across instances
-//!    through a Redis lease);
-//! 2. detach: the call below runs on its own task and lives to its deadline even if every
-//!    waiting client leaves, so hangs still open the breaker and late answers still get cached;
-//! 3. cache: a hit answers without going further (so cached results are served even while the
-//!    upstream's breaker is open);
-//! 4. AI metrics: duration and errors of the logical operation;
-//! 5. circuit breaker: fails fast while the upstream is known to be down; outside the retry
+//! 1. cached flight, one layer: a hit answers without going further (so cached results are served
+//!    even while the upstream's breaker is open); identical concurrent jobs share one call
+//!    (in-process, and across instances through a Redis lease); a miss's lookup, call and store
+//!    run detached, on their own task, and live to their deadline even if every waiting client
+//!    leaves, so hangs still open the breaker and late answers still get cached;
+//! 2. AI metrics: duration and errors of the logical operation;
+//! 3. circuit breaker: fails fast while the upstream is known to be down; outside the retry
 //!    layer, so one logical call counts once, and a hang counts as the deadline's timeout;
-//! 6. retry: transient failures again, with backoff, all inside `UPSTREAM_TIMEOUT_SECONDS`,
+//! 4. retry: transient failures again, with backoff, all inside `UPSTREAM_TIMEOUT_SECONDS`,
 //!    under a retry budget so an outage cannot multiply the load;
-//! 7. the client: one HTTP exchange with the upstream.
+//! 5. the client: one HTTP exchange with the upstream.
 
 use tower::layer::util::Identity;
 use tower::util::BoxCloneSyncService;
@@ -25,20 +24,20 @@ use crate::domain::served::Served;
 use crate::metrics::Metrics;
 use crate::metrics::labels::Operation;
 use crate::middleware::ai_metrics::AiMetricsLayer;
-use crate::middleware::cache::CacheLayer;
+use crate::middleware::cached_flight::{CachedFlightConfig, CachedFlightLayer};
 use crate::middleware::circuit_breaker::{Breaker, CircuitBreakerLayer};
 use crate::middleware::detach::{DetachLayer, Detached};
 use crate::middleware::fallback::FallbackChain;
 use crate::middleware::model_health::ModelHealthLayer;
+use crate::middleware::rate_limit::Admitted;
 use crate::middleware::recording_digest::{Recorded, RecordingDigestLayer};
 use crate::middleware::retry::RetryLayer;
-use crate::middleware::single_flight::{SingleFlightConfig, SingleFlightLayer};
 use crate::upstream::{Upstream, UpstreamError};
 
-/// What every stack shares: one cache, one single-flight registry, one pool of detached calls.
+/// What every stack shares: one cache, one pool of detached calls.
 pub struct Layers {
     pub cache: Cache,
-    pub single_flight: SingleFlightConfig,
+    pub cached_flight: CachedFlightConfig,
     pub detached: Detached,
     pub metrics: Metrics,
 }
@@ -55,7 +54,7 @@ pub struct Guard {
 pub trait Front<J, R> {
     fn wrap<S>(&self, stack: S) -> Stack<J, R>
     where
-        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S: Service<Admitted<J>, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static;
 }
 
@@ -63,7 +62,7 @@ pub trait Front<J, R> {
 impl<J, R> Front<J, R> for Identity {
     fn wrap<S>(&self, stack: S) -> Stack<J, R>
     where
-        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S: Service<Admitted<J>, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
     {
         BoxCloneSyncService::new(stack)
@@ -78,7 +77,7 @@ where
 {
     fn wrap<S>(&self, stack: S) -> Stack<J, R>
     where
-        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S: Service<Admitted<J>, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
     {
         BoxCloneSyncService::new(self.layer(stack))
@@ -104,9 +103,11 @@ impl Layers {
         S::Future: Send + 'static,
     {
         let stack = ServiceBuilder::new()
-            .layer(SingleFlightLayer::new(self.cache.clone(), self.single_flight))
-            .layer(DetachLayer::new(guard.upstream, name, self.detached.clone(), self.metrics.clone()))
-            .layer(CacheLayer::new(self.cache.clone()))
+            .layer(CachedFlightLayer::detached(
+                self.cache.clone(),
+                self.cached_flight,
+                DetachLayer::new(guard.upstream, name, self.detached.clone(), self.metrics.clone()),
+            ))
             .layer(AiMetricsLayer::new(operation, self.metrics.clone()))
             .layer(CircuitBreakerLayer::new(guard.breaker.clone()))
             .layer(guard.retry.clone())
@@ -115,11 +116,11 @@ impl Layers {
     }
 }
 
-/// The same order for a fallback chain, split where the chain sits: single-flight, detach and
-/// cache above it (one flight and one lookup of every link's key for the whole chain), and each
-/// link below it with its own AI metrics, breaker, retired-model alarm, retry and client.
+/// The same order for a fallback chain, split where the chain sits: the cached flight (and its
+/// detached call) above it, one flight and one lookup of every link's key for the whole chain;
+/// each link below it with its own AI metrics, breaker, retired-model alarm, retry and client.
 impl Layers {
-    /// One link of a chain: steps 4 to 7 of the order above, with the retired-model alarm
+    /// One link of a chain: the AI metrics, breaker, retry and client of the order above, with the retired-model alarm
     /// between the breaker and the retries (a 404 is not retried, so it is seen once).
     pub fn link<J, R, S>(
         &self,
@@ -145,7 +146,8 @@ impl Layers {
         )
     }
 
-    /// Steps 0 to 3 of the order above over a chain of links built by [`Layers::link`].
+    /// The front and the cached flight of the order above over a chain of links built by
+    /// [`Layers::link`].
     pub fn over_chain<J, R, F>(
         &self,
         front: F,
@@ -159,9 +161,11 @@ impl Layers {
         F: Front<J, R>,
     {
         let stack = ServiceBuilder::new()
-            .layer(SingleFlightLayer::new(self.cache.clone(), self.single_flight))
-            .layer(DetachLayer::new(upstream, name, self.detached.clone(), self.metrics.clone()))
-            .layer(CacheLayer::new(self.cache.clone()))
+            .layer(CachedFlightLayer::detached(
+                self.cache.clone(),
+                self.cached_flight,
+                DetachLayer::new(upstream, name, self.detached.clone(), self.metrics.clone()),
+            ))
             .service(chain);
         front.wrap(stack)
     }

@@ -24,12 +24,13 @@ use crate::domain::served::Served;
 use crate::domain::speech::{Pronunciation, Transcription};
 use crate::metrics::Metrics;
 use crate::metrics::labels::{Operation, Tier};
+use crate::middleware::cached_flight::CachedFlightConfig;
 use crate::middleware::circuit_breaker::{Breaker, BreakerConfig};
 use crate::middleware::detach::Detached;
 use crate::middleware::model_health::ModelHealthLayer;
+use crate::middleware::rate_limit::Admitted;
 use crate::middleware::recording_digest::RecordingDigestLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
-use crate::middleware::single_flight::SingleFlightConfig;
 use crate::redis::RedisLink;
 use crate::simulator::{SimConfig, Simulator};
 use crate::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
@@ -38,8 +39,9 @@ use crate::upstream::gemini::{GeminiClient, GeminiConfig};
 use crate::upstream::{Upstream, UpstreamError};
 use layers::{Guard, Layers};
 
-/// One upstream operation as a type-erased tower service.
-pub type Stack<J, R> = BoxCloneSyncService<J, Served<R>, UpstreamError>;
+/// One upstream operation as a type-erased tower service: a job goes in with its request's
+/// admission, never without.
+pub type Stack<J, R> = BoxCloneSyncService<Admitted<J>, Served<R>, UpstreamError>;
 
 pub struct Upstreams {
     pub transcribe: Stack<TranscribeJob, Transcription>,
@@ -196,9 +198,9 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     // client has gone holds one too.
     let slots = (settings.max_in_flight > 0).then(|| Arc::new(Semaphore::new(settings.max_in_flight)));
     let detached = Detached::new(metrics.upstream_calls_detached.clone(), slots);
-    let single_flight = SingleFlightConfig { max_wait: settings.upstream_timeout, ..SingleFlightConfig::default() };
+    let cached_flight = CachedFlightConfig { max_wait: settings.upstream_timeout, ..CachedFlightConfig::default() };
 
-    let layers = Layers { cache: cache.clone(), single_flight, detached: detached.clone(), metrics: metrics.clone() };
+    let layers = Layers { cache: cache.clone(), cached_flight, detached: detached.clone(), metrics: metrics.clone() };
 
     // One retry budget for every link of the analysis chain.
     let gemini_budget = RetryBudget::default();

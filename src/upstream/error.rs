@@ -59,7 +59,7 @@ pub enum UpstreamError {
     /// Our circuit breaker for this upstream is open: no call was made.
     #[error("{upstream:?} circuit open")]
     CircuitOpen { upstream: Upstream, retry_after: Duration },
-    /// Our own rate limit refused the request while it started (see `rate_limit::gate`): no
+    /// Our own rate limit refused the request while it started (see `rate_limit::admission`): no
     /// call was made. The rate-limit layer answers its 429 in place of whatever this becomes.
     #[error("{upstream:?} not called: the request was refused by the rate limit")]
     NotAdmitted { upstream: Upstream },

@@ -16,6 +16,7 @@
 mod tracker;
 
 use std::any::Any;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -73,8 +74,19 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let DetachLayer { upstream, operation, detached, metrics } = self.layer.clone();
-        let call = AssertUnwindSafe(self.inner.call(request)).catch_unwind().map(move |outcome| {
+        self.layer.run(self.inner.call(request))
+    }
+}
+
+impl DetachLayer {
+    /// Run `call` on its own tracked task; the returned future only waits for it.
+    pub fn run<F, T>(&self, call: F) -> BoxFuture<'static, Result<T, UpstreamError>>
+    where
+        F: Future<Output = Result<T, UpstreamError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let DetachLayer { upstream, operation, detached, metrics } = self.clone();
+        let call = AssertUnwindSafe(call).catch_unwind().map(move |outcome| {
             outcome.unwrap_or_else(|panic| {
                 let message = panic_message(&*panic);
                 // A bug of ours, whoever is still waiting: logged and counted in the task.

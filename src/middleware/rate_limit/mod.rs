@@ -8,18 +8,18 @@
 //! memory) in `limiter.rs`. Refusals are the contract's 429 envelope with `Retry-After`; every
 //! answer carries the IETF draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
 //! headers so well-behaved clients can pace themselves. The decision is made while the request
-//! starts (`gate.rs`): its Redis round trip overlaps the cache's. A request one limit refuses
+//! starts (`admission.rs`): its Redis round trip overlaps the cache's. A request one limit refuses
 //! spends none of the others (`decide.rs`): one user's retry loop cannot use up the key's
 //! ceiling for the key's other users.
 
+mod admission;
 mod decide;
-mod gate;
 mod key;
 mod layer;
 mod limiter;
 mod service;
 
-pub use gate::{Gate, admitted};
+pub use admission::{Admission, Admitted};
 pub use key::{Scope, rate_limit_key};
 pub use layer::RateLimitLayer;
 pub use limiter::{Decision, Limiter, RateLimitConfig, RateLimiter};

@@ -7,8 +7,8 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use tower::Service;
 
+use super::admission::Admission;
 use super::decide::decide;
-use super::gate::Gate;
 use super::limiter::RateLimiter;
 use crate::error::AppError;
 
@@ -40,7 +40,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
         let checks: Vec<(RateLimiter, String)> = self
             .limiters
             .iter()
@@ -54,12 +54,13 @@ where
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         Box::pin(async move {
             // Side by side: on one Redis that is two scripts at once, not one after the other.
-            let gate = Gate::new(async move { decide(&checks).await });
-            let decided = gate.clone();
-            // The request starts now, under the gate: what it does before the decision is in
-            // (reading its body, the cache's Redis lookup) overlaps the limiter's round trip, and
-            // what costs money waits for the gate (see `gate.rs`).
-            let mut work = std::pin::pin!(gate.scope(inner.call(request)));
+            let admission = Admission::new(async move { decide(&checks).await });
+            let decided = admission.clone();
+            // The request starts now, its admission with it: what it does before the decision is
+            // in (reading its body, the cache's Redis lookup) overlaps the limiter's round trip,
+            // and what costs money waits for the admission (see `admission.rs`).
+            request.extensions_mut().insert(admission);
+            let mut work = std::pin::pin!(inner.call(request));
             let (decisions, finished) = tokio::select! {
                 biased;
                 decisions = decided.decisions() => (decisions, None),

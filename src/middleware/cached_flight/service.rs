@@ -4,30 +4,31 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 use super::flights::{Call, Flights};
-use super::lease::{Claimed, Lease, lease_exists};
-use crate::cache::claims::{Claim, Claims};
-use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable};
-use crate::middleware::rate_limit::Gate;
+use super::lease::{Claim, Claimed, Lease, lease_exists};
+use super::store::{ChainKeys, look_call_store};
+use crate::cache::{CacheKeyed, CacheKind, Cacheable};
 use crate::domain::served::{Origin, Served};
+use crate::middleware::rate_limit::{Admission, Admitted};
 use crate::upstream::error::Upstream;
 use crate::upstream::error::UpstreamError;
 
 #[derive(Clone)]
-pub struct SingleFlightService<S> {
+pub struct CachedFlightService<S> {
     inner: S,
     flights: Arc<Flights>,
 }
 
-impl<S> SingleFlightService<S> {
+impl<S> CachedFlightService<S> {
     pub(super) fn new(inner: S, flights: Arc<Flights>) -> Self {
         Self { inner, flights }
     }
 }
 
-impl<S, J, R> Service<J> for SingleFlightService<S>
+/// Takes a job with its request's admission (`rate_limit::Admitted`), checked before any call.
+impl<S, J, R> Service<Admitted<J>> for CachedFlightService<S>
 where
     J: CacheKeyed + Send + 'static,
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + 'static,
@@ -44,12 +45,13 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, job: J) -> Self::Future {
-        let key = job.cache_key();
+    fn call(&mut self, request: Admitted<J>) -> Self::Future {
+        let (admission, job) = request.into_parts();
+        // A fallback chain's job has one key per link: looked up in order, the first leased.
+        let keys = ChainKeys::of(&job);
+        let key = keys.first().clone();
         let flights = self.flights.clone();
         let inner = self.inner.clone();
-        // Taken here, in the request's task: the flight may be driven from another caller's.
-        let gate = Gate::current();
         Box::pin(async move {
             // A memory-tier hit is a local read with nothing to coordinate: answering it before
             // the registry spares every hit the flight's bookkeeping (lock, boxed shared
@@ -62,18 +64,18 @@ where
             // The job moves into the flight when this caller starts it; when it joined another's,
             // the job is still here. A flight whose starter the rate limit refused ends with
             // `NotAdmitted`: not this caller's refusal, so a joiner flies again under its own
-            // gate (a few times at most: each try needs another refused starter for the same
+            // admission (a few times at most: each try needs another refused starter for the same
             // content).
-            let mut unstarted = Some((job, key));
+            let mut unstarted = Some((job, keys));
             let mut result = Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
             for _ in 0..3 {
                 let start = || -> Call<R> {
-                    let (job, key) = unstarted.take().expect("a flight is started once");
-                    Box::pin(fly(flights.clone(), inner.clone(), job, key, gate.clone()))
+                    let (job, keys) = unstarted.take().expect("a flight is started once");
+                    Box::pin(fly(flights.clone(), inner.clone(), job, keys, admission.clone()))
                 };
                 result = registry.join_or_start::<R>(&rendered, start).finish().await;
                 let refused_starter = matches!(result, Err(UpstreamError::NotAdmitted { .. })) && unstarted.is_some();
-                if !refused_starter || !admitted_by(gate.as_ref()).await {
+                if !refused_starter || !admission.admitted().await {
                     break;
                 }
             }
@@ -88,36 +90,35 @@ async fn fly<S, J, R>(
     flights: Arc<Flights>,
     inner: S,
     job: J,
-    key: CacheKey,
-    gate: Option<Gate>,
+    keys: ChainKeys,
+    admission: Admission,
 ) -> Result<Served<R>, UpstreamError>
 where
-    S: Service<J, Response = Served<R>, Error = UpstreamError> + Send,
+    S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
     S::Future: Send,
-    J: CacheKeyed + Send,
+    J: Send + 'static,
     R: Cacheable,
 {
     let cache = &flights.cache;
+    let key = keys.first().clone();
     let refused = || Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
     let Some(link) = cache.redis().cloned() else {
-        if !admitted_by(gate.as_ref()).await {
+        if !admission.admitted().await {
             return refused();
         }
-        return inner.oneshot(job).await;
+        return call(&flights, inner, job, keys, None).await;
     };
     let config = flights.config;
     let now = Instant::now();
     let deadline = now.checked_add(config.max_wait).unwrap_or(now + Duration::from_secs(86_400));
     let lease_key = link.keys().lease(key.kind().as_str(), key.digest());
-    // The holder may store its answer under a later link's key (a fallback made it).
-    let keys: Vec<CacheKey> = job.chain_keys().into_iter().map(|(_, key)| key).collect();
     let mut unreadable_seen = false;
     loop {
         // The memory tier was looked at by `call`; the claim looks at Redis and, when the value
         // is not there, takes the lease in the same round trip.
         // Side by side with the rate limit's decision: one round trip for both.
         let (claimed, admitted) =
-            tokio::join!(Lease::claim(&link, &key, lease_key.clone(), config.lease), admitted_by(gate.as_ref()));
+            tokio::join!(Lease::claim(&link, &key, lease_key.clone(), config.lease), admission.admitted());
         if !admitted {
             if let Ok(Claimed::Acquired(lease)) = claimed {
                 lease.release().await;
@@ -127,27 +128,19 @@ where
         match claimed {
             // Redis failing or backing off: coordinating would only add timeouts to a request
             // that is going upstream anyway.
-            Err(_) => return inner.oneshot(job).await,
+            Err(_) => return call(&flights, inner, job, keys, None).await,
             Ok(Claimed::Stored(bytes)) => {
                 if let Some((value, tier)) = cache.accept_from_redis::<R>(&key, bytes).await {
                     return Ok(Served { value, origin: Origin::Cache { tier } });
                 }
                 // An unreadable entry, deleted by the cache: claim again, once.
                 if std::mem::replace(&mut unreadable_seen, true) {
-                    return inner.oneshot(job).await;
+                    return call(&flights, inner, job, keys, None).await;
                 }
             }
-            Ok(Claimed::Acquired(lease)) => {
-                // The cache layer beneath sees the claim: it skips the Redis read this claim just
-                // made, and its store ends the lease in the same round trip (`cache::claims`).
-                let claim = ClaimGuard::new(cache.claims(), key.as_str(), &lease);
-                let result = lease.hold_while(inner.oneshot(job)).await;
-                if claim.take() {
-                    // Not used by a store (an error, an answer not to be cached): end it here.
-                    lease.release().await;
-                }
-                return result;
-            }
+            // The claim goes with the call: its lookup skips the Redis read this claim just
+            // made, and its store ends the lease in the same round trip (`store.rs`).
+            Ok(Claimed::Acquired(lease)) => return call(&flights, inner, job, keys, Some(Claim::new(lease))).await,
             Ok(Claimed::Held) => match wait_for_holder::<R>(&flights, &keys, &lease_key, deadline).await {
                 Waited::Stored(value) => {
                     cache
@@ -158,35 +151,32 @@ where
                     return Ok(Served { value, origin: Origin::SharedRemote });
                 }
                 Waited::LeaseGone => continue,
-                Waited::GiveUp => return inner.oneshot(job).await,
+                Waited::GiveUp => return call(&flights, inner, job, keys, None).await,
             },
         }
     }
 }
 
-/// This instance's claim on a key while its call runs. Dropped with an unfinished flight (every
-/// caller left), it forgets the claim, so the cache layer never skips Redis for a key on the
-/// strength of a lease nobody here will end; the lease then expires on its own.
-struct ClaimGuard<'a> {
-    claims: &'a Claims,
-    key: &'a str,
-}
-
-impl<'a> ClaimGuard<'a> {
-    fn new(claims: &'a Claims, key: &'a str, lease: &Lease) -> Self {
-        claims.insert(key, Claim { lease_key: lease.key().to_owned(), token: lease.token().to_owned() });
-        Self { claims, key }
-    }
-
-    /// Whether the claim was still here (no store used it).
-    fn take(self) -> bool {
-        self.claims.take(self.key).is_some()
-    }
-}
-
-impl Drop for ClaimGuard<'_> {
-    fn drop(&mut self) {
-        self.claims.take(self.key);
+/// Look up, call and store: on the detached task when the layer has one.
+async fn call<S, J, R>(
+    flights: &Arc<Flights>,
+    inner: S,
+    job: J,
+    keys: ChainKeys,
+    claim: Option<Claim>,
+) -> Result<Served<R>, UpstreamError>
+where
+    S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
+    S::Future: Send,
+    J: Send + 'static,
+    R: Cacheable,
+{
+    match &flights.detach {
+        Some(detach) => {
+            let flights = flights.clone();
+            detach.run(async move { look_call_store(&flights, inner, job, keys, claim).await }).await
+        }
+        None => look_call_store(flights, inner, job, keys, claim).await,
     }
 }
 
@@ -200,7 +190,7 @@ enum Waited<R> {
 
 async fn wait_for_holder<R: Cacheable>(
     flights: &Flights,
-    keys: &[CacheKey],
+    keys: &ChainKeys,
     lease_key: &str,
     deadline: Instant,
 ) -> Waited<R> {
@@ -216,7 +206,7 @@ async fn wait_for_holder<R: Cacheable>(
         }
         tokio::time::sleep(pause.min(left)).await;
         pause = pause.saturating_mul(2).min(config.poll_max).max(Duration::from_millis(1));
-        for key in keys {
+        for (_, key) in keys.iter() {
             if let Some((value, _tier)) = cache.probe::<R>(key).await {
                 return Waited::Stored(value);
             }
@@ -226,14 +216,6 @@ async fn wait_for_holder<R: Cacheable>(
             Ok(false) => return Waited::LeaseGone,
             Err(_) => return Waited::GiveUp,
         }
-    }
-}
-
-/// Whether the request may make its upstream call: no gate (no rate limit on its route) is yes.
-async fn admitted_by(gate: Option<&Gate>) -> bool {
-    match gate {
-        Some(gate) => gate.admitted().await,
-        None => true,
     }
 }
 

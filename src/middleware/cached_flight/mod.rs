@@ -1,4 +1,5 @@
-//! One upstream call for many identical jobs.
+//! The cache and single-flight as one layer: look up, lease, call, store. One upstream call for
+//! many identical jobs, and none for a job whose answer is stored.
 //!
 //! Within an instance, concurrent jobs with the same `CacheKey` share one future: the first
 //! caller registers it, the others await a clone of it, and every one of them drives it, so the
@@ -9,21 +10,26 @@
 //! call the upstream themselves). Redis trouble at any point means "call the upstream": this
 //! layer may save calls, it never fails or stalls one.
 //!
-//! It relies on the cache layer beneath it (SingleFlight -> Cache -> Breaker -> Retry ->
-//! client) to store the result before the lease is released.
+//! The lease this instance takes is a value, `lease::Claim`, owned by the one call it is for
+//! (`store.rs`): the call's own cache lookup skips Redis (the claim just found it empty), its
+//! store ends the lease in the same round trip, and a claim nothing used is released, by its
+//! holder or, failing that, by its drop. With a detach layer given, the lookup, the call and the
+//! store run on the detached task, so a call whose clients all left still stores its answer.
+//! A hit is answered before anything below is asked, so hits are served while the breaker is open.
 
 mod flights;
 mod layer;
 mod lease;
 mod service;
+mod store;
 
 use std::time::Duration;
 
-pub use layer::SingleFlightLayer;
-pub use service::SingleFlightService;
+pub use layer::CachedFlightLayer;
+pub use service::CachedFlightService;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SingleFlightConfig {
+pub struct CachedFlightConfig {
     /// Lease lifetime; renewed every third of it while the holder's call runs, so it only
     /// lapses when the holder stops (crash, partition). Bounds how long others wait for a dead
     /// holder.
@@ -36,7 +42,7 @@ pub struct SingleFlightConfig {
     pub poll_max: Duration,
 }
 
-impl Default for SingleFlightConfig {
+impl Default for CachedFlightConfig {
     fn default() -> Self {
         Self {
             lease: Duration::from_secs(10),
@@ -46,3 +52,6 @@ impl Default for SingleFlightConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

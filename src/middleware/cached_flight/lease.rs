@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::{Either, select};
 
-use crate::cache::CacheKey;
+use crate::cache::{CacheKey, LeaseRef};
 use crate::redis::{Lua, RedisLink, RedisLinkError};
 
 static RELEASE: LazyLock<Lua> = LazyLock::new(|| {
@@ -72,14 +72,6 @@ impl Lease {
         })
     }
 
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
     /// Run `work`, renewing the lease every third of its lifetime until `work` completes.
     /// A renewal that fails or finds the lease gone is not fatal: the work goes on, and at worst
     /// another instance makes the same call.
@@ -116,6 +108,54 @@ impl Lease {
     pub async fn release(self) {
         let call = RELEASE.call().key(&self.key).arg(&self.token);
         let _ = self.link.run(&self.key, |mut conn| async move { call.invoke::<i64>(&mut conn).await }).await;
+    }
+}
+
+/// The lease as the value its call owns: used by the call's store (which ends it in the same
+/// round trip), released by its holder when nothing stored, and released on drop otherwise (a
+/// call cancelled by a runtime shutting down), so no map of claims has to be kept in step.
+pub(super) struct Claim {
+    lease: Option<Lease>,
+}
+
+impl Claim {
+    pub fn new(lease: Lease) -> Self {
+        Self { lease: Some(lease) }
+    }
+
+    /// Where the lease is and the token that proves it ours, for a store that ends it.
+    pub fn lease_ref(&self) -> Option<LeaseRef<'_>> {
+        self.lease.as_ref().map(|lease| LeaseRef { key: &lease.key, token: &lease.token })
+    }
+
+    /// Run `work` with the lease renewed meanwhile.
+    pub async fn hold_while<F: Future>(&self, work: F) -> F::Output {
+        match &self.lease {
+            Some(lease) => lease.hold_while(work).await,
+            None => work.await,
+        }
+    }
+
+    /// A store took the lease with it: nothing is left to release.
+    pub fn used(mut self) {
+        self.lease = None;
+    }
+
+    /// Nothing stored: end the lease now, so waiters elsewhere take over at once.
+    pub async fn release(mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(lease.release());
+        }
     }
 }
 

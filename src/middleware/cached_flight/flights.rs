@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Map, Shared};
 
-use super::SingleFlightConfig;
+use super::CachedFlightConfig;
 use crate::cache::{Cache, Cacheable};
 use crate::domain::served::{Origin, Served};
+use crate::middleware::detach::DetachLayer;
 use crate::upstream::error::UpstreamError;
 
 pub(super) type Call<R> = BoxFuture<'static, Result<Served<R>, UpstreamError>>;
@@ -33,7 +34,8 @@ fn share<R>(result: Result<Served<R>, UpstreamError>) -> Outcome<R> {
 
 pub(crate) struct Flights {
     pub(super) cache: Cache,
-    pub(super) config: SingleFlightConfig,
+    pub(super) config: CachedFlightConfig,
+    pub(super) detach: Option<DetachLayer>,
     in_flight: Mutex<HashMap<String, Flight>>,
     next_id: AtomicU64,
 }
@@ -47,8 +49,8 @@ struct Flight {
 }
 
 impl Flights {
-    pub fn new(cache: Cache, config: SingleFlightConfig) -> Self {
-        Self { cache, config, in_flight: Mutex::new(HashMap::new()), next_id: AtomicU64::new(0) }
+    pub fn new(cache: Cache, config: CachedFlightConfig, detach: Option<DetachLayer>) -> Self {
+        Self { cache, config, detach, in_flight: Mutex::new(HashMap::new()), next_id: AtomicU64::new(0) }
     }
 
     /// Join the call in flight for `key`, or start one with `start`.
@@ -150,12 +152,12 @@ mod tests {
 
     use super::*;
     use crate::cache::{CacheConfig, CacheMode, ModeSource};
-    use crate::metrics::Metrics;
     use crate::domain::speech::Transcription;
+    use crate::metrics::Metrics;
 
     fn flights() -> Arc<Flights> {
         let config = CacheConfig::new(CacheMode::DiskOnly, ModeSource::Env, PathBuf::from("unused"));
-        Arc::new(Flights::new(Cache::new(config, None, Metrics::new()), SingleFlightConfig::default()))
+        Arc::new(Flights::new(Cache::new(config, None, Metrics::new()), CachedFlightConfig::default(), None))
     }
 
     #[tokio::test(start_paused = true)]
