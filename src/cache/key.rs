@@ -111,13 +111,13 @@ pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'stati
 }
 
 /// Where an answer is stored, among a job's [`CacheKeyed::chain_keys`]: under the key of the
-/// model that made it; under the first key when it names no maker (or one outside the chain,
-/// which only a configuration change between call and store could make).
+/// model that made it, or the first key when it names no maker. A maker outside the chain has
+/// no key of its own here: such an answer is not stored (under another model's key it would be
+/// served as that model's).
 pub fn answer_key<'k, R: Cacheable>(keys: &'k [(Option<String>, CacheKey)], answer: &R) -> Option<&'k CacheKey> {
-    let first = keys.first().map(|(_, key)| key);
     match answer.key_model() {
-        Some(model) => keys.iter().find(|(owner, _)| owner.as_deref() == Some(&*model)).map(|(_, key)| key).or(first),
-        None => first,
+        Some(model) => keys.iter().find(|(owner, _)| owner.as_deref() == Some(&*model)).map(|(_, key)| key),
+        None => keys.first().map(|(_, key)| key),
     }
 }
 
@@ -366,8 +366,9 @@ mod tests {
         let in_order: Vec<CacheKey> = keys.iter().map(|(_, key)| key.clone()).collect();
         assert_eq!(in_order, vec![primary.clone(), lite.clone(), qwen.clone()]);
         assert_ne!(lite, primary);
-        // The same id served by an OpenAI-compatible server is not Gemini's entry.
-        assert_ne!(key(&made("gemini-2.5-flash", Provider::OpenaiCompatible)), primary);
+        // The same id served by an OpenAI-compatible server is not Gemini's entry, and a maker
+        // outside the chain has no entry at all.
+        assert_eq!(answer_key(&keys, &made("gemini-2.5-flash", Provider::OpenaiCompatible)), None);
         // Entries from before chains (no maker) sit under the job's own key.
         assert_eq!(key(&AnalysisOutcome { made_by: None, ..made("x", Provider::Gemini) }), primary);
     }

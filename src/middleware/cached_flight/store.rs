@@ -71,14 +71,17 @@ where
     };
     let stored = match &served {
         Ok(served) if served.origin == Origin::Upstream && served.value.is_cacheable() => {
-            let home = answer_key(&keys.0, &served.value).unwrap_or(key);
-            if home == key {
-                cache.set_releasing(key, &served.value, claim.as_ref().and_then(Claim::lease_ref)).await
-            } else {
+            match answer_key(&keys.0, &served.value) {
+                Some(home) if home == key => {
+                    cache.set_releasing(key, &served.value, claim.as_ref().and_then(Claim::lease_ref)).await
+                }
                 // Another link's key has another slot than the lease's (a Cluster script may not
                 // touch both): store it, then let the claim be released below.
-                cache.set(home, &served.value).await;
-                false
+                Some(home) => {
+                    cache.set(home, &served.value).await;
+                    false
+                }
+                None => false,
             }
         }
         _ => false,
