@@ -63,7 +63,7 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
                 // Shedding sits before the rate limit's Redis round trip: an overloaded instance
                 // should spend as little as possible on a request it is about to refuse.
                 .option_layer(api_layers.max_in_flight.map(shed_above))
-                .option_layer(api_layers.rate_limit),
+                .layer(api_layers.rate_limit),
         )
         .layer(
             ServiceBuilder::new()
@@ -131,8 +131,9 @@ pub struct ApiLayers {
     /// `MAX_IN_FLIGHT`'s slots, shared with the upstream calls whose client has gone
     /// (`middleware::detach`); `None` when `MAX_IN_FLIGHT=0`.
     pub max_in_flight: Option<Arc<tokio::sync::Semaphore>>,
-    /// `None` when both `RATE_LIMIT_PER_MINUTE` and `RATE_LIMIT_PER_KEY_PER_MINUTE` are 0.
-    pub rate_limit: Option<RateLimitLayer>,
+    /// Without a limiter when both `RATE_LIMIT_PER_MINUTE` and `RATE_LIMIT_PER_KEY_PER_MINUTE`
+    /// are 0, but never absent: it gives each request the admission its upstream calls need.
+    pub rate_limit: RateLimitLayer,
     /// The audio routes' bound on recordings' bytes held (`AUDIO_BYTES_IN_FLIGHT`).
     pub audio_budget: AudioBudgetLayer,
 }
@@ -197,7 +198,7 @@ impl App {
         .collect();
         // Always on, with no limiter when none is configured: it is what gives every request the
         // admission its upstream calls need (a route without it is refused).
-        let rate_limit = Some(RateLimitLayer::all(limiters));
+        let rate_limit = RateLimitLayer::all(limiters);
         let max_in_flight = upstreams.detached().slots();
         let audio_budget = AudioBudgetLayer::new(AudioBudget::new(
             settings.audio_bytes_in_flight,

@@ -17,6 +17,7 @@ use backend_ai::config::Settings;
 use backend_ai::metrics::Metrics;
 use backend_ai::middleware::audio_budget::AudioBudgetLayer;
 use backend_ai::middleware::auth::ApiKeys;
+use backend_ai::middleware::rate_limit::RateLimitLayer;
 use backend_ai::readiness::Readiness;
 use backend_ai::state::{AppState, Inner};
 use serde_json::json;
@@ -164,7 +165,9 @@ async fn spawn_admitting(admitted: SocketAddr) -> (String, tokio::task::JoinHand
         prometheus::IntGauge::new("reserved", "test").expect("gauge"),
         std::time::Duration::from_secs(1),
     ));
-    let layers = ApiLayers { api_keys: ApiKeys::new(Vec::new()), max_in_flight: None, rate_limit: None, audio_budget };
+    // No limit, but the layer still admits each request: the stacks take nothing unadmitted.
+    let rate_limit = RateLimitLayer::all(Vec::new());
+    let layers = ApiLayers { api_keys: ApiKeys::new(Vec::new()), max_in_flight: None, rate_limit, audio_budget };
     let app = router(state, layers);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
     let base = format!("http://{}", listener.local_addr().expect("bound"));
