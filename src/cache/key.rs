@@ -218,6 +218,11 @@ fn is_normalised(text: &str) -> bool {
 
 impl Cacheable for Transcription {
     const KIND: CacheKind = CacheKind::Transcription;
+
+    /// A fallback's transcript would be served as Azure's from a key that names no provider.
+    fn is_cacheable(&self) -> bool {
+        self.provider.is_none()
+    }
 }
 
 impl Cacheable for Pronunciation {

@@ -19,7 +19,8 @@ pub struct Meta {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "gemini-2.5-flash")]
     pub model: Option<String>,
-    /// Who made the answer: `gemini` or `openai_compatible` for analyses.
+    /// Who made the answer: `gemini` or `openai_compatible` for analyses, `azure` or
+    /// `openai_compatible` for transcriptions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<Provider>,
 }

@@ -11,6 +11,7 @@ use super::input::{
 use crate::audio::budget::Reservation;
 use crate::audio::{Audio, AudioError, Purpose};
 use crate::domain::jobs::{PronunciationJob, TranscribeJob};
+use crate::domain::provider::Provider;
 use crate::domain::speech::{Pronunciation, Transcription};
 use crate::error::AppError;
 use crate::middleware::rate_limit::{Admission, Admitted};
@@ -44,7 +45,8 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     let audio = obtain_audio(&state, input.source, Purpose::Transcription, reservation, &admission).await?;
     let served =
         state.upstreams.transcribe.clone().oneshot(Admitted::new(admission, TranscribeJob { audio, language })).await?;
-    let meta = meta(served.cached());
+    let mut meta = meta(served.cached());
+    meta.provider = Some(served.value.provider.unwrap_or(Provider::Azure));
     Ok(Success::new(served.value, meta).into_response())
 }
 

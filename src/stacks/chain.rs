@@ -19,9 +19,12 @@ use crate::analysis::AnalysisOutcome;
 use crate::analysis::analyzer::Analyzer;
 use crate::analysis::compat::CompatAnalyzer;
 use crate::analysis::model::{MadeBy, ParseQuality, Provider};
-use crate::config::{GEMINI_FALLBACK_MODELS, GEMINI_MODEL, OPENAI_MODEL, OpenAiTarget, Settings};
-use crate::domain::jobs::AnalyzeJob;
+use crate::config::{
+    GEMINI_FALLBACK_MODELS, GEMINI_MODEL, OPENAI_MODEL, OpenAiTarget, Settings, TRANSCRIBE_FALLBACK_MODEL,
+};
+use crate::domain::jobs::{AnalyzeJob, TranscribeJob};
 use crate::domain::served::Served;
+use crate::domain::speech::Transcription;
 use crate::metrics::labels::Operation;
 use crate::middleware::circuit_breaker::Breaker;
 use crate::middleware::fallback::{FallbackChain, Link, LinkInfo};
@@ -30,7 +33,7 @@ use crate::middleware::retry::{RetryBudget, RetryLayer, RetryPolicy};
 use crate::upstream::Upstream;
 use crate::upstream::connections::ConnectionSettings;
 use crate::upstream::gemini::{GeminiClient, GeminiConfig};
-use crate::upstream::openai_compat::{OpenAiCompatClient, OpenAiCompatConfig};
+use crate::upstream::openai_compat::{OpenAiCompatClient, OpenAiCompatConfig, Transcriber};
 
 /// What the rest of the service needs to know of the chain.
 #[derive(Default)]
@@ -117,7 +120,7 @@ pub(super) fn analysis_chain(
             Operation::Analyze,
             Upstream::Gemini,
             &guard(index, Upstream::Gemini, breaker),
-            health,
+            Some(health),
             service_fn(move |job: AnalyzeJob| {
                 let analyzer = analyzer.clone();
                 async move { analyzer.analyze(&job).await.map(Served::fresh) }
@@ -167,7 +170,7 @@ pub(super) fn analysis_chain(
             Operation::Analyze,
             upstream,
             &guard(count - 1, upstream, breaker.clone()),
-            health,
+            Some(health),
             service_fn(move |job: AnalyzeJob| {
                 let analyzer = analyzer.clone();
                 async move { analyzer.analyze(&job).await.map(Served::fresh) }
@@ -200,4 +203,91 @@ pub(super) fn analysis_chain(
         "analysis chain"
     );
     Ok((chain, AnalysisChain { fallbacks: fallback_keys, breakers }))
+}
+
+/// `/api/transcribe`'s chain when `TRANSCRIBE_FALLBACK_BASE_URL` is set: Azure (its breaker and
+/// retry budget still shared with pronunciation, one attempt within half the deadline, so the
+/// fallback gets the other half), then the OpenAI-compatible transcription.
+pub(super) fn transcription_chain<S>(
+    settings: &Settings,
+    layers: &Layers,
+    (azure_breaker, azure_budget): (&Breaker, &RetryBudget),
+    azure: S,
+    simulator_url: Option<&Url>,
+    simulator_connections: ConnectionSettings,
+) -> Option<FallbackChain<TranscribeJob, Transcription>>
+where
+    S: tower::Service<TranscribeJob, Response = Served<Transcription>, Error = crate::upstream::UpstreamError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let fallback = settings.fallbacks.transcribe.as_ref()?;
+    let metrics = &layers.metrics;
+    let azure_guard = Guard {
+        upstream: Upstream::AzureSpeech,
+        breaker: azure_breaker.clone(),
+        retry: RetryLayer::new(
+            RetryPolicy { max_attempts: 1, ..RetryPolicy::new(settings.upstream_timeout / 2) },
+            azure_budget.clone(),
+            Upstream::AzureSpeech,
+            metrics.clone(),
+        ),
+    };
+    let azure_link = Link {
+        info: LinkInfo { model: "azure".into(), provider: Upstream::AzureSpeech, variable: "AZURE_SPEECH_KEY" },
+        service: layers.link(Operation::Transcribe, Upstream::AzureSpeech, &azure_guard, None, azure),
+    };
+
+    let (base_url, api_key, connections) = match (&fallback.target, simulator_url) {
+        (OpenAiTarget::Remote { base_url, key }, _) => {
+            (base_url.clone(), key.as_ref().map(|key| key.expose().to_string()), settings.upstream_connections)
+        }
+        (OpenAiTarget::Simulator, Some(url)) => {
+            (url.join("v1").expect("a path joins a base URL"), None, simulator_connections)
+        }
+        (OpenAiTarget::Simulator, None) => unreachable!("the transcription fallback is simulated only when Azure is"),
+    };
+    let transcriber = Transcriber::new(
+        OpenAiCompatClient::new(OpenAiCompatConfig { base_url, api_key, connections }),
+        &fallback.model,
+    );
+    let upstream = Upstream::OpenAiCompatible;
+    let label = "openai_compatible_transcription";
+    let breaker = Breaker::labelled(upstream, label, breaker_config(settings), metrics.clone());
+    let guard = Guard {
+        upstream,
+        breaker,
+        retry: RetryLayer::new(retry_policy(settings), azure_budget.clone(), upstream, metrics.clone()),
+    };
+    let info =
+        LinkInfo { model: fallback.model.as_str().into(), provider: upstream, variable: TRANSCRIBE_FALLBACK_MODEL };
+    let health = ModelHealthLayer::new(
+        Operation::Transcribe,
+        info.model.clone(),
+        TRANSCRIBE_FALLBACK_MODEL,
+        label.into(),
+        metrics.clone(),
+    );
+    let service = layers.link(
+        Operation::Transcribe,
+        upstream,
+        &guard,
+        Some(health),
+        service_fn(move |job: TranscribeJob| {
+            let transcriber = transcriber.clone();
+            async move { transcriber.transcribe(&job).await.map(Served::fresh) }
+        }),
+    );
+    tracing::info!(model = %fallback.model, "transcription fallback");
+    Some(FallbackChain::new(
+        Operation::Transcribe,
+        vec![azure_link, Link { info, service }],
+        settings.upstream_timeout,
+        |job: &TranscribeJob, _: &LinkInfo| job.clone(),
+        |_: &Transcription| true,
+        metrics.clone(),
+    ))
 }

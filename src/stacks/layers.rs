@@ -127,7 +127,7 @@ impl Layers {
         operation: Operation,
         provider: Upstream,
         guard: &Guard,
-        health: ModelHealthLayer,
+        health: Option<ModelHealthLayer>,
         client: S,
     ) -> BoxCloneSyncService<J, Served<R>, UpstreamError>
     where
@@ -136,12 +136,13 @@ impl Layers {
         S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
     {
+        // Boxed before the optional alarm, so both arms of it are one service type.
+        let client = BoxCloneSyncService::new(ServiceBuilder::new().layer(guard.retry.clone()).service(client));
         BoxCloneSyncService::new(
             ServiceBuilder::new()
                 .layer(AiMetricsLayer::for_provider(operation, provider, self.metrics.clone()))
                 .layer(CircuitBreakerLayer::new(guard.breaker.clone()))
-                .layer(health)
-                .layer(guard.retry.clone())
+                .option_layer(health)
                 .service(client),
         )
     }

@@ -243,25 +243,31 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
 
     // Transcription and pronunciation assessment hit the same Azure endpoint: one breaker and
     // one retry budget for both, so an outage seen by one protects the other.
+    let azure_budget = RetryBudget::default();
     let azure_guard = Guard {
         upstream: Upstream::AzureSpeech,
         breaker: Breaker::new(Upstream::AzureSpeech, breaker_config(settings), metrics.clone()),
-        retry: RetryLayer::new(retry_policy(settings), RetryBudget::default(), Upstream::AzureSpeech, metrics.clone()),
+        retry: RetryLayer::new(retry_policy(settings), azure_budget.clone(), Upstream::AzureSpeech, metrics.clone()),
     };
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Transcribe.as_str()]);
-    let transcribe = layers.stack(
-        RecordingDigestLayer,
-        Operation::Transcribe,
-        "transcribe",
-        &azure_guard,
-        service_fn(move |job: TranscribeJob| {
-            let client = client.clone();
-            // Azure bills by the audio second, each attempt that reaches it.
-            billed.inc_by(job.audio.duration().as_secs_f64());
-            async move { client.transcribe(&job).await.map(Served::fresh) }
-        }),
-    );
+    let azure_transcribe = service_fn(move |job: TranscribeJob| {
+        let client = client.clone();
+        // Azure bills by the audio second, each attempt that reaches it.
+        billed.inc_by(job.audio.duration().as_secs_f64());
+        async move { client.transcribe(&job).await.map(Served::fresh) }
+    });
+    let transcribe = match chain::transcription_chain(
+        settings,
+        &layers,
+        (&azure_guard.breaker, &azure_budget),
+        azure_transcribe.clone(),
+        simulator_url.as_ref(),
+        simulator_connections,
+    ) {
+        Some(chain) => layers.over_chain(RecordingDigestLayer, "transcribe", Upstream::AzureSpeech, chain),
+        None => layers.stack(RecordingDigestLayer, Operation::Transcribe, "transcribe", &azure_guard, azure_transcribe),
+    };
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Pronunciation.as_str()]);
     let pronounce = layers.stack(

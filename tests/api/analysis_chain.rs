@@ -351,3 +351,60 @@ async fn without_a_fallback_nothing_changes() {
     assert_made_by(&body, PRIMARY, "gemini");
     assert!(!metrics(&app).await.contains("ai_fallbacks_total{"), "no chain, no hand-over series");
 }
+
+/// `/api/transcribe`'s second path: Azure down, an OpenAI-compatible transcription answers.
+#[tokio::test]
+async fn a_transcription_falls_back_when_azure_is_down_and_says_who_made_it() {
+    let (azure, fakes) = (MockServer::start().await, Fakes::start().await);
+    let (azure_uri, base) = (azure.uri(), fakes.openai_base());
+    let app = spawn_app(&[
+        ("AZURE_SPEECH_KEY", "azure-test-key"),
+        ("AZURE_SPEECH_ENDPOINT", azure_uri.as_str()),
+        ("TRANSCRIBE_FALLBACK_BASE_URL", base.as_str()),
+        ("TRANSCRIBE_FALLBACK_API_KEY", "sk-whisper"),
+        ("UPSTREAM_TIMEOUT_SECONDS", "20"),
+    ])
+    .await;
+    Mock::given(method("POST"))
+        .and(path(crate::helpers::AZURE_PATH))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"error": {"code": "503", "message": "The service is temporarily unavailable."}})),
+        )
+        .expect(2)
+        .mount(&azure)
+        .await;
+    // vLLM's verbose_json: `duration` as a string. The request: multipart, verbose_json, `en`.
+    Mock::given(method("POST"))
+        .and(path("/v1/audio/transcriptions"))
+        .and(header("authorization", "Bearer sk-whisper"))
+        .and(|request: &wiremock::Request| {
+            // The body holds the recording's bytes: not UTF-8, so searched as bytes.
+            let has = |needle: &str| request.body.windows(needle.len()).any(|window| window == needle.as_bytes());
+            has("verbose_json") && has("name=\"language\"\r\n\r\nen\r\n") && has("filename=\"audio.wav\"")
+        })
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "text": " I went to the store yesterday.", "language": "en", "duration": "2.5", "segments": []
+        })))
+        .expect(2)
+        .mount(&fakes.openai)
+        .await;
+
+    let wav = crate::helpers::wav_tone(32_000);
+    for _ in 0..2 {
+        let form = reqwest::multipart::Form::new()
+            .part("audio", reqwest::multipart::Part::bytes(wav.clone()).file_name("clip.wav"))
+            .text("language", "en-US");
+        let response =
+            app.client.post(app.url("/api/transcribe")).multipart(form).timeout(HANG_GUARD).send().await.expect("sent");
+        assert_eq!(response.status().as_u16(), 200);
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body["data"]["text"], "I went to the store yesterday.", "{body}");
+        assert_eq!(body["data"]["language"], "en-US");
+        assert_eq!(body["data"]["duration_ms"], 2500);
+        assert_eq!(body["meta"]["provider"], "openai_compatible");
+        // Never cached: its key names no provider, so it would be served as Azure's.
+        assert_eq!(body["meta"]["cached"], false);
+        assert!(body["data"].get("provider").is_none(), "{body}");
+    }
+}

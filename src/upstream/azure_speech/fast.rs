@@ -172,6 +172,7 @@ fn transcription(result: TranscribeResult, language: &str) -> Transcription {
         status: status.to_string(),
         offset_ms: start,
         duration_ms: end.saturating_sub(start),
+        provider: None,
     }
 }
 

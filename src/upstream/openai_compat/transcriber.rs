@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::{OpenAiCompatClient, TranscriptionRequest};
 use crate::domain::jobs::TranscribeJob;
+use crate::domain::provider::Provider;
 use crate::domain::speech::Transcription;
 use crate::upstream::UpstreamError;
 use crate::upstream::azure_speech::lexical;
@@ -53,6 +54,7 @@ impl Transcriber {
             offset_ms,
             duration_ms: duration_ms.saturating_sub(offset_ms),
             text: reply.text,
+            provider: Some(Provider::OpenaiCompatible),
         })
     }
 }
