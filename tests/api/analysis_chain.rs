@@ -408,3 +408,29 @@ async fn a_transcription_falls_back_when_azure_is_down_and_says_who_made_it() {
         assert!(body["data"].get("provider").is_none(), "{body}");
     }
 }
+
+/// With no keys at all: the simulator's overloaded primary and its OpenAI-compatible API show a
+/// whole chain on a laptop (`SIMULATOR_*_MODELS`, `OPENAI_MODEL` alone).
+#[tokio::test]
+async fn the_simulator_shows_a_fallback_without_any_key() {
+    let app = spawn_app(&[
+        ("SIMULATOR_UNAVAILABLE_MODELS", PRIMARY),
+        ("SIMULATOR_RETIRED_MODELS", SECOND),
+        ("GEMINI_FALLBACK_MODELS", SECOND),
+        ("OPENAI_MODEL", "sim-chat"),
+        ("UPSTREAM_TIMEOUT_SECONDS", "20"),
+        ("ANALYSIS_FALLBACK_AFTER_SECONDS", "5"),
+    ])
+    .await;
+    let body = analyze_ok(&app, "I go to the store yesterday.").await;
+    assert_made_by(&body, "sim-chat", "openai_compatible");
+    assert!(body["data"]["errors"].as_array().is_some_and(|errors| !errors.is_empty()), "{body}");
+    let scrape = metrics(&app).await;
+    for series in [
+        format!(r#"ai_fallbacks_total{{from="{PRIMARY}",operation="analyze",reason="server_error",to="{SECOND}"}} 1"#),
+        format!(r#"ai_fallbacks_total{{from="{SECOND}",operation="analyze",reason="not_found",to="sim-chat"}} 1"#),
+        format!(r#"service_health_status{{service="gemini:{SECOND}"}} 0"#),
+    ] {
+        assert!(scrape.contains(&series), "{series} in\n{scrape}");
+    }
+}
