@@ -132,7 +132,8 @@ async fn chat(State(simulator): State<Simulator>, headers: HeaderMap, body: Byte
         let kind = format.get("type").and_then(Value::as_str).unwrap_or("");
         let schema_ok = format.pointer("/json_schema/schema").is_some_and(Value::is_object)
             && format.pointer("/json_schema/name").is_some_and(Value::is_string);
-        if !matches!(kind, "text" | "json_object") && !(kind == "json_schema" && schema_ok) {
+        let accepted = matches!(kind, "text" | "json_object") || (kind == "json_schema" && schema_ok);
+        if !accepted {
             return bad_request(
                 "Invalid 'response_format': expected text, json_object, or json_schema with a name and a schema.",
             );

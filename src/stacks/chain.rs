@@ -85,10 +85,10 @@ pub(super) fn analysis_chain(
     primary: Primary,
     simulator_url: Option<&Url>,
     simulator_connections: ConnectionSettings,
-) -> Result<(FallbackChain<AnalyzeJob, AnalysisOutcome>, AnalysisChain), Primary> {
+) -> Result<(FallbackChain<AnalyzeJob, AnalysisOutcome>, AnalysisChain), Box<Primary>> {
     let fallbacks = &settings.fallbacks;
     if !fallbacks.has_analysis_fallback() {
-        return Err(primary);
+        return Err(Box::new(primary));
     }
     let metrics = &layers.metrics;
     let mut links: Vec<Link<AnalyzeJob, AnalysisOutcome>> = Vec::new();
