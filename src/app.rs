@@ -31,7 +31,7 @@ use crate::middleware::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter
 use crate::middleware::request_id;
 use crate::readiness::Readiness;
 use crate::redis::{LinkOptions, RedisLink};
-use crate::routes::{analyze, health, speech};
+use crate::routes::{analyze, health, speech, usage};
 use crate::server::{self, ConnectionMetrics, ServerOptions};
 use crate::state::{AppState, Inner};
 
@@ -54,6 +54,7 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
         .route("/api/transcribe", post(speech::transcribe).layer(budget.clone()))
         .route("/api/pronunciation", post(speech::pronunciation).layer(budget))
         .route("/api/analyze", post(analyze::analyze))
+        .route("/api/usage", get(usage::usage))
         // Route layers run only for matched routes, so a 404 is never rate limited or refused.
         // One stack rather than one `route_layer` each: axum boxes every layer's future
         // separately, and these futures live as long as the request.
@@ -63,7 +64,10 @@ pub fn router(state: AppState, api_layers: ApiLayers) -> Router {
                 // Shedding sits before the rate limit's Redis round trip: an overloaded instance
                 // should spend as little as possible on a request it is about to refuse.
                 .option_layer(api_layers.max_in_flight.map(shed_above))
-                .layer(api_layers.rate_limit),
+                .layer(api_layers.rate_limit)
+                // Inside the rate limit: a refused request is neither counted nor checked
+                // against its budget, and the admission it gives carries the budget's allowance.
+                .layer(api_layers.usage),
         )
         .layer(
             ServiceBuilder::new()
@@ -136,6 +140,8 @@ pub struct ApiLayers {
     pub rate_limit: RateLimitLayer,
     /// The audio routes' bound on recordings' bytes held (`AUDIO_BYTES_IN_FLIGHT`).
     pub audio_budget: AudioBudgetLayer,
+    /// Counts each answered request's usage and holds the daily budgets.
+    pub usage: crate::usage::UsageLayer,
 }
 
 /// A built, bound, not yet running service.
@@ -205,7 +211,15 @@ impl App {
             metrics.audio_bytes_reserved.clone(),
             settings.audio_bytes_wait,
         ));
-        let api_layers = ApiLayers { api_keys, max_in_flight, rate_limit, audio_budget };
+        // Usage lives where the limits do: shared by every instance, out of the cache's eviction
+        // when the limits have their own store.
+        let usage = crate::usage::Usage::new(settings.usage.clone(), redis.clone(), metrics.clone());
+        for kind in ["input", "output", "thinking"] {
+            let labels = [crate::upstream::Upstream::Gemini.as_str(), settings.gemini_model.as_str(), kind];
+            let _ = metrics.ai_tokens_total.with_label_values(&labels);
+        }
+        let usage_layer = crate::usage::UsageLayer::new(usage.clone(), api_keys.enabled());
+        let api_layers = ApiLayers { api_keys, max_in_flight, rate_limit, audio_budget, usage: usage_layer };
         if !api_layers.api_keys.enabled() {
             tracing::warn!("API_KEYS is empty: /api/* accepts requests without X-API-Key");
         }
@@ -223,6 +237,7 @@ impl App {
             fetcher,
             audio,
             limits_redis,
+            usage,
         });
         let router = router(state.clone(), api_layers);
         Ok(Self { listener, router, state })
@@ -273,11 +288,14 @@ impl App {
         });
         let detached = state.upstreams.detached().clone();
         let cache = state.upstreams.cache().clone();
+        let usage = state.usage.clone();
         tokio::select! {
             // Upstream calls whose clients left are finished too: their answers get cached.
             result = async move {
                 let result = server.await;
                 detached.drain().await;
+                // Every answered request's usage written (or one last try, when Redis is away).
+                usage.close().await;
                 // Their answers, and everything else queued for the disk tier, written.
                 cache.close().await;
                 result

@@ -27,6 +27,9 @@ pub enum AppError {
     BodyTimeout,
     #[error("Rate limit exceeded")]
     RateLimited { retry_after: Duration },
+    /// The user's daily audio or token budget is spent (`usage::budget`); `message` names it.
+    #[error("{message}")]
+    BudgetExceeded { message: String, retry_after: Duration },
     #[error(transparent)]
     Audio(#[from] AudioError),
     #[error(transparent)]
@@ -64,6 +67,7 @@ impl AppError {
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::BudgetExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "budget_exceeded"),
             Self::Audio(error) => match error {
                 AudioError::TooLarge { .. } | AudioError::TooLong { .. } => {
                     (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
@@ -101,7 +105,7 @@ impl AppError {
     /// Seconds for `Retry-After`, where the client should wait before trying again.
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after } | Self::BudgetExceeded { retry_after, .. } => Some(*retry_after),
             Self::Upstream(UpstreamError::CircuitOpen { retry_after, .. }) => Some(*retry_after),
             Self::Upstream(
                 UpstreamError::RateLimited { retry_after, .. } | UpstreamError::Server { retry_after, .. },

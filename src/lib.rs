@@ -19,6 +19,7 @@
 //!   Gemini sends; [`audio`]: format detection and the SSRF-safe downloader of `audio_url`s.
 //! - [`cache`]: memory, Redis and disk tiers, the Kubernetes-aware mode choice, content-addressed
 //!   keys; [`redis`]: the one Redis connection shared by cache, single-flight and limits.
+//! - [`usage`]: what each learner costs, per user and UTC day, in Redis; the daily budgets.
 //! - [`config`], [`metrics`], [`telemetry`], [`readiness`], [`state`]: typed settings, the
 //!   Prometheus registry, logs, shutdown state, handler state.
 pub mod analysis;
@@ -40,4 +41,5 @@ pub mod stacks;
 pub mod state;
 pub mod telemetry;
 pub mod upstream;
+pub mod usage;
 pub mod web;

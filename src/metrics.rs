@@ -95,6 +95,23 @@ pub struct Collectors {
     pub ai_fallbacks_total: IntCounterVec,
     /// 404s from a configured model (not found, or retired). `operation`; `model` as configured.
     pub ai_model_not_found_total: IntCounterVec,
+    // --- usage (contract) ---
+    /// Seconds of audio sent to a speech upstream, each attempt counted. `operation`:
+    /// transcribe | pronunciation; `provider` as for `ai_operation_duration_seconds`.
+    pub ai_audio_seconds_total: CounterVec,
+    /// Tokens an LLM upstream reported. `provider`; `model`: the configured model id (bounded by
+    /// configuration); `kind`: input | output | thinking. No user label, ever.
+    pub ai_tokens_total: IntCounterVec,
+    /// Requests refused 429 `budget_exceeded`. `budget`: audio_seconds | tokens.
+    pub budget_refusals_total: IntCounterVec,
+    // --- usage (ours) ---
+    /// Usage writes to Redis. `result`: written | failed (buffered) | flushed | duplicate (a batch
+    /// sent again and found already added).
+    pub usage_writes_total: IntCounterVec,
+    /// Requests whose usage was lost because the buffer was full (`USAGE_BUFFER_MAX_ENTRIES`).
+    pub usage_dropped_total: prometheus::IntCounter,
+    /// Users' days held in memory waiting for Redis.
+    pub usage_buffered_entries: IntGauge,
 }
 
 impl Metrics {
@@ -241,6 +258,33 @@ impl Metrics {
                 "404s (model not found or retired) from a configured model",
                 &["operation", "model"]
             )),
+            ai_audio_seconds_total: register!(CounterVec::new(
+                Opts::new("ai_audio_seconds_total", "Seconds of audio sent to a speech upstream, retries included"),
+                &["operation", "provider"]
+            )),
+            ai_tokens_total: register!(counter(
+                "ai_tokens_total",
+                "Tokens reported by an LLM upstream, by model and kind (input, output, thinking)",
+                &["provider", "model", "kind"]
+            )),
+            budget_refusals_total: register!(counter(
+                "budget_refusals_total",
+                "Requests refused because the user's daily budget was spent",
+                &["budget"]
+            )),
+            usage_writes_total: register!(counter(
+                "usage_writes_total",
+                "Per-user usage writes to Redis by result",
+                &["result"]
+            )),
+            usage_dropped_total: register!(prometheus::IntCounter::new(
+                "usage_dropped_total",
+                "Requests whose usage was not counted because the in-memory buffer was full"
+            )),
+            usage_buffered_entries: register!(IntGauge::new(
+                "usage_buffered_entries",
+                "Users' days of usage held in memory until Redis takes them"
+            )),
             registry,
         }))
     }
@@ -264,6 +308,7 @@ impl Metrics {
             }
             if op.sends_audio() {
                 let _ = self.audio_seconds_total.with_label_values(&[operation]);
+                let _ = self.ai_audio_seconds_total.with_label_values(&[operation, upstream]);
             }
         }
         for upstream in Upstream::ALL {
@@ -277,6 +322,9 @@ impl Metrics {
             for scope in ["user", "key"] {
                 let _ = self.rate_limit_rejections_total.with_label_values(&[limiter, scope]);
             }
+        }
+        for result in ["written", "failed", "flushed", "duplicate"] {
+            let _ = self.usage_writes_total.with_label_values(&[result]);
         }
         for kind in ["prompt", "candidates", "thoughts", "total"] {
             let _ = self.gemini_tokens_total.with_label_values(&[kind]);

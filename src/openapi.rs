@@ -18,6 +18,7 @@ use crate::domain::speech::{Pronunciation, Transcription};
         crate::routes::speech::transcribe,
         crate::routes::speech::pronunciation,
         crate::routes::analyze::analyze,
+        crate::routes::usage::usage,
         crate::routes::health::live,
         crate::routes::health::ready,
         crate::routes::health::cache,
@@ -27,6 +28,7 @@ use crate::domain::speech::{Pronunciation, Transcription};
     tags(
         (name = "speech", description = "A learner's recording: transcription and pronunciation assessment (Azure Speech)"),
         (name = "analysis", description = "A learner's text: grammar analysis and CEFR level (Gemini)"),
+        (name = "usage", description = "What each learner costs: requests, audio seconds and tokens per UTC day"),
         (name = "operations", description = "Health, readiness and metrics; no API key"),
     ),
     components(schemas(ErrorEnvelope, Success<Transcription>, Success<Pronunciation>, Success<Analysis>)),
@@ -45,7 +47,10 @@ impl ErrorResponses {
         ("413", "Body or audio over its limit"),
         ("415", "Audio neither WAV nor Ogg/Opus"),
         ("422", "Malformed JSON, missing or invalid field, bad or forbidden audio_url"),
-        ("429", "Per-user rate limit; see Retry-After and RateLimit-* headers"),
+        (
+            "429",
+            "Per-user rate limit (rate_limited; see Retry-After and RateLimit-* headers), or the user's daily audio or token budget is spent (budget_exceeded; Retry-After until the next UTC midnight)",
+        ),
         ("502", "The upstream answered with an error retrying will not fix"),
         (
             "503",
@@ -147,7 +152,7 @@ mod tests {
         let document: serde_json::Value = serde_json::from_str(document()).expect("the document is JSON");
         let declared: Vec<&str> =
             document["tags"].as_array().expect("tags").iter().filter_map(|tag| tag["name"].as_str()).collect();
-        assert_eq!(declared, ["speech", "analysis", "operations"]);
+        assert_eq!(declared, ["speech", "analysis", "usage", "operations"]);
         for (path, item) in document["paths"].as_object().expect("paths") {
             for (method, operation) in item.as_object().expect("operations") {
                 let tags = operation["tags"].as_array().expect("tags");

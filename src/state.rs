@@ -10,6 +10,7 @@ use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::redis::RedisLink;
 use crate::stacks::Upstreams;
+use crate::usage::Usage;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -27,6 +28,8 @@ pub struct Inner {
     pub audio: Preparer,
     /// `RATE_LIMIT_REDIS_*`: the limits' own store, when they have one (else the cache's Redis).
     pub limits_redis: Option<RedisLink>,
+    /// Per-user usage and budgets (`GET /api/usage`, the usage layer).
+    pub usage: Usage,
 }
 
 impl AppState {

@@ -31,7 +31,12 @@ fn cache(mode: CacheMode, dir: &Path, redis: Option<RedisLink>, metrics: &Metric
 }
 
 fn outcome(feedback: &str, parse: ParseQuality) -> AnalysisOutcome {
-    AnalysisOutcome { analysis: Analysis { feedback: feedback.to_string(), ..Default::default() }, parse, made_by: None }
+    AnalysisOutcome {
+        analysis: Analysis { feedback: feedback.to_string(), ..Default::default() },
+        parse,
+        tokens: Default::default(),
+        made_by: None,
+    }
 }
 
 fn key(text: &str) -> CacheKey {

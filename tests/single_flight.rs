@@ -32,6 +32,7 @@ fn outcome() -> AnalysisOutcome {
         analysis: Analysis { feedback: "Well done.".into(), ..Default::default() },
         parse: ParseQuality::Clean,
         made_by: None,
+        tokens: Default::default(),
     }
 }
 

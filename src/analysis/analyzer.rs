@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::domain::jobs::AnalyzeJob;
 use crate::upstream::gemini::{GeminiClient, GenerateRequest, Usage};
 use crate::upstream::{Upstream, UpstreamError};
+use crate::usage::record::{Billed, ModelTokens, TokenUsage};
 
 /// Low: an assessment should not change between two identical requests more than it must.
 const TEMPERATURE: f32 = 0.2;
@@ -91,15 +92,31 @@ impl Analyzer {
         );
         self.note_version(reply.model_version.as_deref());
         self.count_tokens(reply.usage);
+        let tokens =
+            TokenUsage { input: reply.usage.prompt, output: reply.usage.candidates, thinking: reply.usage.thoughts };
+        self.count_ai_tokens(tokens);
         #[cfg(test)]
         assert!(!reply.text.contains(PANIC_IN_PARSER), "test hook: the parser panics on this reply");
         let mut outcome = parse_analysis(&reply.text);
         outcome.made_by = Some(MadeBy { model: self.client.model().to_string(), provider: Provider::Gemini });
+        outcome.tokens = Billed(Some(ModelTokens {
+            provider: Upstream::Gemini.as_str(),
+            model: self.client.model().to_owned(),
+            usage: tokens,
+        }));
         self.metrics.analysis_parse_total.with_label_values(&[outcome.parse.as_str()]).inc();
         if outcome.parse == ParseQuality::Fallback {
             self.metrics.json_parse_failures_total.with_label_values(&[Upstream::Gemini.as_str()]).inc();
         }
         Ok(outcome)
+    }
+
+    /// `ai_tokens_total`, the provider-neutral series (no user label).
+    fn count_ai_tokens(&self, usage: TokenUsage) {
+        let (provider, model) = (Upstream::Gemini.as_str(), self.client.model());
+        for (kind, count) in [("input", usage.input), ("output", usage.output), ("thinking", usage.thinking)] {
+            self.metrics.ai_tokens_total.with_label_values(&[provider, model, kind]).inc_by(count);
+        }
     }
 
     fn count_tokens(&self, usage: Usage) {

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::domain::jobs::AnalyzeJob;
 use crate::upstream::openai_compat::{ChatRequest, OpenAiCompatClient, json_schema};
 use crate::upstream::{Upstream, UpstreamError};
+use crate::usage::record::{Billed, ModelTokens, TokenUsage};
 
 /// As for Gemini: an assessment should vary as little as it must.
 const TEMPERATURE: f32 = 0.2;
@@ -62,8 +63,19 @@ impl CompatAnalyzer {
             reasoning_tokens = reply.usage.reasoning,
             "openai-compatible model replied"
         );
+        // `completion_tokens` includes the reasoning tokens (OpenAI's reasoning models).
+        let tokens = TokenUsage {
+            input: reply.usage.prompt,
+            output: reply.usage.completion.saturating_sub(reply.usage.reasoning),
+            thinking: reply.usage.reasoning,
+        };
+        let provider = Upstream::OpenAiCompatible.as_str();
+        for (kind, count) in [("input", tokens.input), ("output", tokens.output), ("thinking", tokens.thinking)] {
+            self.metrics.ai_tokens_total.with_label_values(&[provider, &self.model, kind]).inc_by(count);
+        }
         let mut outcome = parse_analysis(&reply.text);
         outcome.made_by = Some(MadeBy { model: self.model.to_string(), provider: Provider::OpenaiCompatible });
+        outcome.tokens = Billed(Some(ModelTokens { provider, model: self.model.to_string(), usage: tokens }));
         self.metrics.analysis_parse_total.with_label_values(&[outcome.parse.as_str()]).inc();
         if outcome.parse == ParseQuality::Fallback {
             let source = Upstream::OpenAiCompatible.as_str();

@@ -151,6 +151,9 @@ pub struct AnalysisOutcome {
     /// existed (all made by `GEMINI_MODEL`, whose key they sit under).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub made_by: Option<MadeBy>,
+    /// What making it cost; never stored, so a cached copy costs nothing.
+    #[serde(skip)]
+    pub tokens: crate::usage::record::Billed,
 }
 
 /// `meta.model` and `meta.provider`: stored with the analysis, so a cached answer says who made it.

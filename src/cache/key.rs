@@ -345,7 +345,8 @@ mod tests {
 
     #[test]
     fn a_fallback_analysis_is_never_cacheable() {
-        let outcome = |parse| AnalysisOutcome { analysis: Default::default(), parse, made_by: None };
+        let outcome =
+            |parse| AnalysisOutcome { analysis: Default::default(), parse, tokens: Default::default(), made_by: None };
         assert!(!outcome(ParseQuality::Fallback).is_cacheable());
         assert!(outcome(ParseQuality::Clean).is_cacheable());
         assert!(outcome(ParseQuality::Repaired).is_cacheable());
@@ -360,6 +361,7 @@ mod tests {
             analysis: Default::default(),
             parse: ParseQuality::Clean,
             made_by: Some(MadeBy { model: model.into(), provider }),
+            tokens: Default::default(),
         };
         let keys = job.chain_keys();
         let key = |outcome: &AnalysisOutcome| answer_key(&keys, outcome).expect("a key").clone();

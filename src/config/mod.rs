@@ -32,6 +32,7 @@ mod fallbacks;
 mod names;
 mod redis;
 mod targets;
+mod usage;
 mod vars;
 
 pub use fallbacks::{FallbackSettings, OpenAiLink, OpenAiTarget};
@@ -137,6 +138,8 @@ pub struct Settings {
     pub simulator: SimulatorSettings,
     /// The analysis chain after `GEMINI_MODEL`, and the transcription fallback.
     pub fallbacks: FallbackSettings,
+    /// Per-user usage, budgets and prices (`USAGE_*`, `USER_DAILY_*`, `PRICE_*`).
+    pub usage: crate::usage::UsageSettings,
 }
 
 impl Settings {
@@ -333,6 +336,7 @@ impl Settings {
                 azure_unavailable: vars.boolean(SIMULATOR_AZURE_UNAVAILABLE, false)?,
             },
             fallbacks,
+            usage: usage::usage_settings(&vars)?,
         })
     }
 

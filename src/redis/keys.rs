@@ -36,6 +36,19 @@ impl KeySpace {
     pub fn limit(&self, bucket: &str, key: &str) -> String {
         format!("{}{VERSION}:{bucket}:{key}", self.prefix)
     }
+
+    /// `{prefix}v1:usage:{<user tag>}:<YYYY-MM-DD>`: one user's counts of one UTC day. The tag
+    /// (a digest of the user key, made by `usage::store`) keeps a user's days and the markers of
+    /// the batches written to them in one slot.
+    pub fn usage_day(&self, user_tag: &str, day: &str) -> String {
+        format!("{}{VERSION}:usage:{{{user_tag}}}:{day}", self.prefix)
+    }
+
+    /// Marks a batch of counts as added to a user's day, so that a batch sent again after an
+    /// unanswered write is not added twice.
+    pub fn usage_batch(&self, user_tag: &str, batch: &str) -> String {
+        format!("{}{VERSION}:usage:{{{user_tag}}}:batch:{batch}", self.prefix)
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,13 @@ use super::input;
 use crate::analysis::Analysis;
 use crate::analysis::model::{MadeBy, Provider};
 use crate::domain::jobs::AnalyzeJob;
+use crate::domain::served::Origin;
 use crate::error::AppError;
+use crate::metrics::labels::Operation;
 use crate::middleware::rate_limit::{Admission, Admitted};
 use crate::middleware::request_id;
 use crate::state::AppState;
+use crate::usage::Spend;
 
 /// The contract's bound on `text`, in characters.
 pub const TEXT_MAX_CHARS: usize = 5000;
@@ -64,6 +67,13 @@ pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<
         .made_by
         .clone()
         .unwrap_or_else(|| MadeBy { model: state.settings.gemini_model.clone(), provider: Provider::Gemini });
+    let mut spend = Spend::new(Operation::Analyze, served.cached());
+    // Only the request whose own call reached the model spent its tokens.
+    if served.origin == Origin::Upstream
+        && let Some(tokens) = served.value.tokens.0.clone()
+    {
+        spend.add_tokens(tokens);
+    }
     let meta = Meta {
         cached: served.cached(),
         request_id: request_id::current().unwrap_or_default(),
@@ -71,5 +81,5 @@ pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<
         model: Some(made_by.model),
         provider: Some(made_by.provider),
     };
-    Ok(Success::new(served.value.analysis, meta).into_response())
+    Ok(super::speech::with_spend(Success::new(served.value.analysis, meta).into_response(), spend))
 }

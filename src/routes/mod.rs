@@ -5,3 +5,4 @@ pub mod envelope;
 pub mod health;
 pub mod input;
 pub mod speech;
+pub mod usage;

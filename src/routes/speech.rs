@@ -12,12 +12,15 @@ use crate::audio::budget::Reservation;
 use crate::audio::{Audio, AudioError, Purpose};
 use crate::domain::jobs::{PronunciationJob, TranscribeJob};
 use crate::domain::provider::Provider;
+use crate::domain::served::{Origin, Served};
 use crate::domain::speech::{Pronunciation, Transcription};
 use crate::error::AppError;
+use crate::metrics::labels::Operation;
 use crate::middleware::rate_limit::{Admission, Admitted};
 use crate::middleware::request_id;
 use crate::state::AppState;
 use crate::upstream::error::{Upstream, UpstreamError};
+use crate::usage::Spend;
 
 /// Longest `reference_text` the contract accepts.
 const REFERENCE_TEXT_MAX_CHARS: usize = 1000;
@@ -43,11 +46,13 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     let input = read_input(&state, request, &reservation).await?;
     let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
     let audio = obtain_audio(&state, input.source, Purpose::Transcription, reservation, &admission).await?;
+    let seconds = audio.duration().as_secs_f64();
     let served =
         state.upstreams.transcribe.clone().oneshot(Admitted::new(admission, TranscribeJob { audio, language })).await?;
+    let spend = spend(Operation::Transcribe, &served, seconds);
     let mut meta = meta(served.cached());
     meta.provider = Some(served.value.provider.unwrap_or(Provider::Azure));
-    Ok(Success::new(served.value, meta).into_response())
+    Ok(with_spend(Success::new(served.value, meta).into_response(), spend))
 }
 
 /// Score a recording against the text the learner read (Azure pronunciation assessment, at most
@@ -75,14 +80,16 @@ pub async fn pronunciation(State(state): State<AppState>, request: Request) -> R
             .to_string();
     let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
     let audio = obtain_audio(&state, input.source, Purpose::Assessment, reservation, &admission).await?;
+    let seconds = audio.duration().as_secs_f64();
     let served = state
         .upstreams
         .pronounce
         .clone()
         .oneshot(Admitted::new(admission, PronunciationJob { audio, language, reference_text }))
         .await?;
+    let spend = spend(Operation::Pronunciation, &served, seconds);
     let meta = meta(served.cached());
-    Ok(Success::new(served.value, meta).into_response())
+    Ok(with_spend(Success::new(served.value, meta).into_response(), spend))
 }
 
 /// The request's share of `AUDIO_BYTES_IN_FLIGHT`, given by the audio budget layer. Without it
@@ -128,6 +135,22 @@ async fn obtain_audio(
     }
     let audio = state.audio.prepare(bytes, purpose, reservation.clone()).await?;
     Ok(audio.held_in(reservation))
+}
+
+/// What the request cost: the audio it sent, when its own call reached Azure (a cached or shared
+/// answer sent nothing for it).
+fn spend<T>(operation: Operation, served: &Served<T>, seconds: f64) -> Spend {
+    let mut spend = Spend::new(operation, served.cached());
+    if served.origin == Origin::Upstream {
+        spend.add_audio(seconds);
+    }
+    spend
+}
+
+/// For the usage layer, which records it once the answer is known to be a 2xx.
+pub(super) fn with_spend(mut response: Response, spend: Spend) -> Response {
+    response.extensions_mut().insert(spend);
+    response
 }
 
 fn meta(cached: bool) -> Meta {

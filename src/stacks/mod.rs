@@ -251,10 +251,14 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     };
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Transcribe.as_str()]);
+    let sent = metrics
+        .ai_audio_seconds_total
+        .with_label_values(&[Operation::Transcribe.as_str(), Upstream::AzureSpeech.as_str()]);
     let azure_transcribe = service_fn(move |job: TranscribeJob| {
         let client = client.clone();
         // Azure bills by the audio second, each attempt that reaches it.
         billed.inc_by(job.audio.duration().as_secs_f64());
+        sent.inc_by(job.audio.duration().as_secs_f64());
         async move { client.transcribe(&job).await.map(Served::fresh) }
     });
     let transcribe = match chain::transcription_chain(
@@ -270,6 +274,9 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
     };
     let client = azure.clone();
     let billed = metrics.audio_seconds_total.with_label_values(&[Operation::Pronunciation.as_str()]);
+    let sent = metrics
+        .ai_audio_seconds_total
+        .with_label_values(&[Operation::Pronunciation.as_str(), Upstream::AzureSpeech.as_str()]);
     let pronounce = layers.stack(
         RecordingDigestLayer,
         Operation::Pronunciation,
@@ -278,6 +285,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         service_fn(move |job: PronunciationJob| {
             let client = client.clone();
             billed.inc_by(job.audio.duration().as_secs_f64());
+            sent.inc_by(job.audio.duration().as_secs_f64());
             async move { client.assess(&job).await.map(Served::fresh) }
         }),
     );

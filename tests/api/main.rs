@@ -31,3 +31,4 @@ mod shared_state;
 mod ssrf;
 mod upstream_calls;
 mod upstream_replies;
+mod usage;

@@ -151,6 +151,8 @@ async fn spawn_admitting(admitted: SocketAddr) -> (String, tokio::task::JoinHand
     let upstreams = backend_ai::stacks::build(&settings, &metrics).await.expect("upstreams");
     let fetcher = AudioFetcher::new(FetchPolicy { allowed_addresses: vec![admitted], ..FetchPolicy::default() });
     let audio = Preparer::new(1, AudioPolicy::default(), metrics.clone());
+    let usage = backend_ai::usage::Usage::new(settings.usage.clone(), None, metrics.clone());
+    let usage_layer = backend_ai::usage::UsageLayer::new(usage.clone(), false);
     let state = AppState::new(Inner {
         settings,
         metrics,
@@ -159,6 +161,7 @@ async fn spawn_admitting(admitted: SocketAddr) -> (String, tokio::task::JoinHand
         fetcher,
         audio,
         limits_redis: None,
+        usage,
     });
     let audio_budget = AudioBudgetLayer::new(AudioBudget::new(
         128 * 1024 * 1024,
@@ -167,7 +170,13 @@ async fn spawn_admitting(admitted: SocketAddr) -> (String, tokio::task::JoinHand
     ));
     // No limit, but the layer still admits each request: the stacks take nothing unadmitted.
     let rate_limit = RateLimitLayer::all(Vec::new());
-    let layers = ApiLayers { api_keys: ApiKeys::new(Vec::new()), max_in_flight: None, rate_limit, audio_budget };
+    let layers = ApiLayers {
+        api_keys: ApiKeys::new(Vec::new()),
+        max_in_flight: None,
+        rate_limit,
+        audio_budget,
+        usage: usage_layer,
+    };
     let app = router(state, layers);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
     let base = format!("http://{}", listener.local_addr().expect("bound"));

@@ -106,7 +106,7 @@ where
         if !admission.admitted().await {
             return refused();
         }
-        return call(&flights, inner, job, keys, None).await;
+        return call(&flights, inner, job, keys, None, &admission).await;
     };
     let config = flights.config;
     let now = Instant::now();
@@ -128,19 +128,21 @@ where
         match claimed {
             // Redis failing or backing off: coordinating would only add timeouts to a request
             // that is going upstream anyway.
-            Err(_) => return call(&flights, inner, job, keys, None).await,
+            Err(_) => return call(&flights, inner, job, keys, None, &admission).await,
             Ok(Claimed::Stored(bytes)) => {
                 if let Some((value, tier)) = cache.accept_from_redis::<R>(&key, bytes).await {
                     return Ok(Served { value, origin: Origin::Cache { tier } });
                 }
                 // An unreadable entry, deleted by the cache: claim again, once.
                 if std::mem::replace(&mut unreadable_seen, true) {
-                    return call(&flights, inner, job, keys, None).await;
+                    return call(&flights, inner, job, keys, None, &admission).await;
                 }
             }
             // The claim goes with the call: its lookup skips the Redis read this claim just
             // made, and its store ends the lease in the same round trip (`store.rs`).
-            Ok(Claimed::Acquired(lease)) => return call(&flights, inner, job, keys, Some(Claim::new(lease))).await,
+            Ok(Claimed::Acquired(lease)) => {
+                return call(&flights, inner, job, keys, Some(Claim::new(lease)), &admission).await;
+            }
             Ok(Claimed::Held) => match wait_for_holder::<R>(&flights, &keys, &lease_key, deadline).await {
                 Waited::Stored(value) => {
                     cache
@@ -151,7 +153,7 @@ where
                     return Ok(Served { value, origin: Origin::SharedRemote });
                 }
                 Waited::LeaseGone => continue,
-                Waited::GiveUp => return call(&flights, inner, job, keys, None).await,
+                Waited::GiveUp => return call(&flights, inner, job, keys, None, &admission).await,
             },
         }
     }
@@ -164,6 +166,7 @@ async fn call<S, J, R>(
     job: J,
     keys: ChainKeys,
     claim: Option<Claim>,
+    admission: &Admission,
 ) -> Result<Served<R>, UpstreamError>
 where
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
@@ -171,12 +174,13 @@ where
     J: Send + 'static,
     R: Cacheable,
 {
+    let admission = admission.clone();
     match &flights.detach {
         Some(detach) => {
             let flights = flights.clone();
-            detach.run(async move { look_call_store(&flights, inner, job, keys, claim).await }).await
+            detach.run(async move { look_call_store(&flights, inner, job, keys, claim, &admission).await }).await
         }
-        None => look_call_store(flights, inner, job, keys, claim).await,
+        None => look_call_store(flights, inner, job, keys, claim, &admission).await,
     }
 }
 
@@ -219,7 +223,7 @@ async fn wait_for_holder<R: Cacheable>(
     }
 }
 
-fn upstream_of<R: Cacheable>() -> Upstream {
+pub(super) fn upstream_of<R: Cacheable>() -> Upstream {
     match R::KIND {
         CacheKind::Analysis => Upstream::Gemini,
         CacheKind::Transcription | CacheKind::Pronunciation => Upstream::AzureSpeech,

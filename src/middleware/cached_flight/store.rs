@@ -6,9 +6,20 @@ use tower::{Service, ServiceExt};
 
 use super::flights::Flights;
 use super::lease::Claim;
-use crate::cache::{CacheKey, CacheKeyed, Cacheable, answer_key};
+use super::service::upstream_of;
+use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable, answer_key};
 use crate::domain::served::{Origin, Served};
+use crate::metrics::labels::Operation;
+use crate::middleware::rate_limit::Admission;
 use crate::upstream::error::UpstreamError;
+
+fn operation_of<R: Cacheable>() -> Operation {
+    match R::KIND {
+        CacheKind::Transcription => Operation::Transcribe,
+        CacheKind::Pronunciation => Operation::Pronunciation,
+        CacheKind::Analysis => Operation::Analyze,
+    }
+}
 
 /// A job's keys ([`CacheKeyed::chain_keys`]), at least one: the first is the job's own, the one
 /// leased and the one every flight is registered under; a fallback chain's later links follow.
@@ -39,6 +50,7 @@ pub(super) async fn look_call_store<S, J, R>(
     job: J,
     keys: ChainKeys,
     claim: Option<Claim>,
+    admission: &Admission,
 ) -> Result<Served<R>, UpstreamError>
 where
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
@@ -64,6 +76,13 @@ where
             claim.release().await;
         }
         return Ok(Served { value, origin: Origin::Cache { tier } });
+    }
+    // Every tier missed: this call would cost, so the user's budget decides now.
+    if !admission.affords(operation_of::<R>()).await {
+        if let Some(claim) = claim {
+            claim.release().await;
+        }
+        return Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
     }
     let served = match &claim {
         Some(claim) => claim.hold_while(inner.oneshot(job)).await,

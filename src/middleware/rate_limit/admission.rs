@@ -22,15 +22,38 @@ use super::limiter::Decision;
 use crate::audio::Audio;
 use crate::cache::{CacheKey, CacheKeyed};
 use crate::error::AppError;
+use crate::metrics::labels::Operation;
 use crate::middleware::recording_digest::Recorded;
+use crate::usage::Allowance;
 
-/// Every limiter's decision on one request, once in. Cheap to clone; made only here.
+/// Every limiter's decision on one request, once in, and the user's daily budget, asked only when
+/// the request is about to call an upstream (a cached answer costs nothing, so the budget must
+/// not refuse it). Cheap to clone; made only here.
 #[derive(Clone)]
-pub struct Admission(Shared<BoxFuture<'static, Arc<[Decision]>>>);
+pub struct Admission {
+    decisions: Shared<BoxFuture<'static, Arc<[Decision]>>>,
+    /// Set by the usage layer (`usage::layer`); none: no budget to hold.
+    allowance: Option<Allowance>,
+}
 
 impl Admission {
     pub(crate) fn new(decisions: impl Future<Output = Vec<Decision>> + Send + 'static) -> Self {
-        Self(decisions.map(Arc::from).boxed().shared())
+        Self { decisions: decisions.map(Arc::from).boxed().shared(), allowance: None }
+    }
+
+    /// This admission, with the user's budget to pass before an upstream call.
+    pub fn with_allowance(self, allowance: Allowance) -> Self {
+        Self { allowance: Some(allowance), ..self }
+    }
+
+    /// Whether the user's budget still allows an upstream call for `operation` (no budget: yes).
+    /// Asked after every cache tier missed, just before the call; a refusal is remembered by the
+    /// allowance, which the usage layer turns into 429 `budget_exceeded`.
+    pub async fn affords(&self, operation: Operation) -> bool {
+        match &self.allowance {
+            Some(allowance) => allowance.admits(operation).await,
+            None => true,
+        }
     }
 
     /// No limit to pass: for callers outside HTTP (tests, benchmarks) that drive a stack
@@ -40,7 +63,7 @@ impl Admission {
     }
 
     pub(super) async fn decisions(&self) -> Arc<[Decision]> {
-        self.0.clone().await
+        self.decisions.clone().await
     }
 
     /// Whether every limiter admitted the request; waits for the decision when it is not in yet.
