@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::analysis::model::{MadeBy, Provider};
 use crate::analysis::{AnalysisOutcome, ParseQuality, parse_analysis, prompt};
-use crate::metrics::Metrics;
 use crate::domain::jobs::AnalyzeJob;
+use crate::metrics::Metrics;
 use crate::upstream::openai_compat::{ChatRequest, OpenAiCompatClient, json_schema};
 use crate::upstream::{Upstream, UpstreamError};
 use crate::usage::record::{Billed, ModelTokens, TokenUsage};

@@ -9,9 +9,9 @@ use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
 use super::policy::{HandOver, hand_over};
+use crate::domain::served::Served;
 use crate::metrics::Metrics;
 use crate::metrics::labels::Operation;
-use crate::domain::served::Served;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// `Retry-After` of an all-links-down answer when no link said how long to wait.

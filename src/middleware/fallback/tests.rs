@@ -6,9 +6,9 @@ use tower::util::BoxCloneSyncService;
 use tower::{ServiceExt, service_fn};
 
 use super::*;
+use crate::domain::served::Served;
 use crate::metrics::Metrics;
 use crate::metrics::labels::Operation;
-use crate::domain::served::Served;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// A link answering with `answer` (a clone each call), counting its calls.
