@@ -155,6 +155,7 @@ fn name(upstream: crate::upstream::Upstream) -> &'static str {
     match upstream {
         crate::upstream::Upstream::AzureSpeech => "Azure Speech",
         crate::upstream::Upstream::Gemini => "Gemini",
+        crate::upstream::Upstream::OpenAiCompatible => "The fallback provider",
     }
 }
 

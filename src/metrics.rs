@@ -90,6 +90,11 @@ pub struct Collectors {
     pub audio_bytes_reserved: IntGauge,
     /// Decoding workers (`AUDIO_WORKERS`) busy with a recording now.
     pub audio_workers_busy: IntGauge,
+    /// Hand-overs from one link of a fallback chain to the next. `operation`; `from`, `to`: the
+    /// configured model ids (so bounded by the configuration); `reason`: the hand-over's cause.
+    pub ai_fallbacks_total: IntCounterVec,
+    /// 404s from a configured model (not found, or retired). `operation`; `model` as configured.
+    pub ai_model_not_found_total: IntCounterVec,
     // --- usage (contract) ---
     /// Seconds of audio sent to a speech upstream, each attempt counted. `operation`:
     /// transcribe | pronunciation; `provider` as for `ai_operation_duration_seconds`.
@@ -242,6 +247,16 @@ impl Metrics {
             audio_workers_busy: register!(IntGauge::new(
                 "audio_workers_busy",
                 "Decoding workers (AUDIO_WORKERS) busy with a recording now"
+            )),
+            ai_fallbacks_total: register!(counter(
+                "ai_fallbacks_total",
+                "Calls handed from one link of a fallback chain to the next",
+                &["operation", "from", "to", "reason"]
+            )),
+            ai_model_not_found_total: register!(counter(
+                "ai_model_not_found_total",
+                "404s (model not found or retired) from a configured model",
+                &["operation", "model"]
             )),
             ai_audio_seconds_total: register!(CounterVec::new(
                 Opts::new("ai_audio_seconds_total", "Seconds of audio sent to a speech upstream, retries included"),

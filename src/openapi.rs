@@ -179,4 +179,20 @@ mod tests {
         }
         assert!(schemas["RecommendedTask"]["properties"]["description"].is_object());
     }
+
+    #[test]
+    fn meta_documents_the_model_and_the_provider_that_made_an_answer() {
+        let document: serde_json::Value = serde_json::from_str(document()).expect("the document is JSON");
+        let schemas = &document["components"]["schemas"];
+        let meta = &schemas["Meta"]["properties"];
+        assert!(meta["model"].is_object(), "{meta}");
+        let provider = meta["provider"].to_string();
+        let resolved = match provider.contains("Provider") {
+            true => schemas["Provider"].to_string(),
+            false => provider,
+        };
+        for value in ["gemini", "openai_compatible"] {
+            assert!(resolved.contains(value), "{resolved}");
+        }
+    }
 }

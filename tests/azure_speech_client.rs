@@ -372,6 +372,7 @@ async fn the_simple_format_reads_display_text() {
             status: "Success".to_string(),
             offset_ms: 123_664_567,
             duration_ms: 123_664_567,
+            provider: None,
         })
     );
 }
@@ -390,6 +391,7 @@ async fn the_detailed_format_picks_the_most_confident_alternative_not_the_first(
             status: "Success".to_string(),
             offset_ms: 123_664_567,
             duration_ms: 123_664_567,
+            provider: None,
         })
     );
 }

@@ -35,6 +35,7 @@ fn outcome(feedback: &str, parse: ParseQuality) -> AnalysisOutcome {
         analysis: Analysis { feedback: feedback.to_string(), ..Default::default() },
         parse,
         tokens: Default::default(),
+        made_by: None,
     }
 }
 

@@ -31,6 +31,7 @@ fn outcome() -> AnalysisOutcome {
     AnalysisOutcome {
         analysis: Analysis { feedback: "Well done.".into(), ..Default::default() },
         parse: ParseQuality::Clean,
+        made_by: None,
         tokens: Default::default(),
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
 
+use crate::analysis::model::{MadeBy, Provider};
 use crate::analysis::{AnalysisOutcome, ParseQuality, parse_analysis, prompt};
 use crate::metrics::Metrics;
 use crate::domain::jobs::AnalyzeJob;
@@ -34,11 +35,31 @@ pub(crate) const PANIC_IN_PARSER: &str = "\u{1}test hook: panic in the parser\u{
 pub struct Analyzer {
     client: GeminiClient,
     metrics: Metrics,
+    /// The last `modelVersion` Gemini named, logged when it changes: a model id can be routed
+    /// to another model when Google retires it, billed at that model's rates.
+    seen_version: Arc<std::sync::Mutex<String>>,
 }
 
 impl Analyzer {
     pub fn new(client: GeminiClient, metrics: Metrics) -> Self {
-        Self { client, metrics }
+        Self { client, metrics, seen_version: Arc::default() }
+    }
+
+    fn note_version(&self, version: Option<&str>) {
+        let Some(version) = version else { return };
+        // Held for a compare and a copy, never across an await.
+        let mut seen = self.seen_version.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *seen == version {
+            return;
+        }
+        version.clone_into(&mut seen);
+        drop(seen);
+        let model = self.client.model();
+        if version.starts_with(model) {
+            tracing::info!(model, model_version = version, "Gemini answers as this model version");
+        } else {
+            tracing::warn!(model, model_version = version, "Gemini answers for this model id with another model");
+        }
     }
 
     /// The request sent for a job; exposed so its shape can be checked without a call.
@@ -69,6 +90,7 @@ impl Analyzer {
             thoughts_tokens = reply.usage.thoughts,
             "gemini replied"
         );
+        self.note_version(reply.model_version.as_deref());
         self.count_tokens(reply.usage);
         let tokens =
             TokenUsage { input: reply.usage.prompt, output: reply.usage.candidates, thinking: reply.usage.thoughts };
@@ -76,6 +98,7 @@ impl Analyzer {
         #[cfg(test)]
         assert!(!reply.text.contains(PANIC_IN_PARSER), "test hook: the parser panics on this reply");
         let mut outcome = parse_analysis(&reply.text);
+        outcome.made_by = Some(MadeBy { model: self.client.model().to_string(), provider: Provider::Gemini });
         outcome.tokens = Billed(Some(ModelTokens {
             provider: Upstream::Gemini.as_str(),
             model: self.client.model().to_owned(),

@@ -2,6 +2,7 @@
 //! robust parsing of Gemini's reply.
 
 pub mod analyzer;
+pub mod compat;
 pub mod model;
 pub mod parse;
 pub mod prompt;

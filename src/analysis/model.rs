@@ -11,6 +11,8 @@
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+pub use crate::domain::provider::Provider;
+
 /// Members Gemini added to an object beyond the contract's, by the names it gave them.
 ///
 /// The parser leaves out every key it would read as one of the object's contract fields (the
@@ -145,9 +147,33 @@ impl ParseQuality {
 pub struct AnalysisOutcome {
     pub analysis: Analysis,
     pub parse: ParseQuality,
+    /// The link of the analysis chain that made it; `None` in entries cached before chains
+    /// existed (all made by `GEMINI_MODEL`, whose key they sit under).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<MadeBy>,
     /// What making it cost; never stored, so a cached copy costs nothing.
     #[serde(skip)]
     pub tokens: crate::usage::record::Billed,
+}
+
+/// `meta.model` and `meta.provider`: stored with the analysis, so a cached answer says who made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MadeBy {
+    /// The model id as configured (`GEMINI_MODEL`, a `GEMINI_FALLBACK_MODELS` entry, `OPENAI_MODEL`).
+    pub model: String,
+    pub provider: Provider,
+}
+
+impl MadeBy {
+    /// The model segment of this maker's cache keys. A Gemini model's is its id, as it always
+    /// was; another provider's is prefixed, so the same id served elsewhere (LiteLLM can serve
+    /// `gemini-2.5-flash`) never shares Gemini's entries.
+    pub fn key_model(&self) -> std::borrow::Cow<'_, str> {
+        match self.provider {
+            Provider::Gemini => std::borrow::Cow::Borrowed(&self.model),
+            other => std::borrow::Cow::Owned(format!("{}:{}", other.as_str(), self.model)),
+        }
+    }
 }
 
 #[cfg(test)]

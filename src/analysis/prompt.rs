@@ -16,7 +16,12 @@ pub const PROMPT_VERSION: &str = "analysis-v2";
 impl AnalyzeJob {
     /// A job for this prompt: the text normalised, the prompt's version in its cache key.
     pub fn new(raw: &str, model: &str) -> Self {
-        Self { text: normalise_text(raw), model: model.to_string(), prompt_version: PROMPT_VERSION }
+        Self {
+            text: normalise_text(raw),
+            model: model.to_string(),
+            prompt_version: PROMPT_VERSION,
+            fallbacks: std::sync::Arc::default(),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::analysis::model::{AnalysisOutcome, ParseQuality};
+use crate::analysis::model::{AnalysisOutcome, MadeBy, ParseQuality};
 use crate::audio::NORMALISER_VERSION;
 use crate::metrics::labels::Operation;
 use crate::domain::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob, normalise_text};
@@ -85,6 +85,13 @@ impl fmt::Display for CacheKey {
 /// A job that can name the cache entry for its answer.
 pub trait CacheKeyed {
     fn cache_key(&self) -> CacheKey;
+
+    /// Every entry that may already answer this job, in order of preference, each with the
+    /// key segment of the model whose entry it is (see [`Cacheable::key_model`]): a fallback
+    /// chain's links' keys after the first one's. A job served by one upstream has its own.
+    fn chain_keys(&self) -> Vec<(Option<String>, CacheKey)> {
+        vec![(None, self.cache_key())]
+    }
 }
 
 /// A result type the cache may hold.
@@ -94,6 +101,23 @@ pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'stati
     /// Whether this particular value may be stored (e.g. never a fallback analysis).
     fn is_cacheable(&self) -> bool {
         true
+    }
+
+    /// The key segment of the model that made this value, when another than the job's own
+    /// may have: it is stored under that model's key, never under the job's first one.
+    fn key_model(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+/// Where an answer is stored, among a job's [`CacheKeyed::chain_keys`]: under the key of the
+/// model that made it, or the first key when it names no maker. A maker outside the chain has
+/// no key of its own here: such an answer is not stored (under another model's key it would be
+/// served as that model's).
+pub fn answer_key<'k, R: Cacheable>(keys: &'k [(Option<String>, CacheKey)], answer: &R) -> Option<&'k CacheKey> {
+    match answer.key_model() {
+        Some(model) => keys.iter().find(|(owner, _)| owner.as_deref() == Some(&*model)).map(|(_, key)| key),
+        None => keys.first().map(|(_, key)| key),
     }
 }
 
@@ -162,6 +186,20 @@ impl CacheKeyed for AnalyzeJob {
         hasher.field(text.as_bytes()).field(self.model.as_bytes()).field(self.prompt_version.as_bytes());
         hasher.finish(kind)
     }
+
+    fn chain_keys(&self) -> Vec<(Option<String>, CacheKey)> {
+        let own = (Some(self.model.clone()), self.cache_key());
+        let later = self.fallbacks.iter().map(|model| {
+            let job = AnalyzeJob {
+                text: self.text.clone(),
+                model: model.clone(),
+                prompt_version: self.prompt_version,
+                fallbacks: Default::default(),
+            };
+            (Some(model.clone()), job.cache_key())
+        });
+        std::iter::once(own).chain(later).collect()
+    }
 }
 
 /// Whether `normalise_text` would give `text` back unchanged: no whitespace at either end, and
@@ -184,6 +222,11 @@ fn is_normalised(text: &str) -> bool {
 
 impl Cacheable for Transcription {
     const KIND: CacheKind = CacheKind::Transcription;
+
+    /// A fallback's transcript would be served as Azure's from a key that names no provider.
+    fn is_cacheable(&self) -> bool {
+        self.provider.is_none()
+    }
 }
 
 impl Cacheable for Pronunciation {
@@ -197,6 +240,10 @@ impl Cacheable for AnalysisOutcome {
     /// next request deserves a fresh try.
     fn is_cacheable(&self) -> bool {
         self.parse != ParseQuality::Fallback
+    }
+
+    fn key_model(&self) -> Option<Cow<'_, str>> {
+        self.made_by.as_ref().map(MadeBy::key_model)
     }
 }
 
@@ -218,7 +265,7 @@ mod tests {
     }
 
     fn analyze(text: &str, model: &str, prompt_version: &'static str) -> AnalyzeJob {
-        AnalyzeJob { text: text.to_string(), model: model.to_string(), prompt_version }
+        AnalyzeJob { text: text.to_string(), model: model.to_string(), prompt_version, fallbacks: Default::default() }
     }
 
     #[test]
@@ -304,9 +351,38 @@ mod tests {
 
     #[test]
     fn a_fallback_analysis_is_never_cacheable() {
-        let outcome = |parse| AnalysisOutcome { analysis: Default::default(), parse, tokens: Default::default() };
+        let outcome =
+            |parse| AnalysisOutcome { analysis: Default::default(), parse, tokens: Default::default(), made_by: None };
         assert!(!outcome(ParseQuality::Fallback).is_cacheable());
         assert!(outcome(ParseQuality::Clean).is_cacheable());
         assert!(outcome(ParseQuality::Repaired).is_cacheable());
+    }
+
+    #[test]
+    fn an_analysis_is_stored_under_the_key_of_the_model_that_made_it() {
+        use crate::analysis::model::Provider;
+        let mut job = analyze("I go home.", "gemini-2.5-flash", "p");
+        job.fallbacks = vec!["gemini-2.5-flash-lite".to_string(), "openai_compatible:qwen".to_string()].into();
+        let made = |model: &str, provider| AnalysisOutcome {
+            analysis: Default::default(),
+            parse: ParseQuality::Clean,
+            made_by: Some(MadeBy { model: model.into(), provider }),
+            tokens: Default::default(),
+        };
+        let keys = job.chain_keys();
+        let key = |outcome: &AnalysisOutcome| answer_key(&keys, outcome).expect("a key").clone();
+        let primary = key(&made("gemini-2.5-flash", Provider::Gemini));
+        let lite = key(&made("gemini-2.5-flash-lite", Provider::Gemini));
+        let qwen = key(&made("qwen", Provider::OpenaiCompatible));
+        // The primary's key is what it always was; each fallback has its own, looked up in order.
+        assert_eq!(primary, analyze("I go home.", "gemini-2.5-flash", "p").cache_key());
+        let in_order: Vec<CacheKey> = keys.iter().map(|(_, key)| key.clone()).collect();
+        assert_eq!(in_order, vec![primary.clone(), lite.clone(), qwen.clone()]);
+        assert_ne!(lite, primary);
+        // The same id served by an OpenAI-compatible server is not Gemini's entry, and a maker
+        // outside the chain has no entry at all.
+        assert_eq!(answer_key(&keys, &made("gemini-2.5-flash", Provider::OpenaiCompatible)), None);
+        // Entries from before chains (no maker) sit under the job's own key.
+        assert_eq!(key(&AnalysisOutcome { made_by: None, ..made("x", Provider::Gemini) }), primary);
     }
 }

@@ -11,7 +11,7 @@ pub mod mode;
 mod redis_tier;
 pub mod tiered;
 
-pub use key::{CacheKey, CacheKeyed, CacheKind, Cacheable, KEY_NAMESPACE};
+pub use key::{CacheKey, CacheKeyed, CacheKind, Cacheable, KEY_NAMESPACE, answer_key};
 pub use mode::{
     CacheMode, ModeSource, RequestedMode, SERVICE_ACCOUNT_DIR, UnknownCacheMode, kubernetes_detected, resolve_mode,
 };

@@ -13,7 +13,8 @@
 //! - [`cache`] reads `CACHE_*` and `DISK_CACHE_*`;
 //! - [`redis`] reads `REDIS_*` and `RATE_LIMIT_REDIS_*`;
 //! - [`upstreams`] reads `UPSTREAM_*` and `BREAKER_*`, and has a sub-part per upstream
-//!   (`AZURE_SPEECH_*`, `GEMINI_*`, `SIMULATOR_*`);
+//!   (`AZURE_SPEECH_*`, `GEMINI_*`, `SIMULATOR_*`, and the fallbacks: `OPENAI_*`,
+//!   `ANALYSIS_FALLBACK_AFTER_SECONDS`, `TRANSCRIBE_FALLBACK_*`);
 //! - [`telemetry`] reads `LOG_FORMAT`.
 //!
 //! Every variable name is a constant in [`names`] and documented in the README's table; [`vars`]
@@ -45,7 +46,10 @@ pub use names::*;
 pub use redis::RedisSettings;
 pub use server::ServerSettings;
 pub use telemetry::TelemetrySettings;
-pub use upstreams::{AzureSettings, AzureTarget, GeminiSettings, GeminiTarget, SimulatorSettings, UpstreamSettings};
+pub use upstreams::{
+    AzureSettings, AzureTarget, FallbackSettings, GeminiSettings, GeminiTarget, OpenAiLink, OpenAiTarget, SimulatorSettings,
+    UpstreamSettings,
+};
 pub use vars::ConfigError;
 use vars::{Vars, read_config_file};
 

@@ -33,6 +33,10 @@ pub struct AnalyzeJob {
     pub model: String,
     /// `analysis::prompt::PROMPT_VERSION` at the time of the request.
     pub prompt_version: &'static str,
+    /// The key models (`MadeBy::key_model`) of the analysis chain's later links, in order:
+    /// their cached answers are looked up after `model`'s, before any call. Empty without a
+    /// chain, and in the job each link receives.
+    pub fallbacks: std::sync::Arc<[String]>,
 }
 
 /// Trim and collapse every run of Unicode whitespace to one space.

@@ -6,3 +6,4 @@ pub mod jobs;
 pub mod reading;
 pub mod served;
 pub mod speech;
+pub mod provider;

@@ -18,6 +18,10 @@ pub struct Transcription {
     pub status: String,
     pub offset_ms: u64,
     pub duration_ms: u64,
+    /// `meta.provider` when not Azure (the transcription fallback made it). Not part of `data`
+    /// and never stored: only Azure's transcripts are cached (their key names no provider).
+    #[serde(skip)]
+    pub provider: Option<crate::domain::provider::Provider>,
 }
 
 /// One word of a pronunciation assessment.

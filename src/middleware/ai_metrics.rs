@@ -22,7 +22,13 @@ pub struct AiMetricsLayer {
 impl AiMetricsLayer {
     /// `provider` is the upstream serving `operation`, spelled as its other labels are.
     pub fn new(operation: Operation, metrics: Metrics) -> Self {
-        Self { operation: operation.as_str(), provider: operation.upstream().as_str(), metrics }
+        Self::for_provider(operation, operation.upstream(), metrics)
+    }
+
+    /// For a link of a fallback chain, whose provider may not be the operation's first.
+    pub fn for_provider(operation: Operation, provider: crate::upstream::Upstream, metrics: Metrics) -> Self {
+        let _ = metrics.ai_operation_duration_seconds.with_label_values(&[operation.as_str(), provider.as_str()]);
+        Self { operation: operation.as_str(), provider: provider.as_str(), metrics }
     }
 }
 

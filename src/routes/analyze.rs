@@ -8,6 +8,7 @@ use tower::ServiceExt;
 use super::envelope::{Meta, Success};
 use super::input;
 use crate::analysis::Analysis;
+use crate::analysis::model::{MadeBy, Provider};
 use crate::domain::jobs::AnalyzeJob;
 use crate::domain::served::Origin;
 use crate::error::AppError;
@@ -58,7 +59,14 @@ pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<
     input::identifier("user_id", body.user_id.as_deref())?;
     input::identifier("session_id", body.session_id.as_deref())?;
     let job = AnalyzeJob::new(text, &state.settings.upstreams.gemini.model);
+    let job = state.upstreams.aim_analysis(job);
     let served = state.upstreams.analyze.clone().oneshot(Admitted::new(admission, job)).await?;
+    // Entries cached before chains existed name no maker: they sit under GEMINI_MODEL's key.
+    let made_by = served
+        .value
+        .made_by
+        .clone()
+        .unwrap_or_else(|| MadeBy { model: state.settings.upstreams.gemini.model.clone(), provider: Provider::Gemini });
     let mut spend = Spend::new(Operation::Analyze, served.cached());
     // Only the request whose own call reached the model spent its tokens.
     if served.origin == Origin::Upstream
@@ -70,6 +78,8 @@ pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<
         cached: served.cached(),
         request_id: request_id::current().unwrap_or_default(),
         parse: Some(served.value.parse),
+        model: Some(made_by.model),
+        provider: Some(made_by.provider),
     };
     Ok(super::speech::with_spend(Success::new(served.value.analysis, meta).into_response(), spend))
 }

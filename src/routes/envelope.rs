@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::analysis::ParseQuality;
+use crate::domain::provider::Provider;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Meta {
@@ -13,6 +14,15 @@ pub struct Meta {
     /// Only for analyses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse: Option<ParseQuality>,
+    /// Analyses: the configured model id that made the analysis (Gemini's own `modelVersion`
+    /// is logged), on cached answers too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "gemini-2.5-flash")]
+    pub model: Option<String>,
+    /// Who made the answer: `gemini` or `openai_compatible` for analyses, `azure` or
+    /// `openai_compatible` for transcriptions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provider>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

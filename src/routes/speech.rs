@@ -11,6 +11,7 @@ use super::input::{
 use crate::audio::budget::Reservation;
 use crate::audio::{Audio, AudioError, Purpose};
 use crate::domain::jobs::{PronunciationJob, TranscribeJob};
+use crate::domain::provider::Provider;
 use crate::domain::served::{Origin, Served};
 use crate::domain::speech::{Pronunciation, Transcription};
 use crate::error::AppError;
@@ -49,7 +50,8 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     let served =
         state.upstreams.transcribe.clone().oneshot(Admitted::new(admission, TranscribeJob { audio, language })).await?;
     let spend = spend(Operation::Transcribe, &served, seconds);
-    let meta = meta(served.cached());
+    let mut meta = meta(served.cached());
+    meta.provider = Some(served.value.provider.unwrap_or(Provider::Azure));
     Ok(with_spend(Success::new(served.value, meta).into_response(), spend))
 }
 
@@ -153,5 +155,5 @@ pub(super) fn with_spend(mut response: Response, spend: Spend) -> Response {
 }
 
 fn meta(cached: bool) -> Meta {
-    Meta { cached, request_id: request_id::current().unwrap_or_default(), parse: None }
+    Meta { cached, request_id: request_id::current().unwrap_or_default(), parse: None, model: None, provider: None }
 }

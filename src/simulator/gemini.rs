@@ -6,7 +6,7 @@
 //! snake_case names are accepted, an unknown field is a 400. A typo in our client therefore
 //! fails against the simulator instead of being silently ignored.
 
-mod teacher;
+pub(crate) mod teacher;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -135,6 +135,18 @@ async fn generate_content(
     }
     if !has_api_key(&headers, query.as_deref()) {
         return api_key_invalid();
+    }
+    let config = simulator.config();
+    if config.retired_models.iter().any(|retired| retired == model) {
+        // What Gemini answers once a model is shut down (UPSTREAMS.md 2.4, "Wrong model").
+        return error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("models/{model} is not found for API version {version}, or is not supported for generateContent"),
+        );
+    }
+    if config.unavailable_models.iter().any(|down| down == model) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "The model is overloaded. Please try again later.");
     }
     let request = match serde_json::from_slice::<Request>(&body) {
         Ok(request) => request,

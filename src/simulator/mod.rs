@@ -8,6 +8,7 @@
 
 pub mod azure;
 pub mod gemini;
+pub mod openai;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -37,6 +38,12 @@ pub struct SimConfig {
     pub malformed_rate: f64,
     /// Seconds advertised in `Retry-After` / `retryDelay` on simulated 429s.
     pub retry_after_seconds: u64,
+    /// Models (Gemini or OpenAI-compatible) that always answer 503, as an overloaded model does.
+    pub unavailable_models: Vec<String>,
+    /// Models that answer 404, as a retired (shut down) model does.
+    pub retired_models: Vec<String>,
+    /// Azure Speech answers every recognition with 503.
+    pub azure_unavailable: bool,
 }
 
 /// One drawn misbehaviour.
@@ -89,6 +96,7 @@ impl Simulator {
             .with_state(self.clone())
             .merge(azure::router(self.clone()))
             .merge(gemini::router(self.clone()))
+            .merge(openai::router(self.clone()))
     }
 
     /// Serve on an already-bound listener until `shutdown` completes.

@@ -30,6 +30,8 @@ use crate::middleware::ai_metrics::AiMetricsLayer;
 use crate::middleware::cached_flight::{CachedFlightConfig, CachedFlightLayer};
 use crate::middleware::circuit_breaker::{Breaker, CircuitBreakerLayer};
 use crate::middleware::detach::{DetachLayer, Detached};
+use crate::middleware::fallback::FallbackChain;
+use crate::middleware::model_health::ModelHealthLayer;
 use crate::middleware::rate_limit::Admitted;
 use crate::middleware::recording_digest::{Recorded, RecordingDigestLayer};
 use crate::middleware::retry::RetryLayer;
@@ -144,5 +146,61 @@ impl Layers {
             .layer(CircuitBreakerLayer::new(guard.breaker.clone()))
             .layer(guard.retry.clone())
             .service(client)
+    }
+}
+
+/// The same order for a fallback chain, split where the chain sits: the cached flight (and its
+/// detached call) above it, one flight and one lookup of every link's key for the whole chain;
+/// each link below it with its own AI metrics, breaker, retired-model alarm, retry and client.
+impl Layers {
+    /// One link of a chain: the AI metrics, breaker, retry and client of the order above, with the retired-model alarm
+    /// between the breaker and the retries (a 404 is not retried, so it is seen once).
+    pub fn link<J, R, S>(
+        &self,
+        operation: Operation,
+        provider: Upstream,
+        guard: &Guard,
+        health: Option<ModelHealthLayer>,
+        client: S,
+    ) -> BoxCloneSyncService<J, Served<R>, UpstreamError>
+    where
+        J: Clone + Send + 'static,
+        R: Send + 'static,
+        S: Service<J, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+    {
+        // Boxed before the optional alarm, so both arms of it are one service type.
+        let client = BoxCloneSyncService::new(ServiceBuilder::new().layer(guard.retry.clone()).service(client));
+        BoxCloneSyncService::new(
+            ServiceBuilder::new()
+                .layer(AiMetricsLayer::for_provider(operation, provider, self.metrics.clone()))
+                .layer(CircuitBreakerLayer::new(guard.breaker.clone()))
+                .option_layer(health)
+                .service(client),
+        )
+    }
+
+    /// The front and the cached flight of the order above over a chain of links built by
+    /// [`Layers::link`].
+    pub fn over_chain<J, R, F>(
+        &self,
+        front: F,
+        name: &'static str,
+        upstream: Upstream,
+        chain: FallbackChain<J, R>,
+    ) -> Stack<J, R>
+    where
+        J: CacheKeyed + Clone + Send + Sync + 'static,
+        R: Cacheable,
+        F: Front<J, R>,
+    {
+        let stack = ServiceBuilder::new()
+            .layer(CachedFlightLayer::detached(
+                self.cache.clone(),
+                self.cached_flight,
+                DetachLayer::new(upstream, name, self.detached.clone(), self.metrics.clone()),
+            ))
+            .service(chain);
+        front.wrap(stack)
     }
 }

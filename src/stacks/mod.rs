@@ -1,6 +1,7 @@
 //! The three upstream stacks, assembled once at start-up, each in the one layer order that
 //! `layers` writes down.
 
+mod chain;
 mod layers;
 
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use tokio::sync::Semaphore;
 
 use serde_json::{Value, json};
 use tower::layer::util::Identity;
-use tower::service_fn;
+use tower::{Layer, service_fn};
 use tower::util::BoxCloneSyncService;
 use url::Url;
 
@@ -27,13 +28,14 @@ use crate::metrics::labels::{Operation, Tier};
 use crate::middleware::cached_flight::CachedFlightConfig;
 use crate::middleware::circuit_breaker::Breaker;
 use crate::middleware::detach::Detached;
+use crate::middleware::model_health::ModelHealthLayer;
 use crate::middleware::rate_limit::Admitted;
 use crate::middleware::recording_digest::RecordingDigestLayer;
 use crate::middleware::retry::{RetryBudget, RetryLayer};
 use crate::redis::RedisLink;
 use crate::simulator::Simulator;
 use crate::upstream::azure_speech::AzureSpeechClient;
-use crate::upstream::connections::Connections;
+use crate::upstream::connections::{ConnectionSettings, Connections};
 use crate::upstream::gemini::GeminiClient;
 use crate::upstream::{Upstream, UpstreamError};
 use layers::{Guard, Layers};
@@ -55,6 +57,8 @@ pub struct Upstreams {
     gemini_connections: Connections,
     detached: Detached,
     metrics: Metrics,
+    /// The analysis chain's later links (none without `GEMINI_FALLBACK_MODELS`/`OPENAI_*`).
+    analysis_chain: chain::AnalysisChain,
 }
 
 /// What `/health/upstreams` says of the built-in simulator's address: the port it listens on is
@@ -92,8 +96,14 @@ impl Upstreams {
                 "base_url": self.gemini_target.base_url,
                 "state": self.gemini_breaker.state().as_str(),
                 "breaker": self.gemini_breaker.snapshot(),
+                "fallbacks": self.analysis_chain.health(),
             },
         })
+    }
+
+    /// Aim an analysis at the whole chain: its later links' cached answers are looked up too.
+    pub fn aim_analysis(&self, job: AnalyzeJob) -> AnalyzeJob {
+        AnalyzeJob { fallbacks: self.analysis_chain.fallbacks.clone(), ..job }
     }
 
     /// Bring the gauges that are read rather than counted up to date before a scrape: each
@@ -102,6 +112,9 @@ impl Upstreams {
     pub fn observe(&self) {
         let _ = self.azure_breaker.state();
         let _ = self.gemini_breaker.state();
+        for (_, breaker) in &self.analysis_chain.breakers {
+            let _ = breaker.state();
+        }
         for (upstream, connections) in
             [(Upstream::AzureSpeech, &self.azure_connections), (Upstream::Gemini, &self.gemini_connections)]
         {
@@ -139,8 +152,12 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         None
     };
 
-    let gemini = GeminiClient::new(upstreams.gemini.config(upstreams.connections, simulator_url.as_ref()));
+    // The built-in simulator speaks h2c, so calls to it take the multiplexed path production
+    // takes over TLS.
+    let simulator_connections = ConnectionSettings { http2_prior_knowledge: true, ..upstreams.connections };
+    let gemini_config = upstreams.gemini.config(upstreams.connections, simulator_url.as_ref());
     let gemini_target = TargetInfo::new(upstreams.gemini.cloud_url());
+    let gemini = GeminiClient::new(gemini_config.clone());
     let gemini_connections = gemini.connections().clone();
     let analyzer = Analyzer::new(gemini, metrics.clone());
 
@@ -161,47 +178,72 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
 
     let layers = Layers { cache: cache.clone(), cached_flight, detached: detached.clone(), metrics: metrics.clone() };
 
+    // One retry budget for every link of the analysis chain.
+    let gemini_budget = RetryBudget::default();
     let gemini_guard = Guard {
         upstream: Upstream::Gemini,
         breaker: Breaker::new(Upstream::Gemini, upstreams.breaker_config(), metrics.clone()),
-        retry: RetryLayer::new(upstreams.retry_policy(), RetryBudget::default(), Upstream::Gemini, metrics.clone()),
+        retry: RetryLayer::new(upstreams.retry_policy(), gemini_budget.clone(), Upstream::Gemini, metrics.clone()),
     };
-    let analyze = layers.stack(
-        Identity::new(),
-        Operation::Analyze,
-        "analyze",
-        &gemini_guard,
-        service_fn(move |job: AnalyzeJob| {
-            let analyzer = analyzer.clone();
-            async move { analyzer.analyze(&job).await.map(Served::fresh) }
-        }),
-    );
+    let primary = chain::Primary {
+        analyzer,
+        gemini: gemini_config,
+        breaker: gemini_guard.breaker.clone(),
+        budget: gemini_budget,
+    };
+    let (analyze, analysis_chain) = match chain::analysis_chain(
+        settings,
+        &layers,
+        primary,
+        simulator_url.as_ref(),
+        simulator_connections,
+    ) {
+        Ok((chain, info)) => (layers.over_chain(Identity::new(), "analyze", Upstream::Gemini, chain), info),
+        Err(primary) => {
+            let analyzer = primary.analyzer;
+            let retired = ModelHealthLayer::new(
+                Operation::Analyze,
+                upstreams.gemini.model.as_str().into(),
+                crate::config::GEMINI_MODEL,
+                Upstream::Gemini.as_str().into(),
+                metrics.clone(),
+            );
+            let client = retired.layer(service_fn(move |job: AnalyzeJob| {
+                let analyzer = analyzer.clone();
+                async move { analyzer.analyze(&job).await.map(Served::fresh) }
+            }));
+            let stack = layers.stack(Identity::new(), Operation::Analyze, "analyze", &gemini_guard, client);
+            (stack, chain::AnalysisChain::default())
+        }
+    };
 
     // Transcription and pronunciation assessment hit the same Azure endpoint: one breaker and
     // one retry budget for both, so an outage seen by one protects the other.
+    let azure_budget = RetryBudget::default();
     let azure_guard = Guard {
         upstream: Upstream::AzureSpeech,
         breaker: Breaker::new(Upstream::AzureSpeech, upstreams.breaker_config(), metrics.clone()),
-        retry: RetryLayer::new(
-            upstreams.retry_policy(),
-            RetryBudget::default(),
-            Upstream::AzureSpeech,
-            metrics.clone(),
-        ),
+        retry: RetryLayer::new(upstreams.retry_policy(), azure_budget.clone(), Upstream::AzureSpeech, metrics.clone()),
     };
     let client = azure.clone();
     let billed = billing(metrics, Operation::Transcribe);
-    let transcribe = layers.stack(
-        RecordingDigestLayer,
-        Operation::Transcribe,
-        "transcribe",
-        &azure_guard,
-        service_fn(move |job: TranscribeJob| {
-            let client = client.clone();
-            billed.count(&job.audio);
-            async move { client.transcribe(&job).await.map(Served::fresh) }
-        }),
-    );
+    let azure_transcribe = service_fn(move |job: TranscribeJob| {
+        let client = client.clone();
+        // Azure bills by the audio second, each attempt that reaches it.
+        billed.count(&job.audio);
+        async move { client.transcribe(&job).await.map(Served::fresh) }
+    });
+    let transcribe = match chain::transcription_chain(
+        settings,
+        &layers,
+        (&azure_guard.breaker, &azure_budget),
+        azure_transcribe.clone(),
+        simulator_url.as_ref(),
+        simulator_connections,
+    ) {
+        Some(chain) => layers.over_chain(RecordingDigestLayer, "transcribe", Upstream::AzureSpeech, chain),
+        None => layers.stack(RecordingDigestLayer, Operation::Transcribe, "transcribe", &azure_guard, azure_transcribe),
+    };
     // A reading is assessed in pieces (`domain::reading`): each piece's transcription and
     // assessment is one guarded call; the whole reading is the one cache entry and one flight.
     let (client, billed) = (azure.clone(), billing(metrics, Operation::Transcribe));
@@ -263,6 +305,7 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         gemini_connections,
         detached,
         metrics: metrics.clone(),
+        analysis_chain,
     })
 }
 

@@ -8,16 +8,20 @@ use std::time::Duration;
 pub enum Upstream {
     AzureSpeech,
     Gemini,
+    /// Any server of OpenAI's API (OpenAI, Azure OpenAI v1, vLLM, Ollama, llama.cpp, LiteLLM):
+    /// the last link of the analysis chain and the transcription fallback.
+    OpenAiCompatible,
 }
 
 impl Upstream {
-    pub const ALL: [Self; 2] = [Self::AzureSpeech, Self::Gemini];
+    pub const ALL: [Self; 3] = [Self::AzureSpeech, Self::Gemini, Self::OpenAiCompatible];
 
     /// The one spelling of it in every metric label (`upstream`, `service`, `provider`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::AzureSpeech => "azure_speech",
             Self::Gemini => "gemini",
+            Self::OpenAiCompatible => "openai_compatible",
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod azure_speech;
 pub mod connections;
 pub mod error;
 pub mod gemini;
+pub mod openai_compat;
 mod reply;
 mod retry_after;
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admission;
+mod analysis_chain;
 mod analysis_fields;
 mod audio;
 mod audio_edges;

@@ -57,17 +57,17 @@ pub fn parse_analysis(text: &str) -> AnalysisOutcome {
     }
     if let Some(analysis) = exact_analysis(text) {
         let parse = if had_bom || was_cut { ParseQuality::Repaired } else { ParseQuality::Clean };
-        return AnalysisOutcome { analysis, parse, tokens: Default::default() };
+        return AnalysisOutcome { analysis, parse, tokens: Default::default(), made_by: None };
     }
     if let Ok(value) = serde_json::from_str::<Value>(text)
         && let Some(analysis) = from_value(&value, MAX_ENCODING_LAYERS)
     {
         let exact = !had_bom && !was_cut && is_exact(&value, &analysis);
         let parse = if exact { ParseQuality::Clean } else { ParseQuality::Repaired };
-        return AnalysisOutcome { analysis, parse, tokens: Default::default() };
+        return AnalysisOutcome { analysis, parse, tokens: Default::default(), made_by: None };
     }
     match recover(text, MAX_ENCODING_LAYERS) {
-        Some(analysis) => AnalysisOutcome { analysis, parse: ParseQuality::Repaired, tokens: Default::default() },
+        Some(analysis) => AnalysisOutcome { analysis, parse: ParseQuality::Repaired, tokens: Default::default(), made_by: None },
         None => fallback(),
     }
 }
@@ -80,7 +80,7 @@ pub fn fallback_analysis() -> Analysis {
 }
 
 fn fallback() -> AnalysisOutcome {
-    AnalysisOutcome { analysis: fallback_analysis(), parse: ParseQuality::Fallback, tokens: Default::default() }
+    AnalysisOutcome { analysis: fallback_analysis(), parse: ParseQuality::Fallback, tokens: Default::default(), made_by: None }
 }
 
 fn is_exact(value: &Value, analysis: &Analysis) -> bool {

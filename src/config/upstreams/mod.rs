@@ -8,12 +8,14 @@
 //! [`azure`], `GEMINI_*` in [`gemini`], `SIMULATOR_*` in [`simulator`].
 
 mod azure;
+mod fallbacks;
 mod gemini;
 mod simulator;
 
 use std::time::Duration;
 
 pub use azure::{AzureSettings, AzureTarget};
+pub use fallbacks::{FallbackSettings, OpenAiLink, OpenAiTarget};
 pub use gemini::{GeminiSettings, GeminiTarget};
 pub use simulator::SimulatorSettings;
 
@@ -41,6 +43,9 @@ pub struct UpstreamSettings {
     pub azure: AzureSettings,
     pub gemini: GeminiSettings,
     pub simulator: SimulatorSettings,
+    /// The analysis chain after `GEMINI_MODEL`, and the transcription fallback
+    /// (`GEMINI_FALLBACK_MODELS`, `OPENAI_*`, `ANALYSIS_FALLBACK_AFTER_SECONDS`, `TRANSCRIBE_FALLBACK_*`).
+    pub fallbacks: FallbackSettings,
 }
 
 impl UpstreamSettings {
@@ -57,6 +62,13 @@ impl UpstreamSettings {
             ConnectionSettings { lanes, http2_prior_knowledge: vars.boolean(UPSTREAM_HTTP2_PRIOR_KNOWLEDGE, false)? };
         let azure = AzureSettings::from_vars(vars, kubernetes)?;
         let gemini = GeminiSettings::from_vars(vars, kubernetes)?;
+        let fallbacks = fallbacks::fallback_settings(
+            vars,
+            &gemini.model,
+            timeout,
+            gemini.target == GeminiTarget::Simulator,
+            azure.target == AzureTarget::Simulator,
+        )?;
         Ok(Self {
             timeout,
             max_attempts: vars.number(UPSTREAM_MAX_ATTEMPTS, 3u32, 1)?,
@@ -67,6 +79,7 @@ impl UpstreamSettings {
             azure,
             gemini,
             simulator: SimulatorSettings::from_vars(vars)?,
+            fallbacks,
         })
     }
 

@@ -8,8 +8,8 @@ use tower::Service;
 
 use super::flights::{Call, Flights};
 use super::lease::{Claim, Claimed, Lease, lease_exists};
-use super::store::look_call_store;
-use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable};
+use super::store::{ChainKeys, look_call_store};
+use crate::cache::{CacheKeyed, CacheKind, Cacheable};
 use crate::domain::served::{Origin, Served};
 use crate::middleware::rate_limit::{Admission, Admitted};
 use crate::upstream::error::Upstream;
@@ -47,7 +47,9 @@ where
 
     fn call(&mut self, request: Admitted<J>) -> Self::Future {
         let (admission, job) = request.into_parts();
-        let key = job.cache_key();
+        // A fallback chain's job has one key per link: looked up in order, the first leased.
+        let keys = ChainKeys::of(&job);
+        let key = keys.first().clone();
         let flights = self.flights.clone();
         let inner = self.inner.clone();
         Box::pin(async move {
@@ -64,12 +66,12 @@ where
             // `NotAdmitted`: not this caller's refusal, so a joiner flies again under its own
             // admission (a few times at most: each try needs another refused starter for the same
             // content).
-            let mut unstarted = Some((job, key));
+            let mut unstarted = Some((job, keys));
             let mut result = Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
             for _ in 0..3 {
                 let start = || -> Call<R> {
-                    let (job, key) = unstarted.take().expect("a flight is started once");
-                    Box::pin(fly(flights.clone(), inner.clone(), job, key, admission.clone()))
+                    let (job, keys) = unstarted.take().expect("a flight is started once");
+                    Box::pin(fly(flights.clone(), inner.clone(), job, keys, admission.clone()))
                 };
                 result = registry.join_or_start::<R>(&rendered, start).finish().await;
                 let refused_starter = matches!(result, Err(UpstreamError::NotAdmitted { .. })) && unstarted.is_some();
@@ -88,7 +90,7 @@ async fn fly<S, J, R>(
     flights: Arc<Flights>,
     inner: S,
     job: J,
-    key: CacheKey,
+    keys: ChainKeys,
     admission: Admission,
 ) -> Result<Served<R>, UpstreamError>
 where
@@ -98,12 +100,13 @@ where
     R: Cacheable,
 {
     let cache = &flights.cache;
+    let key = keys.first().clone();
     let refused = || Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
     let Some(link) = cache.redis().cloned() else {
         if !admission.admitted().await {
             return refused();
         }
-        return call(&flights, inner, job, key, None, &admission).await;
+        return call(&flights, inner, job, keys, None, &admission).await;
     };
     let config = flights.config;
     let now = Instant::now();
@@ -125,22 +128,22 @@ where
         match claimed {
             // Redis failing or backing off: coordinating would only add timeouts to a request
             // that is going upstream anyway.
-            Err(_) => return call(&flights, inner, job, key, None, &admission).await,
+            Err(_) => return call(&flights, inner, job, keys, None, &admission).await,
             Ok(Claimed::Stored(bytes)) => {
                 if let Some((value, tier)) = cache.accept_from_redis::<R>(&key, bytes).await {
                     return Ok(Served { value, origin: Origin::Cache { tier } });
                 }
                 // An unreadable entry, deleted by the cache: claim again, once.
                 if std::mem::replace(&mut unreadable_seen, true) {
-                    return call(&flights, inner, job, key, None, &admission).await;
+                    return call(&flights, inner, job, keys, None, &admission).await;
                 }
             }
             // The claim goes with the call: its lookup skips the Redis read this claim just
             // made, and its store ends the lease in the same round trip (`store.rs`).
             Ok(Claimed::Acquired(lease)) => {
-                return call(&flights, inner, job, key, Some(Claim::new(lease)), &admission).await;
+                return call(&flights, inner, job, keys, Some(Claim::new(lease)), &admission).await;
             }
-            Ok(Claimed::Held) => match wait_for_holder::<R>(&flights, &key, &lease_key, deadline).await {
+            Ok(Claimed::Held) => match wait_for_holder::<R>(&flights, &keys, &lease_key, deadline).await {
                 Waited::Stored(value) => {
                     cache
                         .metrics()
@@ -150,7 +153,7 @@ where
                     return Ok(Served { value, origin: Origin::SharedRemote });
                 }
                 Waited::LeaseGone => continue,
-                Waited::GiveUp => return call(&flights, inner, job, key, None, &admission).await,
+                Waited::GiveUp => return call(&flights, inner, job, keys, None, &admission).await,
             },
         }
     }
@@ -161,7 +164,7 @@ async fn call<S, J, R>(
     flights: &Arc<Flights>,
     inner: S,
     job: J,
-    key: CacheKey,
+    keys: ChainKeys,
     claim: Option<Claim>,
     admission: &Admission,
 ) -> Result<Served<R>, UpstreamError>
@@ -175,9 +178,9 @@ where
     match &flights.detach {
         Some(detach) => {
             let flights = flights.clone();
-            detach.run(async move { look_call_store(&flights, inner, job, key, claim, &admission).await }).await
+            detach.run(async move { look_call_store(&flights, inner, job, keys, claim, &admission).await }).await
         }
-        None => look_call_store(flights, inner, job, key, claim, &admission).await,
+        None => look_call_store(flights, inner, job, keys, claim, &admission).await,
     }
 }
 
@@ -191,7 +194,7 @@ enum Waited<R> {
 
 async fn wait_for_holder<R: Cacheable>(
     flights: &Flights,
-    key: &CacheKey,
+    keys: &ChainKeys,
     lease_key: &str,
     deadline: Instant,
 ) -> Waited<R> {
@@ -207,8 +210,10 @@ async fn wait_for_holder<R: Cacheable>(
         }
         tokio::time::sleep(pause.min(left)).await;
         pause = pause.saturating_mul(2).min(config.poll_max).max(Duration::from_millis(1));
-        if let Some((value, _tier)) = cache.probe::<R>(key).await {
-            return Waited::Stored(value);
+        for (_, key) in keys.iter() {
+            if let Some((value, _tier)) = cache.probe::<R>(key).await {
+                return Waited::Stored(value);
+            }
         }
         match lease_exists(link, lease_key).await {
             Ok(true) => {}

@@ -7,7 +7,7 @@ use tower::{Service, ServiceExt};
 use super::flights::Flights;
 use super::lease::Claim;
 use super::service::upstream_of;
-use crate::cache::{CacheKey, CacheKind, Cacheable};
+use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable, answer_key};
 use crate::domain::served::{Origin, Served};
 use crate::metrics::labels::Operation;
 use crate::middleware::rate_limit::Admission;
@@ -21,13 +21,34 @@ fn operation_of<R: Cacheable>() -> Operation {
     }
 }
 
-/// Look up, call, store, with `claim` (this instance's lease on `key`, if it took one) held by the
-/// call and ended by its store or released.
+/// A job's keys ([`CacheKeyed::chain_keys`]), at least one: the first is the job's own, the one
+/// leased and the one every flight is registered under; a fallback chain's later links follow.
+pub(super) struct ChainKeys(Vec<(Option<String>, CacheKey)>);
+
+impl ChainKeys {
+    pub(super) fn of<J: CacheKeyed>(job: &J) -> Self {
+        let keys = job.chain_keys();
+        assert!(!keys.is_empty(), "a job has at least its own key");
+        Self(keys)
+    }
+
+    pub(super) fn first(&self) -> &CacheKey {
+        &self.0[0].1
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &(Option<String>, CacheKey)> {
+        self.0.iter()
+    }
+}
+
+/// Look up, call, store, with `claim` (this instance's lease on the first key, if it took one)
+/// held by the call and ended by its store or released. Every key is looked up, in order; the
+/// answer is stored under the key of the model that made it.
 pub(super) async fn look_call_store<S, J, R>(
     flights: &Flights,
     inner: S,
     job: J,
-    key: CacheKey,
+    keys: ChainKeys,
     claim: Option<Claim>,
     admission: &Admission,
 ) -> Result<Served<R>, UpstreamError>
@@ -38,11 +59,18 @@ where
     R: Cacheable,
 {
     let cache = &flights.cache;
+    let key = keys.first();
     // A claim just found Redis without the value: its lookup skips Redis.
-    let found = match &claim {
-        Some(_) => cache.get_claimed::<R>(&key).await,
-        None => cache.get::<R>(&key).await,
+    let mut found = match &claim {
+        Some(_) => cache.get_claimed::<R>(key).await,
+        None => cache.get::<R>(key).await,
     };
+    for (_, later) in keys.iter().skip(1) {
+        if found.is_some() {
+            break;
+        }
+        found = cache.get::<R>(later).await;
+    }
     if let Some((value, tier)) = found {
         if let Some(claim) = claim {
             claim.release().await;
@@ -62,7 +90,18 @@ where
     };
     let stored = match &served {
         Ok(served) if served.origin == Origin::Upstream && served.value.is_cacheable() => {
-            cache.set_releasing(&key, &served.value, claim.as_ref().and_then(Claim::lease_ref)).await
+            match answer_key(&keys.0, &served.value) {
+                Some(home) if home == key => {
+                    cache.set_releasing(key, &served.value, claim.as_ref().and_then(Claim::lease_ref)).await
+                }
+                // Another link's key has another slot than the lease's (a Cluster script may not
+                // touch both): store it, then let the claim be released below.
+                Some(home) => {
+                    cache.set(home, &served.value).await;
+                    false
+                }
+                None => false,
+            }
         }
         _ => false,
     };

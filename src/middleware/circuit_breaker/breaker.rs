@@ -105,6 +105,9 @@ pub struct Breaker {
 
 struct Inner {
     upstream: Upstream,
+    /// The `service`/`upstream` label of its gauges and logs: the upstream's name, or a
+    /// fallback link's own (`gemini:<model>`), so each link of a chain is seen apart.
+    label: Arc<str>,
     failure_threshold: u32,
     recovery_timeout: Duration,
     half_open_max_probes: u32,
@@ -152,10 +155,17 @@ pub(crate) struct Permit {
 
 impl Breaker {
     pub fn new(upstream: Upstream, config: BreakerConfig, metrics: Metrics) -> Self {
+        Self::labelled(upstream, upstream.as_str(), config, metrics)
+    }
+
+    /// A breaker whose gauges and logs say `label` rather than the upstream's name: one per
+    /// link of a fallback chain, several of which may call the same upstream.
+    pub fn labelled(upstream: Upstream, label: &str, config: BreakerConfig, metrics: Metrics) -> Self {
         let now = Instant::now();
         let breaker = Self {
             inner: Arc::new(Inner {
                 upstream,
+                label: label.into(),
                 failure_threshold: config.failure_threshold.max(1),
                 recovery_timeout: config.recovery_timeout,
                 half_open_max_probes: config.half_open_max_probes.max(1),
@@ -181,6 +191,11 @@ impl Breaker {
         self.inner.upstream
     }
 
+    /// Its `service` label.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
     /// The current state; an open breaker whose timer ran out reports (and becomes) half-open.
     pub fn state(&self) -> BreakerState {
         let mut core = self.inner.core.lock();
@@ -195,7 +210,7 @@ impl Breaker {
         self.refresh(&mut core, now);
         let open = core.state == BreakerState::Open;
         serde_json::json!({
-            "upstream": self.inner.upstream.as_str(),
+            "upstream": &*self.inner.label,
             "state": core.state,
             "consecutive_failures": core.consecutive_failures,
             "failure_threshold": self.inner.failure_threshold,
@@ -295,7 +310,7 @@ impl Breaker {
     fn refresh(&self, core: &mut Core, now: Instant) {
         if core.state == BreakerState::Open && now >= core.open_until {
             self.transition(core, BreakerState::HalfOpen);
-            tracing::info!(upstream = self.inner.upstream.as_str(), "circuit half-open: probing the upstream");
+            tracing::info!(upstream = &*self.inner.label, "circuit half-open: probing the upstream");
         }
     }
 
@@ -306,7 +321,7 @@ impl Breaker {
         self.inner.open_until_ms.store(self.millis_since_epoch(core.open_until), Ordering::Release);
         self.transition(core, BreakerState::Open);
         tracing::warn!(
-            upstream = self.inner.upstream.as_str(),
+            upstream = &*self.inner.label,
             consecutive_failures = core.consecutive_failures,
             retry_in_seconds = self.inner.recovery_timeout.as_secs(),
             reopened,
@@ -318,7 +333,7 @@ impl Breaker {
         core.consecutive_failures = 0;
         core.opened_at = None;
         self.transition(core, BreakerState::Closed);
-        tracing::info!(upstream = self.inner.upstream.as_str(), "circuit closed: the upstream answered a probe");
+        tracing::info!(upstream = &*self.inner.label, "circuit closed: the upstream answered a probe");
     }
 
     fn transition(&self, core: &mut Core, to: BreakerState) {
@@ -331,7 +346,7 @@ impl Breaker {
     }
 
     fn export(&self, state: BreakerState) {
-        let upstream = self.inner.upstream.as_str();
+        let upstream = &*self.inner.label;
         let metrics = &self.inner.metrics;
         metrics.circuit_breaker_state.with_label_values(&[upstream]).set(state.gauge());
         metrics.service_health_status.with_label_values(&[upstream]).set(i64::from(state != BreakerState::Open));

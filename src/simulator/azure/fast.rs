@@ -33,6 +33,12 @@ pub(super) async fn transcribe(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Response {
+    if simulator.config().azure_unavailable {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"code": "ServiceUnavailable", "message": "The service is temporarily unavailable."}),
+        );
+    }
     match simulator.before_answer().await {
         Some(Fault::RateLimited) => {
             let seconds = simulator.config().retry_after_seconds;

@@ -76,6 +76,12 @@ async fn recognise(
     if !matches!(mode.as_str(), "conversation" | "interactive" | "dictation") {
         return StatusCode::NOT_FOUND.into_response();
     }
+    if simulator.config().azure_unavailable {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": {"code": "503", "message": "The service is temporarily unavailable."}}),
+        );
+    }
     match simulator.before_answer().await {
         Some(Fault::RateLimited) => {
             let seconds = simulator.config().retry_after_seconds;
@@ -200,6 +206,11 @@ fn lexical(display: &str) -> String {
         .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The sentence recognised in `audio`, for the simulated OpenAI-compatible transcription.
+pub(crate) fn sentence_for(audio: &[u8]) -> &'static str {
+    SENTENCES[(audio_hash(audio) % SENTENCES.len() as u64) as usize]
 }
 
 fn audio_hash(body: &[u8]) -> u64 {

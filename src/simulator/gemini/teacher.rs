@@ -185,7 +185,7 @@ fn capitalise(word: &str) -> String {
     chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-pub(super) fn assess(text: &str) -> Analysis {
+pub(crate) fn assess(text: &str) -> Analysis {
     let words = words(text);
     let errors = find_errors(&words, text);
     let word_count = words.len();

@@ -172,11 +172,12 @@ fn transcription(result: TranscribeResult, language: &str) -> Transcription {
         status: status.to_string(),
         offset_ms: start,
         duration_ms: end.saturating_sub(start),
+        provider: None,
     }
 }
 
 /// Lower case, punctuation dropped except in-word apostrophes.
-fn lexical(display: &str) -> String {
+pub(crate) fn lexical(display: &str) -> String {
     display
         .split_whitespace()
         .map(|word| {

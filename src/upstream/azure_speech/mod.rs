@@ -11,6 +11,7 @@ mod wire;
 
 pub use client::{AzureSpeechClient, AzureSpeechConfig, MAX_REPLY_BYTES};
 pub use fast::MAX_REPLY_BYTES as MAX_FAST_REPLY_BYTES;
+pub(crate) use fast::lexical;
 
 use crate::upstream::Upstream;
 

@@ -55,6 +55,9 @@ export function analysis(result) {
     list('Strengths', data.strengths, (text) => el('li', {}, text), 'None named.'),
     list('To improve', data.improvement_areas, (text) => el('li', {}, text), 'None named.'),
     list('Recommended tasks', data.recommended_tasks, task, 'None recommended.'),
-    metaLine(result, result.meta?.parse ? [`parse: ${result.meta.parse}`] : []),
+    metaLine(result, [
+      result.meta?.model && `model: ${result.meta.model}${result.meta.provider ? ` (${result.meta.provider})` : ''}`,
+      result.meta?.parse && `parse: ${result.meta.parse}`,
+    ].filter(Boolean)),
   ];
 }
