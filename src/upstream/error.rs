@@ -70,6 +70,25 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// A failed exchange with `upstream` before any status came back, one reading for every
+    /// client. A connect timeout is an unreachable host (worth another try or the next link),
+    /// not the call's deadline; reqwest's top-level message ("error sending request") hides the
+    /// cause worth logging, so the whole chain is kept, without the URL (it may carry a key).
+    pub fn transport(upstream: Upstream, error: reqwest::Error) -> Self {
+        if error.is_timeout() && !error.is_connect() {
+            return Self::Timeout { upstream };
+        }
+        let error = error.without_url();
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::Unreachable { upstream, message }
+    }
+
     pub fn upstream(&self) -> Upstream {
         match self {
             Self::Timeout { upstream }

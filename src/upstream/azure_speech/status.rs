@@ -13,22 +13,9 @@ use crate::upstream::{UpstreamError, retry_after};
 /// Error bodies end up in logs and error messages; an HTML error page must not flood them.
 const MAX_ERROR_MESSAGE_CHARS: usize = 300;
 
+/// For `map_err` and the capped reader.
 pub(super) fn transport_error(error: reqwest::Error) -> UpstreamError {
-    // A connect timeout is a refused connection for our purposes: retryable, unlike the
-    // deadline-style `Timeout`.
-    if error.is_timeout() && !error.is_connect() {
-        return UpstreamError::Timeout { upstream: UPSTREAM };
-    }
-    // reqwest's own message is generic ("error sending request"); the cause is in the chain.
-    let error = error.without_url();
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    UpstreamError::Unreachable { upstream: UPSTREAM, message }
+    UpstreamError::transport(UPSTREAM, error)
 }
 
 /// One decision per status class; the body only supplies the message.

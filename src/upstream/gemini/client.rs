@@ -98,10 +98,11 @@ impl GeminiClient {
             .body(body)
             .send()
             .await
-            .map_err(transport_error)?;
+            .map_err(|error| UpstreamError::transport(GEMINI, error))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = read_capped(response, MAX_REPLY_BYTES, GEMINI, transport_error).await?;
+        let bytes =
+            read_capped(response, MAX_REPLY_BYTES, GEMINI, |error| UpstreamError::transport(GEMINI, error)).await?;
         drop(http);
         if (200..300).contains(&status) {
             read_reply(&bytes)
@@ -109,27 +110,6 @@ impl GeminiClient {
             Err(classify_error(status, &headers, &bytes, SystemTime::now()))
         }
     }
-}
-
-fn transport_error(error: reqwest::Error) -> UpstreamError {
-    // A connect timeout is an unreachable host (worth another try), not the call's deadline.
-    if error.is_timeout() && !error.is_connect() {
-        UpstreamError::Timeout { upstream: GEMINI }
-    } else {
-        UpstreamError::Unreachable { upstream: GEMINI, message: error_chain(&error) }
-    }
-}
-
-/// reqwest's top-level message ("error sending request") hides the cause worth logging.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// A 2xx body: content outcomes (blocks) become errors, everything else a reply.

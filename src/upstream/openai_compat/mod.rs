@@ -126,25 +126,9 @@ impl OpenAiCompatClient {
     }
 }
 
+/// For `map_err` and the capped reader.
 fn transport_error(error: reqwest::Error) -> UpstreamError {
-    // A connect timeout is an unreachable host (worth the next link), not the call's deadline.
-    if error.is_timeout() && !error.is_connect() {
-        UpstreamError::Timeout { upstream: UPSTREAM }
-    } else {
-        UpstreamError::Unreachable { upstream: UPSTREAM, message: error_chain(&error) }
-    }
-}
-
-/// reqwest's top-level message ("error sending request") hides the cause worth logging.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
+    UpstreamError::transport(UPSTREAM, error)
 }
 
 #[cfg(test)]
