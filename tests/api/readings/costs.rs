@@ -1,15 +1,19 @@
 //! What a long reading costs: its user's usage counts every second sent to Azure (each piece
 //! transcribed and then assessed), the audio budget holds to that figure, a repeat served from
-//! the cache costs nothing.
+//! the cache costs nothing, and two instances on one Redis sent the same reading at once pay
+//! for it once.
 
 use std::time::Duration;
 
 use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Respond};
 
 use super::fake_azure;
 use super::reading_fake::{FakeAzure, Kind, RATE, Reading};
 use crate::cache::HANG_GUARD;
-use crate::helpers::{TestApp, assert_error, spawn_app_against};
+use crate::helpers::redis_support::RedisServer;
+use crate::helpers::{AZURE_PATH, TestApp, assert_error, spawn_app_against};
 
 async fn assess_as(app: &TestApp, user: &str, wav: Vec<u8>, reference: Option<&str>) -> reqwest::Response {
     let mut form = reqwest::multipart::Form::new()
@@ -96,4 +100,68 @@ async fn a_long_reading_costs_its_user_every_second_sent_and_its_repeat_costs_no
     let body = assert_error(refused, 429, "budget_exceeded").await;
     assert!(body["error"].as_str().is_some_and(|message| message.contains("audio")), "{body}");
     assert_eq!(fake.calls().len(), calls.len());
+}
+
+#[tokio::test]
+async fn the_same_long_reading_on_two_instances_at_once_is_sent_to_azure_once() {
+    let redis = RedisServer::start();
+    let reading = Reading::north_wind(1, 800, &[]);
+    let (wav, reference) = (reading.wav(), reading.reference_text());
+    let fake = FakeAzure::new(reading.clone());
+    // Each call takes a while, so the second instance finds the first one's reading in flight.
+    let (azure, gemini) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("POST")).and(path(AZURE_PATH)).respond_with(Slow(fake.clone())).mount(&azure).await;
+    let url = redis.url();
+    let vars = [("CACHE_MODE", "redis_only"), ("REDIS_URL", url.as_str()), ("REDIS_TIMEOUT_MS", "1000")];
+    let (a, b) = (spawn_app_against(&azure, &gemini, &vars).await, spawn_app_against(&azure, &gemini, &vars).await);
+
+    let (first, second) = tokio::join!(
+        assess_as(&a, "reader-a", wav.clone(), Some(&reference)),
+        assess_as(&b, "reader-b", wav.clone(), Some(&reference)),
+    );
+    let (first, second) = (answered(first).await, answered(second).await);
+    assert_eq!(first["data"], second["data"]);
+    assert_eq!(first["data"]["mode"], "scripted");
+
+    // One set of calls: every piece transcribed once and assessed once.
+    let calls = fake.calls();
+    let pieces = |kind: Kind| {
+        let mut spans: Vec<_> = calls
+            .iter()
+            .filter(|call| call.kind == kind)
+            .map(|call| call.piece.clone().map(|s| (s.start, s.end)))
+            .collect();
+        spans.sort();
+        spans
+    };
+    let (transcribed, assessed) = (pieces(Kind::Transcribe), pieces(Kind::Assess));
+    assert!(assessed.len() >= 2, "{calls:?}");
+    assert_eq!(transcribed, assessed, "{calls:?}");
+    let mut distinct = assessed.clone();
+    distinct.dedup();
+    assert_eq!(distinct, assessed, "a piece was sent twice: {calls:?}");
+
+    // The second waited for the first one's lease and read its result back.
+    let shared = |metrics: &str| {
+        let prefix = "single_flight_shared_total{operation=\"pronunciation\",scope=\"remote\"} ";
+        metrics.lines().find_map(|line| line.strip_prefix(prefix)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let metrics_a = a.get("/metrics").await.text().await.expect("metrics");
+    let metrics_b = b.get("/metrics").await.text().await.expect("metrics");
+    assert_eq!(shared(&metrics_a) + shared(&metrics_b), 1, "{metrics_a}\n{metrics_b}");
+    assert_eq!([&first, &second].iter().filter(|body| body["meta"]["cached"] == true).count(), 1);
+
+    // Only the reading that made the calls paid for them.
+    let sent = received_seconds(&fake);
+    let (day_a, day_b) = (counted(&a, "reader-a", 1).await, counted(&b, "reader-b", 1).await);
+    assert!((seconds(&day_a) + seconds(&day_b) - sent).abs() <= 0.001 * calls.len() as f64, "{day_a} {day_b}");
+}
+
+/// The fake Azure, answering after a second.
+struct Slow(FakeAzure);
+
+impl Respond for Slow {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        self.0.respond(request).set_delay(Duration::from_secs(1))
+    }
 }
