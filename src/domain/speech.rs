@@ -123,4 +123,7 @@ pub struct Pronunciation {
     pub segments: Vec<Segment>,
     /// Azure's `RecognitionStatus`, as for transcription.
     pub status: String,
+    /// The audio sent to make it; never stored, so a cached copy sent nothing.
+    #[serde(skip)]
+    pub sent: crate::usage::record::SentAudio,
 }

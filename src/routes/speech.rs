@@ -81,14 +81,16 @@ pub async fn pronunciation(State(state): State<AppState>, request: Request) -> R
     };
     let language = input::language(input.fields.language.as_deref(), input::DEFAULT_LANGUAGE)?;
     let audio = obtain_audio(&state, input.source, Purpose::Assessment, reservation, &admission).await?;
-    let seconds = audio.duration().as_secs_f64();
     let served = state
         .upstreams
         .pronounce
         .clone()
         .oneshot(Admitted::new(admission, PronunciationJob { audio, language, reference_text }))
         .await?;
-    let spend = spend(Operation::Pronunciation, &served, seconds);
+    // Every call the assessment made: a long reading sends each piece twice (transcribed, then
+    // assessed), free speech its recording twice.
+    let sent = served.value.sent.0.as_secs_f64();
+    let spend = spend(Operation::Pronunciation, &served, sent);
     let meta = meta(served.cached());
     Ok(with_spend(Success::new(served.value, meta).into_response(), spend))
 }

@@ -20,9 +20,10 @@
 //!   `provider` label and model id in the result's [`record::Billed`] (`AnalysisOutcome::tokens`),
 //!   and counts `ai_tokens_total{provider,model,kind}`; the handler adds it to the [`Spend`] when
 //!   the request's own call made the result;
-//! - audio: the handler adds the seconds the request sent ([`Spend::add_audio`], once per piece
-//!   when a long reading is cut into several), and the stack's client step counts
-//!   `ai_audio_seconds_total` per attempt.
+//! - audio: the handler adds the seconds the request sent ([`Spend::add_audio`]); a pronunciation
+//!   result carries the audio its calls sent ([`record::SentAudio`]: each piece of a long reading
+//!   transcribed and assessed), and the stack's client step counts `ai_audio_seconds_total` per
+//!   attempt.
 
 pub mod budget;
 pub mod buffer;

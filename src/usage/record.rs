@@ -54,6 +54,18 @@ impl PartialEq for Billed {
     }
 }
 
+/// Audio a result sent to Azure to be made: every call's recording or piece (a long reading
+/// sends each piece twice, to be transcribed and then assessed). Like [`Billed`], never stored
+/// and equal whatever it holds: a cached or shared copy sent nothing for its request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SentAudio(pub std::time::Duration);
+
+impl PartialEq for SentAudio {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// What an answered request cost: carried from the handler to the usage layer in the response's
 /// extensions, and recorded only for a 2xx.
 #[derive(Debug, Clone, PartialEq)]

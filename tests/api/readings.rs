@@ -14,6 +14,9 @@ mod reading_fake;
 
 use reading_fake::{FakeAzure, Kind, RATE, Reading, words_of};
 
+/// What a reading costs its user, and identical readings on two instances paid for once.
+mod costs;
+
 const THIRTY_SECONDS: usize = 30 * RATE;
 
 async fn fake_azure(fake: &FakeAzure) -> (MockServer, MockServer) {

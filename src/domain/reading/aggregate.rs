@@ -166,6 +166,7 @@ pub fn combine(mode: Mode, reference_text: Option<&str>, pieces: &[Assessed]) ->
         words,
         segments: pieces.iter().map(|piece| segment(piece, mode)).collect(),
         status,
+        sent: Default::default(),
     }
 }
 

@@ -3,10 +3,13 @@
 //! cache) hold the whole result as one entry and merge identical long readings.
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream};
+use parking_lot::Mutex;
 use tower::{Service, ServiceExt};
 
 use super::aggregate::{self, Assessed};
@@ -14,9 +17,10 @@ use super::pauses::{self, CutConfig};
 use super::{PIECE_LIMIT, reference_parts, samples_to_ms};
 use crate::audio::Audio;
 use crate::domain::jobs::{PronunciationJob, TranscribeJob};
-use crate::domain::served::Served;
+use crate::domain::served::{Origin, Served};
 use crate::domain::speech::{Mode, Pronunciation, Transcription};
 use crate::upstream::{Upstream, UpstreamError};
+use crate::usage::record::SentAudio;
 
 /// Assesses a [`PronunciationJob`] of any accepted length, scripted or not.
 #[derive(Clone)]
@@ -56,7 +60,12 @@ where
 
     fn call(&mut self, job: PronunciationJob) -> Self::Future {
         let reading = self.clone();
-        Box::pin(async move { reading.run(job).await.map(Served::fresh) })
+        Box::pin(async move {
+            let sent = Sent::default();
+            let mut result = reading.run(job, &sent).await?;
+            result.sent = SentAudio(sent.total());
+            Ok(Served::fresh(result))
+        })
     }
 }
 
@@ -71,12 +80,12 @@ where
         + 'static,
     A::Future: Send,
 {
-    async fn run(self, job: PronunciationJob) -> Result<Pronunciation, UpstreamError> {
+    async fn run(self, job: PronunciationJob, sent: &Sent) -> Result<Pronunciation, UpstreamError> {
         let mode = if job.reference_text.is_some() { Mode::Scripted } else { Mode::Unscripted };
         if job.audio.duration() <= PIECE_LIMIT {
             let duration_ms = u64::try_from(job.audio.duration().as_millis()).unwrap_or(u64::MAX);
             let text = job.reference_text.map_or(Text::TranscribeFirst, Text::Given);
-            let piece = self.piece(job.audio, job.language, text, 0, duration_ms).await?;
+            let piece = self.piece(job.audio, job.language, text, 0, duration_ms, sent.clone()).await?;
             return Ok(aggregate::single(piece, mode));
         }
         let audio = job.audio.clone();
@@ -93,7 +102,8 @@ where
             .iter()
             .map(|(_, audio)| {
                 let job = TranscribeJob { audio: audio.clone(), language: job.language.clone() };
-                self.transcribe.clone().oneshot(job)
+                let (call, sent, seconds) = (self.transcribe.clone().oneshot(job), sent.clone(), audio.duration());
+                async move { call.await.inspect(|served| sent.add(served, seconds)) }
             })
             .collect();
         let transcripts: Vec<Transcription> =
@@ -123,7 +133,7 @@ where
                     Some(part) => Text::Given(part),
                     None => Text::Silent(transcript.status),
                 };
-                self.clone().piece(audio, job.language.clone(), text, offset_ms, duration_ms)
+                self.clone().piece(audio, job.language.clone(), text, offset_ms, duration_ms, sent.clone())
             })
             .collect();
         let assessed: Vec<Assessed> = stream::iter(assessing).buffered(self.concurrency).try_collect().await?;
@@ -138,7 +148,9 @@ where
         text: Text,
         offset_ms: u64,
         duration_ms: u64,
+        sent: Sent,
     ) -> Result<Assessed, UpstreamError> {
+        let seconds = audio.duration();
         let silent = |status: String| Assessed {
             offset_ms,
             duration_ms,
@@ -149,7 +161,9 @@ where
             Text::Silent(status) => return Ok(silent(status)),
             Text::TranscribeFirst => {
                 let job = TranscribeJob { audio: audio.clone(), language: language.clone() };
-                let transcript = self.transcribe.clone().oneshot(job).await?.value;
+                let served = self.transcribe.clone().oneshot(job).await?;
+                sent.add(&served, seconds);
+                let transcript = served.value;
                 if transcript.text.trim().is_empty() {
                     return Ok(silent(transcript.status));
                 }
@@ -157,8 +171,27 @@ where
             }
         };
         let job = PronunciationJob { audio, language, reference_text: Some(reference) };
-        let result = self.assess.clone().oneshot(job).await?.value;
+        let served = self.assess.clone().oneshot(job).await?;
+        sent.add(&served, seconds);
+        let result = served.value;
         Ok(Assessed { offset_ms, duration_ms, result })
+    }
+}
+
+/// The audio a reading's own calls sent to Azure, for its user's usage and audio budget.
+#[derive(Clone, Default)]
+struct Sent(Arc<Mutex<Duration>>);
+
+impl Sent {
+    /// A call answered from elsewhere (a cache, another request's call) sent nothing.
+    fn add<T>(&self, served: &Served<T>, audio: Duration) {
+        if served.origin == Origin::Upstream {
+            *self.0.lock() += audio;
+        }
+    }
+
+    fn total(&self) -> Duration {
+        *self.0.lock()
     }
 }
 
