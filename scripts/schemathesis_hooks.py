@@ -78,3 +78,15 @@ def refused_only_for_its_audio(ctx, response, case):
         if not (message.startswith("audio_url ") or " recording is damaged: " in message):
             raise AssertionError(f"a schema-valid request was refused for its fields: {message!r}")
     return None
+
+
+@schemathesis.check
+def refused_only_for_its_range(ctx, response, case):
+    """A schema-valid `/api/usage` request may be refused only for its range of days (more than
+    92, or `from` after `to`), which the document states in words but no schema can."""
+    if case.operation.path != "/api/usage" or not _is_positive(case) or response.status_code != 422:
+        return None
+    message = response.json().get("error", "")
+    if not (message.startswith("at most ") or " is after " in message):
+        raise AssertionError(f"a schema-valid usage request was refused for its fields: {message!r}")
+    return None

@@ -68,9 +68,12 @@ pub struct UsageReport {
     path = "/api/usage",
     tag = "usage",
     params(
-        ("user_id" = String, Query, description = "The user, as sent in `X-User-ID`"),
-        ("from" = Option<String>, Query, description = "First day, `YYYY-MM-DD` (UTC); default: `to`"),
-        ("to" = Option<String>, Query, description = "Last day, `YYYY-MM-DD` (UTC); default: today"),
+        // The patterns are those of `user_id` elsewhere (no control characters) plus one visible
+        // character, written for ECMA-262 and Python alike (see `input::schema`).
+        ("user_id" = String, Query, description = "The user, as sent in `X-User-ID`", min_length = 1, max_length = 128,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u034f\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff][^\u0000-\u001f\u007f-\u009f]*(?![\s\S])"),
+        ("from" = Option<String>, Query, format = Date, description = "First day, `YYYY-MM-DD` (UTC); default: `to`. At most 92 days before `to`"),
+        ("to" = Option<String>, Query, format = Date, description = "Last day, `YYYY-MM-DD` (UTC); default: today"),
     ),
     responses(
         (status = 200, description = "Counts per day and their sum", body = Success<UsageReport>),
