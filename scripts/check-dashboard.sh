@@ -116,11 +116,12 @@ redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --d
 pids+=($!)
 
 service_port="$(free_port)"
-# Upstream faults in the simulator so that error, retry and fallback panels have something;
+# Upstream faults in the simulator so that error, retry and fallback panels have something (a
+# fallback model, so that analyses the faults hit are handed over);
 # a small per-user limit that one user of the load exceeds.
 BIND_ADDRESS=127.0.0.1 PORT="$service_port" API_KEYS=dashboard-key CACHE_MODE=tiered \
     REDIS_URL="redis://127.0.0.1:$redis_port/0" DISK_CACHE_DIR="$tmp/cache" \
-    RATE_LIMIT_PER_MINUTE=30 SIMULATOR_SERVER_ERROR_RATE=0.2 SIMULATOR_MALFORMED_RATE=0.3 \
+    RATE_LIMIT_PER_MINUTE=30 GEMINI_FALLBACK_MODELS=gemini-2.5-flash-lite SIMULATOR_SERVER_ERROR_RATE=0.2 SIMULATOR_MALFORMED_RATE=0.3 \
     LOG_FORMAT=json RUST_LOG=warn \
     "$binary" >"$tmp/service.log" 2>&1 &
 pids+=($!)
