@@ -41,16 +41,17 @@ pub struct ApiDoc;
 struct ErrorResponses;
 
 impl ErrorResponses {
-    const ROWS: [(&'static str, &'static str); 9] = [
+    const ROWS: [(&'static str, &'static str); 10] = [
         ("401", "Missing or wrong X-API-Key"),
         ("408", "The request body stalled for longer than REQUEST_BODY_TIMEOUT_SECONDS"),
         ("413", "Body or audio over its limit"),
-        ("415", "Audio neither WAV nor Ogg/Opus"),
+        ("415", "Not a recording this service decodes: an unknown format or codec, or one that would decode to more audio than AUDIO_MAX_SECONDS of stereo 48 kHz"),
         ("422", "Malformed JSON, missing or invalid field, bad or forbidden audio_url"),
         (
             "429",
             "Per-user rate limit (rate_limited; see Retry-After and RateLimit-* headers), or the user's daily audio or token budget is spent (budget_exceeded; Retry-After until the next UTC midnight)",
         ),
+        ("500", "A fault of this service's own (internal_error); the request id finds its log line"),
         ("502", "The upstream answered with an error retrying will not fix"),
         (
             "503",
