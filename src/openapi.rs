@@ -7,9 +7,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::analysis::Analysis;
+use crate::domain::speech::{Pronunciation, Transcription};
 use crate::error::ErrorEnvelope;
 use crate::routes::envelope::Success;
-use crate::domain::speech::{Pronunciation, Transcription};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,7 +45,10 @@ impl ErrorResponses {
         ("401", "Missing or wrong X-API-Key"),
         ("408", "The request body stalled for longer than REQUEST_BODY_TIMEOUT_SECONDS"),
         ("413", "Body or audio over its limit"),
-        ("415", "Not a recording this service decodes: an unknown format or codec, or one that would decode to more audio than AUDIO_MAX_SECONDS of stereo 48 kHz"),
+        (
+            "415",
+            "Not a recording this service decodes: an unknown format or codec, or one that would decode to more audio than AUDIO_MAX_SECONDS of stereo 48 kHz",
+        ),
         ("422", "Malformed JSON, missing or invalid field, bad or forbidden audio_url"),
         (
             "429",

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use backend_ai::audio::opus::OpusHead;
 use backend_ai::audio::{Audio, Policy, Purpose, ogg_opus};
-use backend_ai::simulator::{SimConfig, Simulator};
 use backend_ai::domain::jobs::{PronunciationJob, TranscribeJob};
 use backend_ai::domain::speech::{Pronunciation, Transcription, WordScore};
+use backend_ai::simulator::{SimConfig, Simulator};
 use backend_ai::upstream::azure_speech::{AzureSpeechClient, AzureSpeechConfig};
 use backend_ai::upstream::{Upstream, UpstreamError};
 use base64::Engine;

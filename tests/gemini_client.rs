@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use backend_ai::analysis::ParseQuality;
 use backend_ai::analysis::analyzer::Analyzer;
+use backend_ai::domain::jobs::AnalyzeJob;
 use backend_ai::metrics::Metrics;
 use backend_ai::simulator::{SimConfig, Simulator};
-use backend_ai::domain::jobs::AnalyzeJob;
 use backend_ai::upstream::connections::ConnectionSettings;
 use backend_ai::upstream::gemini::{FinishReason, GeminiClient, GeminiConfig, GenerateRequest, Usage};
 use backend_ai::upstream::{Upstream, UpstreamError};

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::analysis::model::{MadeBy, Provider};
 use crate::analysis::{AnalysisOutcome, ParseQuality, parse_analysis, prompt};
-use crate::metrics::Metrics;
 use crate::domain::jobs::AnalyzeJob;
+use crate::metrics::Metrics;
 use crate::upstream::gemini::{GeminiClient, GenerateRequest, Usage};
 use crate::upstream::{Upstream, UpstreamError};
 use crate::usage::record::{Billed, ModelTokens, TokenUsage};

@@ -13,9 +13,9 @@ use sha2::{Digest, Sha256};
 
 use crate::analysis::model::{AnalysisOutcome, MadeBy, ParseQuality};
 use crate::audio::NORMALISER_VERSION;
-use crate::metrics::labels::Operation;
 use crate::domain::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob, normalise_text};
 use crate::domain::speech::{Pronunciation, Transcription};
+use crate::metrics::labels::Operation;
 
 /// Bump when the meaning of a key's inputs changes; old entries then simply stop matching.
 pub const KEY_NAMESPACE: &str = "backend-ai:v1";
@@ -335,8 +335,7 @@ mod tests {
     fn the_same_audio_for_transcription_and_pronunciation_never_shares_a_key() {
         let transcribe = TranscribeJob { audio: wav(b"a"), language: "en-US".to_string() }.cache_key();
         let pronounce =
-            PronunciationJob { audio: wav(b"a"), language: "en-US".to_string(), reference_text: None }
-                .cache_key();
+            PronunciationJob { audio: wav(b"a"), language: "en-US".to_string(), reference_text: None }.cache_key();
         assert_ne!(transcribe.as_str(), pronounce.as_str());
     }
 

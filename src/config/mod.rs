@@ -47,8 +47,8 @@ pub use redis::RedisSettings;
 pub use server::ServerSettings;
 pub use telemetry::TelemetrySettings;
 pub use upstreams::{
-    AzureSettings, AzureTarget, FallbackSettings, GeminiSettings, GeminiTarget, OpenAiLink, OpenAiTarget, SimulatorSettings,
-    UpstreamSettings,
+    AzureSettings, AzureTarget, FallbackSettings, GeminiSettings, GeminiTarget, OpenAiLink, OpenAiTarget,
+    SimulatorSettings, UpstreamSettings,
 };
 pub use vars::ConfigError;
 use vars::{Vars, read_config_file};

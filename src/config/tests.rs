@@ -234,6 +234,9 @@ fn the_wait_for_room_in_the_recordings_budget_is_whole_milliseconds_and_may_be_z
 #[test]
 fn pronunciation_concurrency_defaults_to_four_and_must_be_positive() {
     assert_eq!(settings(&[]).expect("defaults").upstreams.azure.pronunciation_concurrency, 4);
-    assert_eq!(settings(&[(PRONUNCIATION_CONCURRENCY, "8")]).expect("set").upstreams.azure.pronunciation_concurrency, 8);
+    assert_eq!(
+        settings(&[(PRONUNCIATION_CONCURRENCY, "8")]).expect("set").upstreams.azure.pronunciation_concurrency,
+        8
+    );
     assert!(settings(&[(PRONUNCIATION_CONCURRENCY, "0")]).is_err());
 }

@@ -3,7 +3,7 @@
 //! speech domain's own logic ([`reading`]: whole readings cut, aligned and scored as one).
 
 pub mod jobs;
+pub mod provider;
 pub mod reading;
 pub mod served;
 pub mod speech;
-pub mod provider;

@@ -75,7 +75,10 @@ mod tests {
     #[test]
     fn the_prefix_leads_every_key() {
         let keys = KeySpace::new("staging:");
-        assert_eq!(keys.result("transcription", &"ab".repeat(32)), format!("staging:v1:transcription:{{{}}}", "ab".repeat(32)));
+        assert_eq!(
+            keys.result("transcription", &"ab".repeat(32)),
+            format!("staging:v1:transcription:{{{}}}", "ab".repeat(32))
+        );
         assert_eq!(keys.limit("ratelimit", "user:7"), "staging:v1:ratelimit:user:7");
     }
 }

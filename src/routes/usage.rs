@@ -118,8 +118,13 @@ pub async fn usage(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
     let total = sum(&days);
     let report =
         UsageReport { user_id, from: from.to_string(), to: to.to_string(), days, total, complete: read.complete };
-    let meta =
-        Meta { cached: false, request_id: request_id::current().unwrap_or_default(), parse: None, model: None, provider: None };
+    let meta = Meta {
+        cached: false,
+        request_id: request_id::current().unwrap_or_default(),
+        parse: None,
+        model: None,
+        provider: None,
+    };
     Ok(Success::new(report, meta).into_response())
 }
 

@@ -146,7 +146,11 @@ async fn generate_content(
         );
     }
     if config.unavailable_models.iter().any(|down| down == model) {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "The model is overloaded. Please try again later.");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "The model is overloaded. Please try again later.",
+        );
     }
     let request = match serde_json::from_slice::<Request>(&body) {
         Ok(request) => request,

@@ -156,7 +156,8 @@ pub(super) fn analysis_chain(
         let client = OpenAiCompatClient::new(OpenAiCompatConfig { base_url, api_key, connections });
         let analyzer = CompatAnalyzer::new(client, &openai.model, metrics.clone());
         let upstream = Upstream::OpenAiCompatible;
-        let breaker = Breaker::labelled(upstream, upstream.as_str(), settings.upstreams.breaker_config(), metrics.clone());
+        let breaker =
+            Breaker::labelled(upstream, upstream.as_str(), settings.upstreams.breaker_config(), metrics.clone());
         let info = LinkInfo { model: openai.model.as_str().into(), provider: upstream, variable: OPENAI_MODEL };
         let health = ModelHealthLayer::new(
             Operation::Analyze,

@@ -11,8 +11,8 @@ use tokio::sync::Semaphore;
 
 use serde_json::{Value, json};
 use tower::layer::util::Identity;
-use tower::{Layer, service_fn};
 use tower::util::BoxCloneSyncService;
+use tower::{Layer, service_fn};
 use url::Url;
 
 use crate::analysis::AnalysisOutcome;
@@ -191,31 +191,26 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> std::io::Result<Up
         breaker: gemini_guard.breaker.clone(),
         budget: gemini_budget,
     };
-    let (analyze, analysis_chain) = match chain::analysis_chain(
-        settings,
-        &layers,
-        primary,
-        simulator_url.as_ref(),
-        simulator_connections,
-    ) {
-        Ok((chain, info)) => (layers.over_chain(Identity::new(), "analyze", Upstream::Gemini, chain), info),
-        Err(primary) => {
-            let analyzer = primary.analyzer;
-            let retired = ModelHealthLayer::new(
-                Operation::Analyze,
-                upstreams.gemini.model.as_str().into(),
-                crate::config::GEMINI_MODEL,
-                Upstream::Gemini.as_str().into(),
-                metrics.clone(),
-            );
-            let client = retired.layer(service_fn(move |job: AnalyzeJob| {
-                let analyzer = analyzer.clone();
-                async move { analyzer.analyze(&job).await.map(Served::fresh) }
-            }));
-            let stack = layers.stack(Identity::new(), Operation::Analyze, "analyze", &gemini_guard, client);
-            (stack, chain::AnalysisChain::default())
-        }
-    };
+    let (analyze, analysis_chain) =
+        match chain::analysis_chain(settings, &layers, primary, simulator_url.as_ref(), simulator_connections) {
+            Ok((chain, info)) => (layers.over_chain(Identity::new(), "analyze", Upstream::Gemini, chain), info),
+            Err(primary) => {
+                let analyzer = primary.analyzer;
+                let retired = ModelHealthLayer::new(
+                    Operation::Analyze,
+                    upstreams.gemini.model.as_str().into(),
+                    crate::config::GEMINI_MODEL,
+                    Upstream::Gemini.as_str().into(),
+                    metrics.clone(),
+                );
+                let client = retired.layer(service_fn(move |job: AnalyzeJob| {
+                    let analyzer = analyzer.clone();
+                    async move { analyzer.analyze(&job).await.map(Served::fresh) }
+                }));
+                let stack = layers.stack(Identity::new(), Operation::Analyze, "analyze", &gemini_guard, client);
+                (stack, chain::AnalysisChain::default())
+            }
+        };
 
     // Transcription and pronunciation assessment hit the same Azure endpoint: one breaker and
     // one retry budget for both, so an outage seen by one protects the other.

@@ -67,7 +67,9 @@ pub fn parse_analysis(text: &str) -> AnalysisOutcome {
         return AnalysisOutcome { analysis, parse, tokens: Default::default(), made_by: None };
     }
     match recover(text, MAX_ENCODING_LAYERS) {
-        Some(analysis) => AnalysisOutcome { analysis, parse: ParseQuality::Repaired, tokens: Default::default(), made_by: None },
+        Some(analysis) => {
+            AnalysisOutcome { analysis, parse: ParseQuality::Repaired, tokens: Default::default(), made_by: None }
+        }
         None => fallback(),
     }
 }
@@ -80,7 +82,12 @@ pub fn fallback_analysis() -> Analysis {
 }
 
 fn fallback() -> AnalysisOutcome {
-    AnalysisOutcome { analysis: fallback_analysis(), parse: ParseQuality::Fallback, tokens: Default::default(), made_by: None }
+    AnalysisOutcome {
+        analysis: fallback_analysis(),
+        parse: ParseQuality::Fallback,
+        tokens: Default::default(),
+        made_by: None,
+    }
 }
 
 fn is_exact(value: &Value, analysis: &Analysis) -> bool {

@@ -44,13 +44,7 @@ where
             .and_then(|value| value.to_str().ok())
             .map(|value| value.chars().take(64).collect::<String>())
             .unwrap_or_default();
-        let in_flight = InFlight::enter(
-            series,
-            request_id,
-            user_id,
-            self.quote,
-            Instant::now(),
-        );
+        let in_flight = InFlight::enter(series, request_id, user_id, self.quote, Instant::now());
         ResponseFuture::new(self.inner.call(request), in_flight)
     }
 }

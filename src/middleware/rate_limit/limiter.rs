@@ -291,7 +291,12 @@ struct RedisGrantor<'a> {
 impl Grantor for RedisGrantor<'_> {
     type Error = RedisLinkError;
 
-    fn grant(&self, key: &str, want: u64, give_back: u64) -> impl Future<Output = Result<Grant, RedisLinkError>> + Send {
+    fn grant(
+        &self,
+        key: &str,
+        want: u64,
+        give_back: u64,
+    ) -> impl Future<Output = Result<Grant, RedisLinkError>> + Send {
         // After a failure the link backs off the part of Redis that holds this key (not all of
         // it: one dead shard must not make every user's limit local), so a hung Redis costs one
         // op timeout per second, not one per request.

@@ -55,8 +55,8 @@ const SENTENCES: &[&str] = &[
 
 mod accept;
 mod assessment;
-mod sounds;
 mod fast;
+mod sounds;
 
 pub fn router(simulator: Simulator) -> Router {
     Router::new()
