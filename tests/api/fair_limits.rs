@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::helpers::redis_support::RedisServer;
 use crate::helpers::{TestApp, spawn_app};
 
@@ -24,20 +22,6 @@ async fn instance(redis: &RedisServer) -> TestApp {
     .await
 }
 
-async fn analyze_as(app: &TestApp, user: &str) -> u16 {
-    app.client
-        .post(app.url("/api/analyze"))
-        .header("X-API-Key", KEY)
-        .header("X-User-ID", user)
-        .json(&json!({"text": "Yesterday I go to the shop."}))
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .expect("answered")
-        .status()
-        .as_u16()
-}
-
 fn rejections(app: &TestApp, scope: &str) -> u64 {
     app.state.metrics.rate_limit_rejections_total.with_label_values(&["redis", scope]).get()
 }
@@ -53,7 +37,7 @@ async fn one_user_flooding_a_key_with_refused_requests_leaves_the_keys_other_use
     let flood = async {
         let mut statuses = Vec::new();
         for n in 0..100 {
-            statuses.push(analyze_as(&instances[n % 2], "retry-loop").await);
+            statuses.push(instances[n % 2].analyze_as(KEY, "retry-loop").await);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         statuses
@@ -62,7 +46,7 @@ async fn one_user_flooding_a_key_with_refused_requests_leaves_the_keys_other_use
         let mut statuses = Vec::new();
         for n in 0..20 {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            statuses.push(analyze_as(&instances[n % 2], &format!("learner-{n}")).await);
+            statuses.push(instances[n % 2].analyze_as(KEY, &format!("learner-{n}")).await);
         }
         statuses
     };
@@ -83,7 +67,7 @@ async fn one_user_flooding_a_key_with_refused_requests_leaves_the_keys_other_use
     // The ceiling still holds a key holder who invents a user id per request.
     let mut invented = Vec::new();
     for n in 0..40 {
-        invented.push(analyze_as(&instances[n % 2], &format!("invented-{n}")).await);
+        invented.push(instances[n % 2].analyze_as(KEY, &format!("invented-{n}")).await);
     }
     let served_after = invented.iter().filter(|status| **status == 200).count();
     assert!(served_after < 40, "the ceiling is spent by what was served: {invented:?}");

@@ -132,6 +132,22 @@ impl TestApp {
         format!("http://{}{}", self.address, path)
     }
 
+    /// The status of one analysis of the same text, sent with `key` as `user`: what the limit
+    /// tests count.
+    pub async fn analyze_as(&self, key: &str, user: &str) -> u16 {
+        self.client
+            .post(self.url("/api/analyze"))
+            .header("X-API-Key", key)
+            .header("X-User-ID", user)
+            .json(&serde_json::json!({"text": "Yesterday I go to the shop."}))
+            .timeout(std::time::Duration::from_secs(30))
+            .send()
+            .await
+            .expect("answered")
+            .status()
+            .as_u16()
+    }
+
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client.post(self.url(path)).json(body).send().await.expect("request sent")
     }

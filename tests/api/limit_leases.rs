@@ -6,8 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::helpers::redis_support::RedisServer;
 use crate::helpers::{TestApp, spawn_app};
 
@@ -23,20 +21,6 @@ async fn instance(redis: &RedisServer, per_minute: &str) -> TestApp {
         ("SIMULATOR_LATENCY_MS", "0"),
     ])
     .await
-}
-
-async fn analyze_as(app: &TestApp, user: &str) -> u16 {
-    app.client
-        .post(app.url("/api/analyze"))
-        .header("X-API-Key", KEY)
-        .header("X-User-ID", user)
-        .json(&json!({"text": "Yesterday I go to the shop."}))
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .expect("answered")
-        .status()
-        .as_u16()
 }
 
 async fn connection(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
@@ -79,12 +63,12 @@ async fn a_thousand_hits_from_one_user_cost_a_few_scripts_not_two_thousand() {
     let redis = RedisServer::start();
     let app = instance(&redis, "6000000").await;
     let mut raw = connection(&redis).await;
-    assert_eq!(analyze_as(&app, "busy-learner").await, 200, "the miss that fills the cache");
+    assert_eq!(app.analyze_as(KEY, "busy-learner").await, 200, "the miss that fills the cache");
     reset_stats(&mut raw).await;
 
     let started = Instant::now();
     for _ in 0..1000 {
-        assert_eq!(analyze_as(&app, "busy-learner").await, 200);
+        assert_eq!(app.analyze_as(KEY, "busy-learner").await, 200);
     }
     let seconds = started.elapsed().as_secs();
     let scripts = scripts_run(&mut raw).await;
@@ -98,13 +82,13 @@ async fn a_user_held_at_429_costs_no_script_until_retry_after() {
     let redis = RedisServer::start();
     let app = instance(&redis, "5").await;
     let mut raw = connection(&redis).await;
-    assert_eq!(analyze_as(&app, "warm-up").await, 200);
+    assert_eq!(app.analyze_as(KEY, "warm-up").await, 200);
     reset_stats(&mut raw).await;
 
     let started = Instant::now();
     let mut statuses = Vec::new();
     for _ in 0..100 {
-        statuses.push(analyze_as(&app, "retry-loop").await);
+        statuses.push(app.analyze_as(KEY, "retry-loop").await);
     }
     // One more of its own every 12 s, should the machine be that slow.
     let refills = started.elapsed().as_secs() / 12;
