@@ -213,6 +213,7 @@ impl Cache {
         match envelope::open::<T>(sealed.bytes, SystemTime::now()) {
             Opened::Fresh(value, _) => {
                 self.count("get", "hit", TIER_MEMORY);
+                self.touch_disk(key);
                 Some((value, TIER_MEMORY))
             }
             Opened::Expired | Opened::Invalid => None,
@@ -278,6 +279,7 @@ impl Cache {
             match envelope::open::<T>(sealed.bytes, now) {
                 Opened::Fresh(value, _) => {
                     self.count("get", "hit", TIER_MEMORY);
+                    self.touch_disk(key);
                     return Some((value, TIER_MEMORY));
                 }
                 Opened::Expired | Opened::Invalid => self.inner.memory.remove(key.as_str()).await,
@@ -335,6 +337,14 @@ impl Cache {
             }
         }
         None
+    }
+
+    /// A memory hit keeps the key's disk entry among the last to go: otherwise a key served
+    /// from memory for hours looks unused to the disk tier, which evicts it first.
+    fn touch_disk(&self, key: &CacheKey) {
+        if let Some(disk) = &self.inner.disk {
+            disk.touch(key.as_str());
+        }
     }
 
     async fn fill_from_disk(&self, key: &CacheKey, sealed: &Sealed, now: SystemTime) {
