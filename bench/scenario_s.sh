@@ -14,6 +14,8 @@
 # CACHE_MODE=redis_only, before the tiered pair in odd runs and after it in even ones.
 
 scenario_s() {
+  # BENCH_S_SECONDS: the 8 s phases in a --quick run too (quick's own is 3 s).
+  local S_SECONDS=${BENCH_S_SECONDS:-$S_SECONDS}
   log "s: the disk tier under a burst of misses, then a trickle (two phases), CACHE_MODE=tiered, service configuration: $CONFIG"
   start_simulator 0
   service_config 0
