@@ -174,6 +174,7 @@ impl Cache {
             match envelope::open::<T>(bytes, SystemTime::now()) {
                 Opened::Fresh(value, sealed) => {
                     self.count("get", "hit", TIER_REDIS);
+                    self.touch_disk(key);
                     self.inner.memory.insert(key.as_str(), sealed).await;
                     Some((value, TIER_REDIS))
                 }
@@ -294,6 +295,7 @@ impl Cache {
                 Ok(Some(bytes)) => match envelope::open::<T>(bytes, now) {
                     Opened::Fresh(value, sealed) => {
                         self.count("get", "hit", TIER_REDIS);
+                        self.touch_disk(key);
                         self.inner.memory.insert(key.as_str(), sealed).await;
                         return Some((value, TIER_REDIS));
                     }
@@ -339,8 +341,9 @@ impl Cache {
         None
     }
 
-    /// A memory hit keeps the key's disk entry among the last to go: otherwise a key served
-    /// from memory for hours looks unused to the disk tier, which evicts it first.
+    /// A hit in a tier above (memory, Redis) keeps the key's disk entry among the last to go:
+    /// otherwise a key served from memory for hours looks unused to the disk tier, which
+    /// evicts it first.
     fn touch_disk(&self, key: &CacheKey) {
         if let Some(disk) = &self.inner.disk {
             disk.touch(key.as_str());
