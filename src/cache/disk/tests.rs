@@ -344,3 +344,33 @@ async fn a_batch_cut_short_by_a_crash_reads_back_as_misses() {
         }
     }
 }
+
+#[tokio::test]
+async fn bytes_the_store_holds_are_not_written_again_for_another_key() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = open(dir.path(), 1 << 20);
+    disk.put("first", value(1), in_an_hour());
+    disk.close().await;
+    drop(disk);
+    let file = content_of(dir.path(), "first");
+    let inode = std::fs::metadata(&file).expect("content").ino();
+    let disk = open(dir.path(), 1 << 20);
+    disk.flush().await;
+    let release = disk.hold();
+    for key in ["second", "third"] {
+        disk.put(key, value(1), in_an_hour());
+    }
+    drop(release);
+    disk.close().await;
+    drop(disk);
+    // The same file, not a copy renamed over it (which would unlink the old one).
+    assert_eq!(std::fs::metadata(&file).expect("content").ino(), inode);
+    let reopened = open(dir.path(), 1 << 20);
+    for key in ["first", "second", "third"] {
+        match reopened.get(key).await {
+            DiskRead::Found(bytes) => assert_eq!(bytes, value(1)),
+            _ => panic!("{key} must be read back"),
+        }
+    }
+}
