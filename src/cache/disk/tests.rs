@@ -374,3 +374,20 @@ async fn bytes_the_store_holds_are_not_written_again_for_another_key() {
         }
     }
 }
+
+#[tokio::test]
+async fn content_a_rewritten_key_leaves_stays_for_a_key_written_after_it_in_the_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = open(dir.path(), 1 << 20);
+    disk.put("moved", value(1), in_an_hour());
+    disk.flush().await;
+    let release = disk.hold();
+    disk.put("moved", value(2), in_an_hour());
+    disk.put("same as before", value(1), in_an_hour());
+    drop(release);
+    disk.flush().await;
+    match disk.get("same as before").await {
+        DiskRead::Found(bytes) => assert_eq!(bytes, value(1)),
+        _ => panic!("the bytes \"moved\" left are this key's"),
+    }
+}

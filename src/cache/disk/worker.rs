@@ -259,6 +259,8 @@ impl Worker {
                     Err(error) => failed.push((write.key.as_str(), error)),
                 }
             }
+            // Content a rewritten key left may be what a later write of the batch points at.
+            freed.retain(|freed: &Removal| !index.contains_content(&freed.integrity));
             let target = self.low_water_if_over(index.bytes());
             let removals = if target == u64::MAX { Vec::new() } else { index.evict(used, target) };
             (freed, removals)
