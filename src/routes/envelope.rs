@@ -6,11 +6,13 @@ use serde::Serialize;
 
 use crate::analysis::ParseQuality;
 use crate::domain::provider::Provider;
+use crate::middleware::request_id::RequestId;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Meta {
     pub cached: bool,
-    pub request_id: String,
+    #[schema(value_type = String)]
+    pub request_id: RequestId,
     /// Only for analyses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse: Option<ParseQuality>,
