@@ -7,6 +7,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -83,6 +84,15 @@ impl Flights {
             started: true,
             guard: Some(Guard { flights: self.clone(), key: key.to_string(), id, done: false }),
             flights: self.clone(),
+        }
+    }
+
+    /// Work an answer need not wait for (the Redis half of a store, a lease's end): on a task
+    /// the detach layer tracks, so shutdown waits for it, when the layer has one; else now.
+    pub(super) async fn after_answer(&self, work: impl Future<Output = ()> + Send + 'static) {
+        match &self.detach {
+            Some(detach) => detach.track(work),
+            None => work.await,
         }
     }
 

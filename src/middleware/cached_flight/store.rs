@@ -1,6 +1,7 @@
 //! The part of a miss that must outlive its clients: look the key up, call, store. Run on the
 //! detached task when the layer has one, so a slow answer whose clients all left is still stored
-//! (and its lease ended) for their retry.
+//! (and its lease ended) for their retry. The Redis half of the store runs after the answer, on
+//! a task of its own, tracked like the detached calls so shutdown waits for it.
 
 use tower::{Service, ServiceExt};
 
@@ -45,6 +46,11 @@ impl ChainKeys {
 /// Look up, call, store, with `claim` (this instance's lease on the first key, if it took one)
 /// held by the call and ended by its store or released. Every key is looked up, in order; the
 /// answer is stored under the key of the model that made it.
+///
+/// The answer waits only for the memory tier (and the disk tier's queue): what the Redis store
+/// and the lease's end cost runs after it, on a tracked task ([`Flights::after_answer`]). Until
+/// that store lands the lease stays, so waiters on other instances keep polling and find the
+/// value as soon as it does.
 pub(super) async fn look_call_store<S, J, R>(
     flights: &Flights,
     inner: S,
@@ -73,12 +79,12 @@ where
         found = cache.find::<R>(later).await;
     }
     if let Some((answer, tier)) = found {
-        settle(claim, None).await;
+        flights.after_answer(settle(claim, None)).await;
         return Ok(Served { value: answer, origin: Origin::Cache { tier } });
     }
     // Every tier missed: this call would cost, so the user's budget decides now.
     if !admission.affords(operation_of::<R>()).await {
-        settle(claim, None).await;
+        flights.after_answer(settle(claim, None)).await;
         return Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
     }
     let served = match &claim {
@@ -88,19 +94,19 @@ where
     let served = match served {
         Ok(served) if served.origin == Origin::Upstream && served.value.is_cacheable() => served,
         other => {
-            settle(claim, None).await;
+            flights.after_answer(settle(claim, None)).await;
             return other.map(|served| served.map(Answer::Value));
         }
     };
     let Some(home) = answer_key(&keys.0, &served.value) else {
-        settle(claim, None).await;
+        flights.after_answer(settle(claim, None)).await;
         return Ok(served.map(Answer::Value));
     };
     // Another link's key has another slot than the lease's (a Cluster script may not touch
     // both): its store leaves the claim to be released after it.
     let ends_lease = home == key;
     let (answer, shared) = cache.store_local(home, served.value).await;
-    settle(claim, shared.map(|shared| (shared, ends_lease))).await;
+    flights.after_answer(settle(claim, shared.map(|shared| (shared, ends_lease)))).await;
     Ok(Served { value: answer, origin: Origin::Upstream })
 }
 
