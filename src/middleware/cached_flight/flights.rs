@@ -7,7 +7,6 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -89,7 +88,9 @@ impl Flights {
 
     /// Work an answer need not wait for (the Redis half of a store, a lease's end): on a task
     /// the detach layer tracks, so shutdown waits for it, when the layer has one; else now.
-    pub(super) async fn after_answer(&self, work: impl Future<Output = ()> + Send + 'static) {
+    /// Boxed by the caller: a call's future is moved several times on its way to its task, and
+    /// carrying this work inline made it half as large again.
+    pub(super) async fn after_answer(&self, work: BoxFuture<'static, ()>) {
         match &self.detach {
             Some(detach) => detach.track(work),
             None => work.await,

@@ -79,12 +79,12 @@ where
         found = cache.find::<R>(later).await;
     }
     if let Some((answer, tier)) = found {
-        flights.after_answer(settle(claim, None)).await;
+        flights.after_answer(Box::pin(settle(claim, None))).await;
         return Ok(Served { value: answer, origin: Origin::Cache { tier } });
     }
     // Every tier missed: this call would cost, so the user's budget decides now.
     if !admission.affords(operation_of::<R>()).await {
-        flights.after_answer(settle(claim, None)).await;
+        flights.after_answer(Box::pin(settle(claim, None))).await;
         return Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
     }
     let served = match &claim {
@@ -94,19 +94,19 @@ where
     let served = match served {
         Ok(served) if served.origin == Origin::Upstream && served.value.is_cacheable() => served,
         other => {
-            flights.after_answer(settle(claim, None)).await;
+            flights.after_answer(Box::pin(settle(claim, None))).await;
             return other.map(|served| served.map(Answer::Value));
         }
     };
     let Some(home) = answer_key(&keys.0, &served.value) else {
-        flights.after_answer(settle(claim, None)).await;
+        flights.after_answer(Box::pin(settle(claim, None))).await;
         return Ok(served.map(Answer::Value));
     };
     // Another link's key has another slot than the lease's (a Cluster script may not touch
     // both): its store leaves the claim to be released after it.
     let ends_lease = home == key;
     let (answer, shared) = cache.store_local(home, served.value).await;
-    flights.after_answer(settle(claim, shared.map(|shared| (shared, ends_lease)))).await;
+    flights.after_answer(Box::pin(settle(claim, shared.map(|shared| (shared, ends_lease))))).await;
     Ok(Served { value: answer, origin: Origin::Upstream })
 }
 
