@@ -758,7 +758,18 @@ def write_s(pick, begin, add):
             add(f"| {phase} | {r['run']} | {fmt(r['rps'], 0)} | {fmt(r['p50_ms'])} ms | {fmt(r['p99_ms'])} ms "
                 f"| {fmt(r.get('max_ms'))} ms | {r['non_2xx'] + r['errors']} | {disk.get('entries')} "
                 f"| {disk.get('bytes')} | {disk.get('set_dropped')} | {r['load1']} |")
+    for r in pick("s", "redis_only-phase1"):
+        add(f"| phase 1's load, `redis_only` | {r['run']} | {fmt(r['rps'], 0)} | {fmt(r['p50_ms'])} ms "
+            f"| {fmt(r['p99_ms'])} ms | - | {r['non_2xx'] + r['errors']} | - | - | - | {r['load1']} |")
     add("")
+    tiered, redis_only = pick("s", "tiered-phase1"), pick("s", "redis_only-phase1")
+    if tiered and redis_only:
+        # Issue 25's goal for tiered misses: at least 0.5x redis_only's throughput, p99 at most 2x.
+        rps = median([r["rps"] for r in tiered]) / median([r["rps"] for r in redis_only])
+        p99 = median([r["p99_ms"] for r in tiered]) / median([r["p99_ms"] for r in redis_only])
+        add(f"Misses at c=64, `tiered` against `redis_only` (medians): **{rps:.2f}x** the throughput (goal "
+            f">= 0.5x), **{p99:.2f}x** the p99 (goal <= 2x).")
+        add("")
 
 
 def write_h(pick, begin, add, summary):

@@ -135,12 +135,12 @@ fi
 
 # BENCH_BIN=path measures another build instead of building this one. BENCH_BEFORE_BIN=path
 # adds that build (e.g. the commit before an optimisation) to scenarios b and e, side by side.
-# Without it, PREVIOUS_REV (a git revision; default 3e56b7c, the last commit before the round
-# that took Redis off the hit path; `none` to skip) is built in a temporary git worktree and is
-# that build, so a regression shows in the same run.
+# Without it, PREVIOUS_REV (a git revision; default 241eca0, the release before this one; `none`
+# to skip) is built in a temporary git worktree and is that build, so a regression shows in the
+# same run.
 BIN="${BENCH_BIN:-}"
 BEFORE_BIN="${BENCH_BEFORE_BIN:-}"
-PREVIOUS_REV="${PREVIOUS_REV-3e56b7c}"
+PREVIOUS_REV="${PREVIOUS_REV-241eca0}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 PREV_WORKTREE=""
 if [[ -z $BIN ]]; then

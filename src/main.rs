@@ -29,7 +29,7 @@ async fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.telemetry.log_format);
+    let _logs = telemetry::init(settings.telemetry.log_format);
     let app = match App::build(settings).await {
         Ok(app) => app,
         Err(error) => {
@@ -82,7 +82,7 @@ async fn healthcheck() -> ExitCode {
 }
 
 async fn run_simulator(port: Option<&String>) -> ExitCode {
-    telemetry::init(telemetry::LogFormat::Pretty);
+    let _logs = telemetry::init(telemetry::LogFormat::Pretty);
     let port = match port.map(|port| port.parse::<u16>()) {
         None => 9000,
         Some(Ok(port)) => port,

@@ -101,6 +101,35 @@ async fn disk_only_serves_from_disk_across_instances() {
 }
 
 #[tokio::test]
+async fn a_key_served_from_memory_all_along_outlives_older_keys_on_a_full_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = Metrics::new();
+    let bounded = || {
+        let config = CacheConfig {
+            disk_max_bytes: 20_000,
+            ..CacheConfig::new(CacheMode::DiskOnly, ModeSource::Env, dir.path())
+        };
+        Cache::new(config, None, metrics.clone())
+    };
+    let first = bounded();
+    let value = outcome("Popular.", ParseQuality::Clean);
+    first.set(&key("hot"), &value).await;
+    first.set(&key("cold"), &value).await;
+    for n in 0..200 {
+        // Answered by memory every time: the disk never reads "hot" again.
+        assert_eq!(first.get::<AnalysisOutcome>(&key("hot")).await, Some((value.clone(), "memory")));
+        first.set(&key(&format!("filler {n}")), &outcome(&format!("Filler {n}."), ParseQuality::Clean)).await;
+        first.flush_disk().await;
+    }
+    first.close().await;
+
+    // A restarted instance, memory empty: the disk kept the key in use, not the one written next.
+    let later = bounded();
+    assert_eq!(later.get::<AnalysisOutcome>(&key("hot")).await, Some((value, "disk")));
+    assert_eq!(later.get::<AnalysisOutcome>(&key("cold")).await, None);
+}
+
+#[tokio::test]
 async fn a_corrupt_disk_entry_is_a_miss_and_is_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = Metrics::new();

@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::decode::Decoded;
 use super::detect::Container;
 use super::error::AudioError;
 
@@ -33,6 +32,17 @@ use super::error::AudioError;
 const DECODE_DEADLINE: Duration = Duration::from_secs(30);
 /// Empty packets in a row, of any track, before the recording is refused.
 const EMPTY_RUN_LIMIT: u32 = 256;
+/// What one packet decoded to: the decoder's work, which the allowance spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    /// The rate of the samples appended.
+    pub rate: u32,
+    /// Channels the decoder made before the down-mix.
+    pub channels: usize,
+    /// Samples the decoder made, all channels together (frames x channels): its work.
+    pub samples: u64,
+}
+
 /// Decoded samples per second of the longest accepted recording: stereo at 48 kHz.
 const SAMPLES_PER_SECOND: f64 = 2.0 * 48_000.0;
 

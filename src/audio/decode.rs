@@ -13,6 +13,7 @@ use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::packet::Packet;
 
+use super::allowance::Decoded;
 use super::demux::{Codec, Demuxer};
 use super::error::AudioError;
 use super::opus::{self, OpusHead};
@@ -24,17 +25,6 @@ const OPUS_OUTPUT_RATE: u32 = TARGET_RATE;
 const OPUS_RATE_RATIO: u64 = (opus::RATE / OPUS_OUTPUT_RATE) as u64;
 /// The longest packet RFC 6716 allows, 120 ms, at the output rate.
 const OPUS_MAX_PACKET_SAMPLES: usize = OPUS_OUTPUT_RATE as usize * 120 / 1000;
-
-/// What one packet decoded to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decoded {
-    /// The rate of the samples appended.
-    pub rate: u32,
-    /// Channels the decoder made before the down-mix.
-    pub channels: usize,
-    /// Samples the decoder made, all channels together (frames x channels): its work.
-    pub samples: u64,
-}
 
 pub enum Decoder {
     Symphonia {

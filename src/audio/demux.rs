@@ -19,8 +19,7 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::packet::Packet;
 
-use super::allowance::{Allowance, Cancel};
-use super::decode::Decoded;
+use super::allowance::{Allowance, Cancel, Decoded};
 use super::detect::Container;
 use super::error::AudioError;
 use super::matroska;

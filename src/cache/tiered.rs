@@ -182,6 +182,7 @@ impl Cache {
             match envelope::open::<T>(bytes, SystemTime::now()) {
                 Opened::Fresh(value, sealed) => {
                     self.count("get", "hit", TIER_REDIS);
+                    self.touch_disk(key);
                     Some((self.keep(key, value, &sealed).await, TIER_REDIS))
                 }
                 Opened::Expired | Opened::Invalid => {
@@ -223,6 +224,7 @@ impl Cache {
     pub async fn get_from_memory<T: Cacheable>(&self, key: &CacheKey) -> Option<Answer<T>> {
         let kept = Box::pin(self.inner.memory.get::<T>(key.as_str())).await?;
         self.count("get", "hit", TIER_MEMORY);
+        self.touch_disk(key);
         Some(Answer::Kept(kept))
     }
 
@@ -294,6 +296,7 @@ impl Cache {
 
         if let Some(kept) = self.inner.memory.get::<T>(key.as_str()).await {
             self.count("get", "hit", TIER_MEMORY);
+            self.touch_disk(key);
             return Some((Answer::Kept(kept), TIER_MEMORY));
         }
         miss(TIER_MEMORY);
@@ -305,6 +308,7 @@ impl Cache {
                 Ok(Some(bytes)) => match envelope::open::<T>(bytes, now) {
                     Opened::Fresh(value, sealed) => {
                         self.count("get", "hit", TIER_REDIS);
+                        self.touch_disk(key);
                         return Some((self.keep(key, value, &sealed).await, TIER_REDIS));
                     }
                     Opened::Expired | Opened::Invalid => {
@@ -346,6 +350,15 @@ impl Cache {
             }
         }
         None
+    }
+
+    /// A hit in a tier above (memory, Redis) keeps the key's disk entry among the last to go:
+    /// otherwise a key served from memory for hours looks unused to the disk tier, which
+    /// evicts it first.
+    fn touch_disk(&self, key: &CacheKey) {
+        if let Some(disk) = &self.inner.disk {
+            disk.touch(key.as_str());
+        }
     }
 
     async fn fill_from_disk<T: Cacheable>(

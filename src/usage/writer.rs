@@ -1,7 +1,9 @@
 //! The task that writes counts to Redis, off every response's path: what the layer queues is
-//! written one script call per request, several at once; what cannot be written is buffered
+//! taken up to 64 at a time, merged per user and day, and written one script call per user,
+//! side by side; what cannot be written is buffered
 //! and flushed each second until Redis takes it.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -69,7 +71,7 @@ async fn write(usage: &Usage, queued: Vec<Queued>) {
         return;
     }
     let retention = usage.0.settings.retention_days;
-    let writes = queued.into_iter().map(|item| {
+    let writes = merged(queued).into_iter().map(|item| {
         let link = link.clone();
         async move {
             let id = uuid::Uuid::new_v4().simple().to_string();
@@ -94,6 +96,23 @@ async fn write(usage: &Usage, queued: Vec<Queued>) {
         }
     }
     set_gauge(usage);
+}
+
+/// One entry per user and day: a busy learner's answers in one turn are one script, not one
+/// each.
+fn merged(queued: Vec<Queued>) -> Vec<Queued> {
+    let mut merged: Vec<Queued> = Vec::with_capacity(queued.len());
+    let mut index: HashMap<(String, Day), usize> = HashMap::with_capacity(queued.len());
+    for item in queued {
+        match index.get(&(item.user.clone(), item.day)) {
+            Some(&at) => merged[at].counts.merge(&item.counts),
+            None => {
+                index.insert((item.user.clone(), item.day), merged.len());
+                merged.push(item);
+            }
+        }
+    }
+    merged
 }
 
 /// Send the buffered batches, oldest first, stopping at the first failure (Redis is still away).
@@ -136,4 +155,34 @@ async fn send(usage: &Usage, link: &RedisLink, batch: &Batch) -> bool {
 
 fn set_gauge(usage: &Usage) {
     usage.0.metrics.usage_buffered_entries.set(i64::try_from(usage.0.buffer.len()).unwrap_or(i64::MAX));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spend(user: &str, day: Day, requests: i64) -> Queued {
+        let mut counts = Counts::default();
+        counts.add("op:analyze:requests", requests);
+        Queued { user: user.to_owned(), day, counts }
+    }
+
+    #[test]
+    fn a_turn_writes_one_entry_per_user_and_day_with_every_count_added() {
+        let today = Day::today();
+        let yesterday = today.minus_days(1);
+        let turn =
+            vec![spend("ana", today, 1), spend("bo", today, 1), spend("ana", today, 2), spend("ana", yesterday, 1)];
+        let merged = merged(turn);
+        let entries: Vec<(&str, Day, Counts)> =
+            merged.iter().map(|item| (item.user.as_str(), item.day, item.counts.clone())).collect();
+        assert_eq!(
+            entries,
+            [
+                ("ana", today, spend("", today, 3).counts),
+                ("bo", today, spend("", today, 1).counts),
+                ("ana", yesterday, spend("", today, 1).counts)
+            ]
+        );
+    }
 }

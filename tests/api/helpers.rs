@@ -192,3 +192,18 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     assert_eq!(body["request_id"], request_id.as_str(), "{body}");
     body
 }
+
+/// One limit of `limit` a minute held across `instances` sharing a Redis, as the limits' stated
+/// bound has it (`rate_limit/lease.rs`) over a run much shorter than a minute: with a lease of one
+/// request (`n` = 1 at these limits), each instance may serve up to two requests on credit
+/// beyond the limit before it hears the bucket is empty, and may let one leased request lapse
+/// unused. The run must end with refusals.
+pub fn assert_one_shared_limit(statuses: &[u16], limit: usize, instances: usize) {
+    let served = statuses.iter().filter(|status| **status == 200).count();
+    assert!(statuses.iter().all(|status| *status == 200 || *status == 429), "{statuses:?}");
+    assert!(
+        (limit - instances..=limit + 2 * instances).contains(&served),
+        "one limit of {limit} across {instances}: {statuses:?}"
+    );
+    assert_eq!(&statuses[statuses.len() - 2..], [429, 429], "{statuses:?}");
+}

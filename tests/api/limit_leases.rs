@@ -96,9 +96,41 @@ async fn a_user_held_at_429_costs_no_script_until_retry_after() {
     assert!((5..=5 + refills as usize).contains(&served), "{statuses:?}");
     assert!(statuses[..5].iter().all(|status| *status == 200), "{statuses:?}");
     let scripts = scripts_run(&mut raw).await;
-    // At 5 a minute a lease is one request: one script per served request and its ceiling's
-    // (the ceiling, 500 a minute, leases 9 at a time), one per refusal that Retry-After ended,
-    // and none for the 429s in between.
+    // At 5 a minute a lease is one request: a script serves at most two (one on credit, charged
+    // by it, and the lease of one it grants), plus the ceiling's (500 a minute, leases of 9), one
+    // per refusal that Retry-After ended, and none for the 429s in between.
     assert!(scripts <= 2 * served as u64 + 2 * (refills + 1), "{scripts} scripts for 100 requests, {served} served");
-    assert!(scripts >= served as u64, "each served request took a lease of one: {scripts} counted");
+    assert!(scripts >= served.div_ceil(2) as u64, "a script serves at most two requests here: {scripts} counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_from_learners_the_instance_never_saw_are_answered_while_redis_is_paused() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let app = spawn_app(&[
+        ("API_KEYS", KEY),
+        ("RATE_LIMIT_REDIS_URL", url.as_str()),
+        // Longer than the pause: a request that waited for a limit's script would wait it out.
+        ("REDIS_TIMEOUT_MS", "60000"),
+        ("RATE_LIMIT_PER_MINUTE", "60"),
+        ("SIMULATOR_LATENCY_MS", "0"),
+    ])
+    .await;
+    assert_eq!(app.analyze_as(KEY, "first-learner").await, 200, "the miss that fills the cache");
+    let mut raw = connection(&redis).await;
+    let pause = Duration::from_secs(20);
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("ALL")
+        .query_async(&mut raw)
+        .await
+        .expect("pause");
+    let paused = Instant::now();
+
+    // Each is served on credit, its charge sent off its path (and held by the pause).
+    for learner in 0..20 {
+        assert_eq!(app.analyze_as(KEY, &format!("new-learner-{learner}")).await, 200);
+    }
+    assert!(paused.elapsed() < pause, "the hits waited for Redis: {:?}", paused.elapsed());
 }

@@ -20,8 +20,11 @@ pub(super) struct Entry {
     /// Unix milliseconds; `None` for entries written before the tier recorded it (their
     /// envelope still carries it, checked on every read; they go by age instead).
     pub expires_at_ms: Option<u64>,
-    /// Unix milliseconds of the last write or read hit: the least recently used go first.
+    /// Unix milliseconds of the last write or hit: the least recently used go first.
     pub last_used_ms: u64,
+    /// The index's own count at that use: orders uses within one millisecond (a batch of
+    /// writes shares one), so the earlier written of a batch goes first.
+    pub last_used_seq: u64,
 }
 
 impl Entry {
@@ -49,6 +52,8 @@ pub(super) struct Index {
     /// How many keys point at each content address.
     content_refs: HashMap<String, u32>,
     bytes: u64,
+    /// Bumped by every insert and touch (`Entry::last_used_seq`).
+    uses: u64,
 }
 
 impl Index {
@@ -69,15 +74,19 @@ impl Index {
         self.content_refs.contains_key(&integrity.to_string())
     }
 
-    /// Mark a read hit, so the entry is among the last to go.
-    pub fn touch(&mut self, key: &str, now_ms: u64) -> Option<Entry> {
+    /// Mark a hit (here or in the memory tier above), so the entry is among the last to go.
+    pub fn touch(&mut self, key: &str, now_ms: u64) -> Option<&Entry> {
         let entry = self.entries.get_mut(key)?;
+        self.uses += 1;
         entry.last_used_ms = entry.last_used_ms.max(now_ms);
-        Some(entry.clone())
+        entry.last_used_seq = self.uses;
+        Some(entry)
     }
 
     /// Record `key` as stored; a replaced entry's content is returned if nothing else uses it.
-    pub fn insert(&mut self, key: &str, entry: Entry) -> Option<Removal> {
+    pub fn insert(&mut self, key: &str, mut entry: Entry) -> Option<Removal> {
+        self.uses += 1;
+        entry.last_used_seq = self.uses;
         *self.content_refs.entry(entry.integrity.to_string()).or_default() += 1;
         self.bytes += entry.weight(key);
         let replaced = self.entries.insert(key.to_string(), entry)?;
@@ -117,15 +126,25 @@ impl Index {
             self.entries.iter().filter(|(_, entry)| entry.expired(now_ms)).map(|(key, _)| key.clone()).collect();
         let mut removals: Vec<Removal> = expired.iter().filter_map(|key| self.remove(key)).collect();
         if self.bytes > target {
-            let mut by_use: Vec<(u64, String)> =
-                self.entries.iter().map(|(key, entry)| (entry.last_used_ms, key.clone())).collect();
-            by_use.sort_unstable();
-            for (_, key) in by_use {
-                if self.bytes <= target {
-                    break;
-                }
-                removals.extend(self.remove(&key));
-            }
+            // Runs under the index's lock, which reads wait for: order borrowed keys and copy
+            // only those that go (about a tenth of the index each time), not every key.
+            let mut by_use: Vec<(u64, u64, &str, u64)> = self
+                .entries
+                .iter()
+                .map(|(key, entry)| (entry.last_used_ms, entry.last_used_seq, key.as_str(), entry.weight(key)))
+                .collect();
+            by_use.sort_unstable_by_key(|&(ms, seq, _, _)| (ms, seq));
+            let mut left = self.bytes;
+            let going: Vec<String> = by_use
+                .into_iter()
+                .take_while(|&(_, _, _, weight)| {
+                    let go = left > target;
+                    left = left.saturating_sub(weight);
+                    go
+                })
+                .map(|(_, _, key, _)| key.to_string())
+                .collect();
+            removals.extend(going.iter().filter_map(|key| self.remove(key)));
         }
         removals
     }
@@ -136,7 +155,7 @@ mod tests {
     use super::*;
 
     fn entry(content: &[u8], size: u64, expires_at_ms: Option<u64>, last_used_ms: u64) -> Entry {
-        Entry { integrity: Integrity::from(content), size, expires_at_ms, last_used_ms }
+        Entry { integrity: Integrity::from(content), size, expires_at_ms, last_used_ms, last_used_seq: 0 }
     }
 
     #[test]
@@ -151,6 +170,18 @@ mod tests {
         assert_eq!(gone, ["k1", "k2", "k3", "k4", "k5", "k6"]);
         assert!(index.get("k0").is_some(), "read recently, kept");
         assert_eq!(index.bytes(), 4 * one);
+    }
+
+    #[test]
+    fn within_one_millisecond_the_earlier_used_goes_first() {
+        let mut index = Index::default();
+        for n in 0..5u64 {
+            index.insert(&format!("k{n}"), entry(format!("v{n}").as_bytes(), 1000, None, 7));
+        }
+        index.touch("k0", 7);
+        let one = 1000 + 2 + INDEX_LINE_BYTES;
+        let gone: Vec<String> = index.evict(7, 3 * one).into_iter().map(|removal| removal.key).collect();
+        assert_eq!(gone, ["k1", "k2"]);
     }
 
     #[test]

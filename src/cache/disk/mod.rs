@@ -4,10 +4,11 @@
 //! each index line's metadata so the index can be swept without reading values.
 //!
 //! Bounded by `DISK_CACHE_MAX_BYTES`: an in-memory index (`index`) knows every entry's size,
-//! expiry and last use, and one background thread (`worker`) does all the writing, removing and
-//! sweeping. A request never waits for the disk to take a write: `put` queues it, and when the
-//! queue is full the write is dropped and counted (`result="dropped"`), the value still in the
-//! memory tier (and Redis). Reads stay on the request path (a hit must be answered), each one
+//! expiry and last use (a read here or a hit in the memory tier), and one background thread
+//! (`worker`) does all the writing, removing and sweeping, taking the queued writes in batches
+//! with a second thread's help. A request never waits for the disk to take a write: `put`
+//! queues it, and when the queue is full the write is dropped and counted
+//! (`result="dropped"`), the value still in the memory tier (and Redis). Reads stay on the request path (a hit must be answered), each one
 //! blocking-pool hop, bounded by `DISK_OP_TIMEOUT`; a key the index does not hold is a miss with
 //! no disk access at all.
 
@@ -20,7 +21,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,7 +30,7 @@ use prometheus::IntCounter;
 use tokio::sync::oneshot;
 
 use index::Index;
-use worker::{Counters, Job, Worker, lock};
+use worker::{Counters, Job, Put, Worker, lock};
 
 /// A stuck disk (network volume, full device) must not hold a request hostage.
 const DISK_OP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -127,10 +128,10 @@ impl DiskTier {
         let shared = &self.inner.shared;
         let dir = shared.dir.clone();
         let read = if shared.loaded.load(Ordering::Acquire) {
-            let Some(entry) = lock(&shared.index).touch(key, now_ms()) else {
+            let Some(integrity) = lock(&shared.index).touch(key, now_ms()).map(|entry| entry.integrity.clone()) else {
                 return DiskRead::Missing;
             };
-            tokio::task::spawn_blocking(move || cacache::read_hash_sync(dir, &entry.integrity))
+            tokio::task::spawn_blocking(move || cacache::read_hash_sync(dir, &integrity))
         } else {
             let key = key.to_string();
             tokio::task::spawn_blocking(move || cacache::read_sync(dir, key))
@@ -160,10 +161,23 @@ impl DiskTier {
         }
     }
 
+    /// A hit in the memory tier above: the entry here is in use too, so it is among the last
+    /// to go, as if read. No disk access, and never a wait: with the index busy (an eviction
+    /// under way) the mark is skipped, as recency is approximate anyway and a memory hit must
+    /// keep a memory hit's cost.
+    pub fn touch(&self, key: &str) {
+        let mut index = match self.inner.shared.index.try_lock() {
+            Ok(index) => index,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        index.touch(key, now_ms());
+    }
+
     /// Queue `value` for the disk; never waits. A full queue drops it (counted).
     pub fn put(&self, key: &str, value: Bytes, expires_at: SystemTime) {
         let expires_at_ms = unix_ms(expires_at);
-        self.send(Job::Write { key: key.to_string(), bytes: value, expires_at_ms });
+        self.send(Job::Write(Put { key: key.to_string(), bytes: value, expires_at_ms }));
     }
 
     /// Forget `key` at once and queue its files' removal. A removal the queue has no room for
@@ -186,7 +200,7 @@ impl DiskTier {
             let job = match error {
                 TrySendError::Full(job) | TrySendError::Disconnected(job) => job,
             };
-            if matches!(job, Job::Write { .. }) {
+            if matches!(job, Job::Write(_)) {
                 self.inner.set_dropped.inc();
             }
         }

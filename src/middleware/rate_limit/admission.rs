@@ -1,9 +1,9 @@
-//! The rate limit's decision, made while the request starts: the limiter's Redis script runs
-//! side by side with the cache's own Redis round trip (the single-flight claim, which also looks
-//! the result up), so a request pays one round trip before its answer or its upstream call, not
-//! two. Nothing that costs money or reaches outside waits less than the decision: the cached
-//! flight awaits the admission before any upstream call, the audio intake before fetching or
-//! decoding.
+//! The rate limit's decision, made while the request starts. The limiters decide from memory
+//! (`lease.rs`), so the decision is almost always in before the request goes on; when one must
+//! wait for its lease request, what the request does meanwhile (reading its body, the cache's
+//! lookup) overlaps that wait. Nothing that costs money or reaches outside waits less than the
+//! decision: the cached flight awaits the admission before any upstream call, the audio intake
+//! before fetching or decoding.
 //!
 //! The admission is a value, not an ambient task-local: the rate-limit service puts it in the
 //! request's extensions, the handler takes it out (none there is a wiring error, refused) and
@@ -31,14 +31,19 @@ use crate::usage::Allowance;
 /// not refuse it). Cheap to clone; made only here.
 #[derive(Clone)]
 pub struct Admission {
-    decisions: Shared<BoxFuture<'static, Arc<[Decision]>>>,
+    decisions: Decisions,
     /// Set by the usage layer (`usage::layer`); none: no budget to hold.
     allowance: Option<Allowance>,
 }
 
 impl Admission {
     pub(crate) fn new(decisions: impl Future<Output = Vec<Decision>> + Send + 'static) -> Self {
-        Self { decisions: decisions.map(Arc::from).boxed().shared(), allowance: None }
+        Self { decisions: Decisions::Pending(decisions.map(Arc::from).boxed().shared()), allowance: None }
+    }
+
+    /// An admission whose decisions are in: no future to box or share.
+    pub(crate) fn decided(decisions: Vec<Decision>) -> Self {
+        Self { decisions: Decisions::In(decisions.into()), allowance: None }
     }
 
     /// This admission, with the user's budget to pass before an upstream call.
@@ -63,7 +68,10 @@ impl Admission {
     }
 
     pub(super) async fn decisions(&self) -> Arc<[Decision]> {
-        self.decisions.clone().await
+        match &self.decisions {
+            Decisions::In(decisions) => decisions.clone(),
+            Decisions::Pending(decisions) => decisions.clone().await,
+        }
     }
 
     /// Whether every limiter admitted the request; waits for the decision when it is not in yet.
@@ -79,6 +87,13 @@ impl Admission {
             AppError::Internal
         })
     }
+}
+
+/// The limiters' decisions: in (the usual case, decided from memory), or still to come.
+#[derive(Clone)]
+enum Decisions {
+    In(Arc<[Decision]>),
+    Pending(Shared<BoxFuture<'static, Arc<[Decision]>>>),
 }
 
 /// A job with the admission of the request it serves: what every upstream stack takes.

@@ -108,11 +108,11 @@ struct Inner {
     /// Decides when there is no Redis or Redis failed; also fed while Redis decides, so that a
     /// Redis outage does not hand every user a fresh burst on this instance.
     local: LocalLimiter,
-    /// What this instance holds of the shared buckets.
-    leases: Leases,
+    /// What this instance holds of the shared buckets; none with a lease length of zero, where
+    /// every request asks Redis on its path (the exact limit).
+    leases: Option<Leases>,
     redis: Option<RedisLink>,
     script: Lua,
-    refund: Lua,
     burst: u32,
     /// One request's cost: 60 s / per_minute.
     interval: Duration,
@@ -132,10 +132,10 @@ impl RateLimiter {
         Self {
             inner: Arc::new(Inner {
                 local: governor::RateLimiter::dashmap(quota).with_middleware::<StateInformationMiddleware>(),
-                leases: Leases::new(config.lease, quota.replenish_interval(), burst.get()),
+                leases: (!config.lease.is_zero())
+                    .then(|| Leases::new(config.lease, quota.replenish_interval(), burst.get())),
                 redis,
                 script: Lua::new(include_str!("gcra.lua")),
-                refund: Lua::new(include_str!("gcra_refund.lua")),
                 burst: burst.get(),
                 interval: quota.replenish_interval(),
                 api_keys_enabled: config.api_keys_enabled,
@@ -155,30 +155,32 @@ impl RateLimiter {
         self.inner.scope
     }
 
-    /// One request against `key` from what this instance holds of the shared limit (a lease,
-    /// or a refusal still running): no Redis, no await. `None`: ask with `charge_redis`.
-    pub(super) fn charge_leased(&self, key: &str) -> Option<Decision> {
-        self.inner.redis.as_ref()?;
-        self.inner.leases.take(key).map(|taken| self.shared_decision(taken))
-    }
-
-    /// Count one request against `key` in Redis, the shared limit, taking a lease: `None`
-    /// without a Redis, an error when it could not be reached (the caller then decides locally).
-    pub(super) async fn charge_redis(&self, key: &str) -> Option<Result<Decision, RedisLinkError>> {
-        let redis = self.inner.redis.as_ref()?;
-        let grantor = RedisGrantor { limiter: self, redis };
-        Some(self.inner.leases.refill(key, &grantor).await.map(|taken| self.shared_decision(taken)))
-    }
-
-    /// Return one request `charge_leased` took, for a request another limit refused.
-    pub(super) fn give_back_leased(&self, key: &str) {
-        self.inner.leases.give_back(key);
-    }
-
-    fn shared_decision(&self, taken: Take) -> Decision {
+    /// One request against `key`: by the shared limit when there is a Redis, from what this
+    /// instance holds of it (`lease.rs`), else, or while Redis cannot be asked, by the
+    /// instance's own limiter. Waits only when one key sends this instance more than a lease's
+    /// worth within one Redis round trip.
+    pub(super) async fn charge(&self, key: &str) -> Decision {
+        let Some(redis) = &self.inner.redis else {
+            return self.check_local(key);
+        };
+        let shared = SharedBucket { limiter: self.clone(), redis: redis.clone() };
         let inner = &self.inner;
+        let taken = match &inner.leases {
+            Some(leases) => leases.take(key, &shared).await,
+            None => match shared.grant(key, 1, 0).await {
+                Ok(grant) if grant.granted == 1 => Take::Admitted { remaining: grant.remaining },
+                Ok(grant) => Take::Refused { retry_after: grant.wait },
+                Err(error) => {
+                    tracing::debug!(%error, "rate limit decided locally: redis unavailable");
+                    Take::Unreachable
+                }
+            },
+        };
         match taken {
+            Take::Unreachable => self.check_local(key),
             Take::Admitted { remaining } => {
+                // The shadow that takes over if Redis goes away is charged as Redis is.
+                self.check_local(key);
                 let remaining = u32::try_from(remaining).unwrap_or(u32::MAX).min(inner.burst);
                 Decision {
                     allowed: true,
@@ -200,16 +202,14 @@ impl RateLimiter {
         }
     }
 
-    /// Give back to `key`'s shared bucket what `charge_redis` took, for a request another limit
-    /// refused. Best effort: a refund lost to a Redis failure only leaves the bucket as it was.
-    pub(super) async fn refund_redis(&self, key: &str) {
-        let Some(redis) = self.inner.redis.as_ref() else { return };
-        let bucket = self.bucket(redis, key);
-        let call = self.inner.refund.call().key(&bucket).arg(self.interval_us());
-        let refunded: Result<i64, _> =
-            redis.run(&bucket, |mut connection| async move { call.invoke(&mut connection).await }).await;
-        if let Err(error) = refunded {
-            tracing::debug!(%error, "rate limit refund not made: redis unavailable");
+    /// Return one request `charge` took from the shared limit, for a request another limit
+    /// refused. The instance's own limiter keeps its charge (it cannot give back).
+    pub(super) fn give_back(&self, key: &str, decision: &Decision) {
+        if decision.allowed
+            && decision.limiter == Limiter::Redis
+            && let Some(leases) = &self.inner.leases
+        {
+            leases.give_back(key);
         }
     }
 
@@ -273,7 +273,9 @@ impl RateLimiter {
         if self.inner.last_prune_ms.compare_exchange(last_ms, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             self.inner.local.retain_recent();
             self.inner.local.shrink_to_fit();
-            self.inner.leases.prune();
+            if let Some(leases) = &self.inner.leases {
+                leases.prune();
+            }
         }
     }
 
@@ -282,25 +284,20 @@ impl RateLimiter {
     }
 }
 
-/// Leases from the shared GCRA in Redis (`gcra.lua`).
-struct RedisGrantor<'a> {
-    limiter: &'a RateLimiter,
-    redis: &'a RedisLink,
+/// The shared GCRA in Redis (`gcra.lua`), asked by the lease requests.
+#[derive(Clone)]
+struct SharedBucket {
+    limiter: RateLimiter,
+    redis: RedisLink,
 }
 
-impl Grantor for RedisGrantor<'_> {
+impl Grantor for SharedBucket {
     type Error = RedisLinkError;
 
-    fn grant(
-        &self,
-        key: &str,
-        want: u64,
-        give_back: u64,
-    ) -> impl Future<Output = Result<Grant, RedisLinkError>> + Send {
+    fn grant(&self, key: &str, want: u64, owed: u64) -> impl Future<Output = Result<Grant, RedisLinkError>> + Send {
         // After a failure the link backs off the part of Redis that holds this key (not all of
-        // it: one dead shard must not make every user's limit local), so a hung Redis costs one
-        // op timeout per second, not one per request.
-        let bucket = self.limiter.bucket(self.redis, key);
+        // it: one dead shard must not make every user's limit local).
+        let bucket = self.limiter.bucket(&self.redis, key);
         let call = self
             .limiter
             .inner
@@ -310,12 +307,12 @@ impl Grantor for RedisGrantor<'_> {
             .arg(self.limiter.interval_us())
             .arg(self.limiter.inner.burst)
             .arg(want)
-            .arg(give_back);
-        let redis = self.redis;
+            .arg(owed);
+        let redis = self.redis.clone();
         async move {
-            let (granted, remaining, retry_after_ms, _reset_ms): (u64, u64, u64, u64) =
+            let (granted, remaining, wait_ms): (u64, u64, u64) =
                 redis.run(&bucket, |mut connection| async move { call.invoke(&mut connection).await }).await?;
-            Ok(Grant { granted, remaining, retry_after: Duration::from_millis(retry_after_ms) })
+            Ok(Grant { granted, remaining, wait: Duration::from_millis(wait_ms) })
         }
     }
 }

@@ -5,13 +5,13 @@
 //! outage never turns into refused or failed requests).
 //!
 //! Who a request counts against is in `key.rs`; the two limiters (one GCRA, in Redis or in
-//! memory) in `limiter.rs`; how an instance spends leases of the Redis one from memory, and the
-//! bound across instances that keeps, in `lease.rs`. Refusals are the contract's 429 envelope
-//! with `Retry-After`; every answer carries the IETF draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
-//! headers so well-behaved clients can pace themselves. The decision is made while the request
-//! starts (`admission.rs`): its Redis round trip overlaps the cache's. A request one limit refuses
-//! spends none of the others (`decide.rs`): one user's retry loop cannot use up the key's
-//! ceiling for the key's other users.
+//! memory) in `limiter.rs`; how an instance spends leases and credit of the Redis one from
+//! memory, charged off the requests' path, and the bound across instances that keeps, in
+//! `lease.rs`. Refusals are the contract's 429 envelope with `Retry-After`; every answer carries
+//! the IETF draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers so
+//! well-behaved clients can pace themselves. The decision is made as the request starts
+//! (`admission.rs`), and a request one limit refuses spends none of the others (`decide.rs`):
+//! one user's retry loop cannot use up the key's ceiling for the key's other users.
 
 mod admission;
 mod decide;

@@ -53,8 +53,13 @@ where
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         Box::pin(async move {
-            // Side by side: on one Redis that is two scripts at once, not one after the other.
-            let admission = Admission::new(async move { decide(&checks).await });
+            // Decided from memory unless a limiter must wait for its lease request: then the
+            // request goes on while it waits.
+            let mut deciding = Box::pin(async move { decide(&checks).await });
+            let admission = match futures::poll!(deciding.as_mut()) {
+                Poll::Ready(decisions) => Admission::decided(decisions),
+                Poll::Pending => Admission::new(deciding),
+            };
             let decided = admission.clone();
             // The request starts now, its admission with it: what it does before the decision is
             // in (reading its body, the cache's Redis lookup) overlaps the limiter's round trip,
