@@ -17,7 +17,9 @@ use serde_json::value::RawValue;
 
 use super::key::Cacheable;
 
-/// A value as the memory tier holds it, shared by every hit on it.
+/// A value as the memory tier holds it, shared by every hit on it. One this instance just made
+/// still carries what its call cost (`tokens`, `sent`: never stored); only the request whose own
+/// call it was reads those (`Origin::Upstream`), so a hit on it is charged nothing.
 #[derive(Debug)]
 pub struct Kept<R> {
     value: R,
