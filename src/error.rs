@@ -55,7 +55,8 @@ pub struct ErrorEnvelope {
     error: String,
     /// A machine code from the contract's table, e.g. `validation_error`.
     code: &'static str,
-    request_id: String,
+    #[schema(value_type = String)]
+    request_id: request_id::RequestId,
 }
 
 impl AppError {

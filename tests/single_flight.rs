@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backend_ai::analysis::model::{Analysis, AnalysisOutcome, ParseQuality};
-use backend_ai::cache::{Cache, CacheConfig, CacheKeyed, CacheMode, ModeSource};
+use backend_ai::cache::{Answer, Cache, CacheConfig, CacheKeyed, CacheMode, ModeSource};
 use backend_ai::domain::jobs::AnalyzeJob;
 use backend_ai::domain::served::{Origin, Served};
 use backend_ai::metrics::Metrics;
@@ -23,7 +23,7 @@ use redis_support::RedisServer;
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
-type Stack = BoxCloneService<Admitted<AnalyzeJob>, Served<AnalysisOutcome>, UpstreamError>;
+type Stack = BoxCloneService<Admitted<AnalyzeJob>, Served<Answer<AnalysisOutcome>>, UpstreamError>;
 
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -80,7 +80,10 @@ fn local_cache(dir: &Path, metrics: &Metrics) -> Cache {
     Cache::new(CacheConfig::new(CacheMode::DiskOnly, ModeSource::Env, dir), None, metrics.clone())
 }
 
-async fn call_concurrently(stacks: &[Stack], total: usize) -> Vec<Result<Served<AnalysisOutcome>, UpstreamError>> {
+async fn call_concurrently(
+    stacks: &[Stack],
+    total: usize,
+) -> Vec<Result<Served<Answer<AnalysisOutcome>>, UpstreamError>> {
     let tasks: Vec<_> =
         (0..total).map(|index| tokio::spawn(stacks[index % stacks.len()].clone().oneshot(admitted(job())))).collect();
     let mut results = Vec::new();

@@ -51,15 +51,23 @@ impl CacheKind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     kind: CacheKind,
-    digest: String,
+    /// The rendered key, whose tail from `digest_at` is the digest: one string, not two (every
+    /// request, hits included, makes its key).
     rendered: String,
+    digest_at: usize,
 }
 
 impl CacheKey {
     /// `digest` is the hex SHA-256 of the inputs that decide the answer.
-    pub fn new(kind: CacheKind, digest: String) -> Self {
-        let rendered = format!("{KEY_NAMESPACE}:{}:{digest}", kind.as_str());
-        Self { kind, digest, rendered }
+    pub fn new(kind: CacheKind, digest: &str) -> Self {
+        let kind_name = kind.as_str();
+        let mut rendered = String::with_capacity(KEY_NAMESPACE.len() + kind_name.len() + digest.len() + 2);
+        for part in [KEY_NAMESPACE, ":", kind_name, ":"] {
+            rendered.push_str(part);
+        }
+        let digest_at = rendered.len();
+        rendered.push_str(digest);
+        Self { kind, rendered, digest_at }
     }
 
     pub fn kind(&self) -> CacheKind {
@@ -67,7 +75,7 @@ impl CacheKey {
     }
 
     pub fn digest(&self) -> &str {
-        &self.digest
+        &self.rendered[self.digest_at..]
     }
 
     /// `backend-ai:v1:{kind}:{sha256hex}`: the Redis key and the disk index key.
@@ -90,13 +98,24 @@ pub trait CacheKeyed {
     /// key segment of the model whose entry it is (see [`Cacheable::key_model`]): a fallback
     /// chain's links' keys after the first one's. A job served by one upstream has its own.
     fn chain_keys(&self) -> Vec<(Option<String>, CacheKey)> {
-        vec![(None, self.cache_key())]
+        self.chain_keys_from(self.cache_key())
+    }
+
+    /// `chain_keys`, given the job's own key (`cache_key`) already made.
+    fn chain_keys_from(&self, own: CacheKey) -> Vec<(Option<String>, CacheKey)> {
+        vec![(None, own)]
     }
 }
 
 /// A result type the cache may hold.
 pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     const KIND: CacheKind;
+
+    /// What a response sends of the value as `data`: the memory tier keeps it encoded (see
+    /// [`super::answer`]).
+    type Data: Serialize + ?Sized;
+
+    fn data(&self) -> &Self::Data;
 
     /// Whether this particular value may be stored (e.g. never a fallback analysis).
     fn is_cacheable(&self) -> bool {
@@ -139,7 +158,13 @@ impl KeyHasher {
     }
 
     fn finish(self, kind: CacheKind) -> CacheKey {
-        CacheKey::new(kind, hex::encode(self.0.finalize()))
+        let mut digest = [0u8; 64];
+        // 32 bytes always fit 64 hex digits, which are ASCII.
+        let digest = match hex::encode_to_slice(self.0.finalize(), &mut digest) {
+            Ok(()) => std::str::from_utf8(&digest).unwrap_or_default(),
+            Err(_) => "",
+        };
+        CacheKey::new(kind, digest)
     }
 }
 
@@ -187,8 +212,8 @@ impl CacheKeyed for AnalyzeJob {
         hasher.finish(kind)
     }
 
-    fn chain_keys(&self) -> Vec<(Option<String>, CacheKey)> {
-        let own = (Some(self.model.clone()), self.cache_key());
+    fn chain_keys_from(&self, own: CacheKey) -> Vec<(Option<String>, CacheKey)> {
+        let own = (Some(self.model.clone()), own);
         let later = self.fallbacks.iter().map(|model| {
             let job = AnalyzeJob {
                 text: self.text.clone(),
@@ -222,6 +247,11 @@ fn is_normalised(text: &str) -> bool {
 
 impl Cacheable for Transcription {
     const KIND: CacheKind = CacheKind::Transcription;
+    type Data = Self;
+
+    fn data(&self) -> &Self {
+        self
+    }
 
     /// A fallback's transcript would be served as Azure's from a key that names no provider.
     fn is_cacheable(&self) -> bool {
@@ -231,10 +261,20 @@ impl Cacheable for Transcription {
 
 impl Cacheable for Pronunciation {
     const KIND: CacheKind = CacheKind::Pronunciation;
+    type Data = Self;
+
+    fn data(&self) -> &Self {
+        self
+    }
 }
 
 impl Cacheable for AnalysisOutcome {
     const KIND: CacheKind = CacheKind::Analysis;
+    type Data = crate::analysis::model::Analysis;
+
+    fn data(&self) -> &Self::Data {
+        &self.analysis
+    }
 
     /// A fallback says "the model's reply was unreadable", not "this is the analysis": the
     /// next request deserves a fresh try.

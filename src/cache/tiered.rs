@@ -1,8 +1,11 @@
 //! `Cache`: the tiers of the configured mode behind one get/set, with fill-up and metrics.
 //!
 //! Lookup order is memory, then Redis, then disk; a hit below fills the tiers above it. Writes
-//! go to every tier of the mode. No method returns an error: Redis or disk trouble is logged
-//! (Redis once per state change, by `RedisLink`), counted as `result="error"`, and is a miss.
+//! go to every tier of the mode: memory and the disk queue at once, Redis in a second step
+//! ([`SharedStore`]) that the caller may run after its answer has gone. The memory tier holds
+//! values ready to serve ([`Kept`]), so a memory hit decodes nothing. No method returns an
+//! error: Redis or disk trouble is logged (Redis once per state change, by `RedisLink`), counted
+//! as `result="error"`, and is a miss.
 //!
 //! The public methods box their work. A lookup or a store lasts milliseconds, but the futures
 //! that await one (the cache and single-flight layers) live for the whole upstream call, seconds,
@@ -15,6 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use super::answer::{Answer, Kept};
 use super::disk::{DEFAULT_DISK_MAX_BYTES, DiskConfig, DiskCounters, DiskRead, DiskTier};
 use super::envelope::{self, Opened, Sealed};
 use super::key::{CacheKey, CacheKind, Cacheable};
@@ -169,14 +173,17 @@ impl Cache {
 
     /// A value read from Redis by someone else's round trip (the single-flight claim script):
     /// counted and kept like a Redis hit of `get`; an unreadable entry is dropped and is `None`.
-    pub async fn accept_from_redis<T: Cacheable>(&self, key: &CacheKey, bytes: Bytes) -> Option<(T, &'static str)> {
+    pub async fn accept_from_redis<T: Cacheable>(
+        &self,
+        key: &CacheKey,
+        bytes: Bytes,
+    ) -> Option<(Answer<T>, &'static str)> {
         Box::pin(async {
             match envelope::open::<T>(bytes, SystemTime::now()) {
                 Opened::Fresh(value, sealed) => {
                     self.count("get", "hit", TIER_REDIS);
                     self.touch_disk(key);
-                    self.inner.memory.insert(key.as_str(), sealed).await;
-                    Some((value, TIER_REDIS))
+                    Some((self.keep(key, value, &sealed).await, TIER_REDIS))
                 }
                 Opened::Expired | Opened::Invalid => {
                     if let Some(redis) = &self.inner.redis {
@@ -191,76 +198,87 @@ impl Cache {
 
     /// The value and the tier it came from (`memory`, `redis`, `disk`), or `None` on a miss.
     pub async fn get<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
+        self.find::<T>(key).await.map(|(answer, tier)| (answer.into_value(), tier))
+    }
+
+    /// `get`, as an answer ready to serve: the memory tier's copy when there is one.
+    pub async fn find<T: Cacheable>(&self, key: &CacheKey) -> Option<(Answer<T>, &'static str)> {
         Box::pin(self.lookup(key, CountMisses::Yes, AskRedis::Yes)).await
     }
 
-    /// A `get` for the holder of the single-flight lease on `key`, whose claim just found Redis
+    /// A `find` for the holder of the single-flight lease on `key`, whose claim just found Redis
     /// without the value: Redis is not asked again (its miss is counted as one).
-    pub async fn get_claimed<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
+    pub async fn find_claimed<T: Cacheable>(&self, key: &CacheKey) -> Option<(Answer<T>, &'static str)> {
         Box::pin(self.lookup(key, CountMisses::Yes, AskRedis::No)).await
     }
 
-    /// A `get` whose misses are not counted: for re-checks and polls on behalf of a request
+    /// A `find` whose misses are not counted: for re-checks and polls on behalf of a request
     /// whose own lookup is counted elsewhere, so the hit ratio stays one lookup per request.
-    pub async fn probe<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
+    pub async fn probe<T: Cacheable>(&self, key: &CacheKey) -> Option<(Answer<T>, &'static str)> {
         Box::pin(self.lookup(key, CountMisses::No, AskRedis::Yes)).await
     }
 
-    /// The memory tier alone, for a fast path in front of costlier coordination: a fresh hit
-    /// is counted like any hit; anything else counts nothing and is left for the caller's
-    /// full lookup to count (and to clean up), so each request still counts one lookup.
-    pub async fn get_from_memory<T: Cacheable>(&self, key: &CacheKey) -> Option<(T, &'static str)> {
-        let sealed = Box::pin(self.inner.memory.get(key.as_str())).await?;
-        match envelope::open::<T>(sealed.bytes, SystemTime::now()) {
-            Opened::Fresh(value, _) => {
-                self.count("get", "hit", TIER_MEMORY);
-                self.touch_disk(key);
-                Some((value, TIER_MEMORY))
-            }
-            Opened::Expired | Opened::Invalid => None,
-        }
+    /// The memory tier alone, for a fast path in front of costlier coordination: a hit is
+    /// counted like any hit; a miss counts nothing and is left for the caller's full lookup to
+    /// count, so each request still counts one lookup.
+    pub async fn get_from_memory<T: Cacheable>(&self, key: &CacheKey) -> Option<Answer<T>> {
+        let kept = Box::pin(self.inner.memory.get::<T>(key.as_str())).await?;
+        self.count("get", "hit", TIER_MEMORY);
+        self.touch_disk(key);
+        Some(Answer::Kept(kept))
     }
 
     /// Store in every tier of the mode. Values that are not cacheable are ignored.
     pub async fn set<T: Cacheable>(&self, key: &CacheKey, value: &T) {
-        Box::pin(self.store(key, value, None)).await;
-    }
-
-    /// `set` by the holder of the single-flight `lease` on `key`: the Redis store ends the lease
-    /// in the same round trip. True when that store was made (if it failed, the lease expires
-    /// on its own); false when nothing took the lease (the value is not cacheable, no Redis).
-    pub async fn set_releasing<T: Cacheable>(&self, key: &CacheKey, value: &T, lease: Option<LeaseRef<'_>>) -> bool {
-        Box::pin(self.store(key, value, lease)).await
-    }
-
-    async fn store<T: Cacheable>(&self, key: &CacheKey, value: &T, lease: Option<LeaseRef<'_>>) -> bool {
-        if !value.is_cacheable() {
-            return false;
+        let (_, shared) = self.store_local(key, value.clone()).await;
+        if let Some(shared) = shared {
+            shared.finish(None).await;
         }
-        let ttl = self.inner.config.ttl.for_kind(T::KIND);
-        let sealed = match envelope::seal(value, ttl, SystemTime::now()) {
-            Ok(sealed) => sealed,
-            Err(error) => {
-                tracing::warn!(key = %key, %error, "cache value not serialisable; not stored");
-                return false;
+    }
+
+    /// The part of a store an answer waits for: the memory tier, so this instance's next hits
+    /// and the joiners of its flight find it at once, and the disk tier's queue. The Redis
+    /// store that remains ([`SharedStore`]; `None` without Redis) may run once the answer has
+    /// been sent. A value that is not cacheable is only handed back.
+    pub async fn store_local<T: Cacheable>(&self, key: &CacheKey, value: T) -> (Answer<T>, Option<SharedStore>) {
+        Box::pin(async move {
+            if !value.is_cacheable() {
+                return (Answer::Value(value), None);
             }
-        };
-        self.inner.memory.insert(key.as_str(), sealed.clone()).await;
-        self.count("set", "ok", TIER_MEMORY);
-        let redis = async {
-            match &self.inner.redis {
-                Some(redis) => {
-                    self.store_redis(redis, key, &sealed, ttl, lease).await;
-                    lease.is_some()
+            let ttl = self.inner.config.ttl.for_kind(T::KIND);
+            let sealed = match envelope::seal(&value, ttl, SystemTime::now()) {
+                Ok(sealed) => sealed,
+                Err(error) => {
+                    tracing::warn!(key = %key, %error, "cache value not serialisable; not stored");
+                    return (Answer::Value(value), None);
                 }
-                None => false,
+            };
+            let answer = self.keep(key, value, &sealed).await;
+            self.count("set", "ok", TIER_MEMORY);
+            // Queued, never awaited: the disk's worker thread writes it (see `cache::disk`).
+            if let Some(disk) = &self.inner.disk {
+                disk.put(key.as_str(), sealed.bytes.clone(), sealed.expires_at);
             }
-        };
-        // Queued, never awaited: the disk's worker thread writes it (see `cache::disk`).
-        if let Some(disk) = &self.inner.disk {
-            disk.put(key.as_str(), sealed.bytes.clone(), sealed.expires_at);
+            let shared =
+                self.inner.redis.is_some().then(|| SharedStore { cache: self.clone(), key: key.clone(), sealed, ttl });
+            (answer, shared)
+        })
+        .await
+    }
+
+    /// Into the memory tier, ready to serve: its `data` encoded once, here.
+    async fn keep<T: Cacheable>(&self, key: &CacheKey, value: T, sealed: &Sealed) -> Answer<T> {
+        match Kept::new(value, sealed.expires_at, sealed.bytes.len()) {
+            Ok(kept) => {
+                let kept = Arc::new(kept);
+                self.inner.memory.insert(key.as_str(), kept.clone()).await;
+                Answer::Kept(kept)
+            }
+            Err((value, error)) => {
+                tracing::warn!(key = %key, %error, "cache value not serialisable; not kept in memory");
+                Answer::Value(value)
+            }
         }
-        redis.await
     }
 
     async fn lookup<T: Cacheable>(
@@ -268,7 +286,7 @@ impl Cache {
         key: &CacheKey,
         count_misses: CountMisses,
         ask_redis: AskRedis,
-    ) -> Option<(T, &'static str)> {
+    ) -> Option<(Answer<T>, &'static str)> {
         let now = SystemTime::now();
         let miss = |tier| {
             if count_misses == CountMisses::Yes {
@@ -276,15 +294,10 @@ impl Cache {
             }
         };
 
-        if let Some(sealed) = self.inner.memory.get(key.as_str()).await {
-            match envelope::open::<T>(sealed.bytes, now) {
-                Opened::Fresh(value, _) => {
-                    self.count("get", "hit", TIER_MEMORY);
-                    self.touch_disk(key);
-                    return Some((value, TIER_MEMORY));
-                }
-                Opened::Expired | Opened::Invalid => self.inner.memory.remove(key.as_str()).await,
-            }
+        if let Some(kept) = self.inner.memory.get::<T>(key.as_str()).await {
+            self.count("get", "hit", TIER_MEMORY);
+            self.touch_disk(key);
+            return Some((Answer::Kept(kept), TIER_MEMORY));
         }
         miss(TIER_MEMORY);
 
@@ -296,8 +309,7 @@ impl Cache {
                     Opened::Fresh(value, sealed) => {
                         self.count("get", "hit", TIER_REDIS);
                         self.touch_disk(key);
-                        self.inner.memory.insert(key.as_str(), sealed).await;
-                        return Some((value, TIER_REDIS));
+                        return Some((self.keep(key, value, &sealed).await, TIER_REDIS));
                     }
                     Opened::Expired | Opened::Invalid => {
                         tracing::debug!(key = %key, "unreadable redis cache entry; dropping it");
@@ -319,8 +331,7 @@ impl Cache {
                 DiskRead::Found(bytes) => match envelope::open::<T>(bytes, now) {
                     Opened::Fresh(value, sealed) => {
                         self.count("get", "hit", TIER_DISK);
-                        self.fill_from_disk(key, &sealed, now).await;
-                        return Some((value, TIER_DISK));
+                        return Some((self.fill_from_disk(key, value, &sealed, now).await, TIER_DISK));
                     }
                     Opened::Expired | Opened::Invalid => {
                         disk.remove(key.as_str());
@@ -350,11 +361,18 @@ impl Cache {
         }
     }
 
-    async fn fill_from_disk(&self, key: &CacheKey, sealed: &Sealed, now: SystemTime) {
-        self.inner.memory.insert(key.as_str(), sealed.clone()).await;
+    async fn fill_from_disk<T: Cacheable>(
+        &self,
+        key: &CacheKey,
+        value: T,
+        sealed: &Sealed,
+        now: SystemTime,
+    ) -> Answer<T> {
+        let answer = self.keep(key, value, sealed).await;
         if let (Some(redis), Some(left)) = (&self.inner.redis, sealed.remaining(now)) {
             self.store_redis(redis, key, sealed, left, None).await;
         }
+        answer
     }
 
     /// With this instance's `lease` on the key, the same round trip also ends it; if the
@@ -382,5 +400,28 @@ impl Cache {
 
     fn count(&self, operation: &str, result: &str, tier: &str) {
         self.inner.metrics.cache_operations_total.with_label_values(&[operation, result, tier]).inc();
+    }
+}
+
+/// The Redis half of a store ([`Cache::store_local`]): owns what it needs, so it can run after
+/// the answer has been sent, on a task of its own.
+pub struct SharedStore {
+    cache: Cache,
+    key: CacheKey,
+    sealed: Sealed,
+    ttl: Duration,
+}
+
+impl SharedStore {
+    /// Store in Redis; with this instance's `lease` on the key, the same round trip ends it.
+    /// True when the lease went with the store (if the store failed, the lease expires on its
+    /// own); false without a lease.
+    pub async fn finish(self, lease: Option<LeaseRef<'_>>) -> bool {
+        let Self { cache, key, sealed, ttl } = self;
+        let Some(redis) = &cache.inner.redis else {
+            return false;
+        };
+        Box::pin(cache.store_redis(redis, &key, &sealed, ttl, lease)).await;
+        lease.is_some()
     }
 }

@@ -41,7 +41,15 @@ pub struct AnalyzeJob {
 
 /// Trim and collapse every run of Unicode whitespace to one space.
 pub fn normalise_text(raw: &str) -> String {
-    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+    // One allocation, sized once: every analysis request, hits included, normalises its text.
+    let mut text = String::with_capacity(raw.len());
+    for word in raw.split_whitespace() {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(word);
+    }
+    text
 }
 
 #[cfg(test)]

@@ -81,5 +81,5 @@ pub async fn analyze(State(state): State<AppState>, request: Request) -> Result<
         model: Some(made_by.model),
         provider: Some(made_by.provider),
     };
-    Ok(super::speech::with_spend(Success::new(served.value.analysis, meta).into_response(), spend))
+    Ok(super::speech::with_spend(Success::new(&served.value, meta).into_response(), spend))
 }

@@ -52,7 +52,7 @@ pub async fn transcribe(State(state): State<AppState>, request: Request) -> Resu
     let spend = spend(Operation::Transcribe, &served, seconds);
     let mut meta = meta(served.cached());
     meta.provider = Some(served.value.provider.unwrap_or(Provider::Azure));
-    Ok(with_spend(Success::new(served.value, meta).into_response(), spend))
+    Ok(with_spend(Success::new(&served.value, meta).into_response(), spend))
 }
 
 /// Score a recording against the text the learner read, or as free speech without one (Azure
@@ -92,7 +92,7 @@ pub async fn pronunciation(State(state): State<AppState>, request: Request) -> R
     let sent = served.value.sent.0.as_secs_f64();
     let spend = spend(Operation::Pronunciation, &served, sent);
     let meta = meta(served.cached());
-    Ok(with_spend(Success::new(served.value, meta).into_response(), spend))
+    Ok(with_spend(Success::new(&served.value, meta).into_response(), spend))
 }
 
 /// The request's share of `AUDIO_BYTES_IN_FLIGHT`, given by the audio budget layer. Without it

@@ -22,7 +22,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceBuilder};
 
 use super::Stack;
-use crate::cache::{Cache, CacheKeyed, Cacheable};
+use crate::cache::{Answer, Cache, CacheKeyed, Cacheable};
 use crate::domain::served::Served;
 use crate::metrics::Metrics;
 use crate::metrics::labels::Operation;
@@ -57,7 +57,7 @@ pub struct Guard {
 pub trait Front<J, R> {
     fn wrap<S>(&self, stack: S) -> Stack<J, R>
     where
-        S: Service<Admitted<J>, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S: Service<Admitted<J>, Response = Served<Answer<R>>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static;
 }
 
@@ -65,7 +65,7 @@ pub trait Front<J, R> {
 impl<J, R> Front<J, R> for Identity {
     fn wrap<S>(&self, stack: S) -> Stack<J, R>
     where
-        S: Service<Admitted<J>, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S: Service<Admitted<J>, Response = Served<Answer<R>>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
     {
         BoxCloneSyncService::new(stack)
@@ -76,11 +76,11 @@ impl<J, R> Front<J, R> for Identity {
 impl<J, R> Front<J, R> for RecordingDigestLayer
 where
     J: Recorded + Send + 'static,
-    R: Send + 'static,
+    R: Send + Sync + 'static,
 {
     fn wrap<S>(&self, stack: S) -> Stack<J, R>
     where
-        S: Service<Admitted<J>, Response = Served<R>, Error = UpstreamError> + Clone + Send + Sync + 'static,
+        S: Service<Admitted<J>, Response = Served<Answer<R>>, Error = UpstreamError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
     {
         BoxCloneSyncService::new(self.layer(stack))

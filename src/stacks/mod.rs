@@ -17,7 +17,7 @@ use url::Url;
 
 use crate::analysis::AnalysisOutcome;
 use crate::analysis::analyzer::Analyzer;
-use crate::cache::Cache;
+use crate::cache::{Answer, Cache};
 use crate::config::Settings;
 use crate::domain::jobs::{AnalyzeJob, PronunciationJob, TranscribeJob};
 use crate::domain::reading::{self, service::Reading};
@@ -42,7 +42,8 @@ use layers::{Guard, Layers};
 
 /// One upstream operation as a type-erased tower service: a job goes in with its request's
 /// admission, never without.
-pub type Stack<J, R> = BoxCloneSyncService<Admitted<J>, Served<R>, UpstreamError>;
+/// Its answer is as the cached flight layer serves it ([`Answer`]: ready to send from memory).
+pub type Stack<J, R> = BoxCloneSyncService<Admitted<J>, Served<Answer<R>>, UpstreamError>;
 
 pub struct Upstreams {
     pub transcribe: Stack<TranscribeJob, Transcription>,

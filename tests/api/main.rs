@@ -31,6 +31,7 @@ mod redis_tls;
 mod resilience;
 mod shared_state;
 mod ssrf;
+mod store_after_answer;
 mod upstream_calls;
 mod upstream_replies;
 mod usage;

@@ -14,21 +14,21 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Map, Shared};
 
 use super::CachedFlightConfig;
-use crate::cache::{Cache, Cacheable};
+use crate::cache::{Answer, Cache, Cacheable};
 use crate::domain::served::{Origin, Served};
 use crate::middleware::detach::DetachLayer;
 use crate::upstream::error::UpstreamError;
 
-pub(super) type Call<R> = BoxFuture<'static, Result<Served<R>, UpstreamError>>;
+pub(super) type Call<R> = BoxFuture<'static, Result<Served<Answer<R>>, UpstreamError>>;
 /// The result behind an `Arc`: `Shared` hands every participant a clone of the output, and the
 /// registry's own handle means the starter's is never the last. Cloning an analysis was ~20
 /// allocations per miss; cloning the `Arc` is none, and once the registry lets go, the last
-/// participant unwraps it without a copy.
+/// participant unwraps it without a copy (an answer the memory tier kept is an `Arc` itself).
 type SharedCall<R> = Shared<Map<Call<R>, ShareResult<R>>>;
-type Outcome<R> = Result<Arc<Served<R>>, UpstreamError>;
-type ShareResult<R> = fn(Result<Served<R>, UpstreamError>) -> Outcome<R>;
+type Outcome<R> = Result<Arc<Served<Answer<R>>>, UpstreamError>;
+type ShareResult<R> = fn(Result<Served<Answer<R>>, UpstreamError>) -> Outcome<R>;
 
-fn share<R>(result: Result<Served<R>, UpstreamError>) -> Outcome<R> {
+fn share<R>(result: Result<Served<Answer<R>>, UpstreamError>) -> Outcome<R> {
     result.map(Arc::new)
 }
 
@@ -86,6 +86,17 @@ impl Flights {
         }
     }
 
+    /// Work an answer need not wait for (the Redis half of a store, a lease's end): on a task
+    /// the detach layer tracks, so shutdown waits for it, when the layer has one; else now.
+    /// Boxed by the caller: a call's future is moved several times on its way to its task, and
+    /// carrying this work inline made it half as large again.
+    pub(super) async fn after_answer(&self, work: BoxFuture<'static, ()>) {
+        match &self.detach {
+            Some(detach) => detach.track(work),
+            None => work.await,
+        }
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).len()
@@ -100,7 +111,7 @@ pub(super) struct Participation<R: Cacheable> {
 }
 
 impl<R: Cacheable> Participation<R> {
-    pub async fn finish(self) -> Result<Served<R>, UpstreamError> {
+    pub async fn finish(self) -> Result<Served<Answer<R>>, UpstreamError> {
         let Self { call, started, mut guard, flights } = self;
         let result = call.await;
         if let Some(guard) = guard.as_mut() {
@@ -168,7 +179,7 @@ mod tests {
             Box::pin(async move {
                 let _notify_on_drop = dropped_tx;
                 std::future::pending::<()>().await;
-                Ok(Served::fresh(Transcription::default()))
+                Ok(Served::fresh(Answer::Value(Transcription::default())))
             })
         });
         let running = tokio::spawn(participation.finish());
@@ -182,8 +193,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_completed_call_is_forgotten_so_the_next_job_starts_afresh() {
         let flights = flights();
-        let first = flights
-            .join_or_start::<Transcription>("k", || Box::pin(async { Ok(Served::fresh(Transcription::default())) }));
+        let first = flights.join_or_start::<Transcription>("k", || {
+            Box::pin(async { Ok(Served::fresh(Answer::Value(Transcription::default()))) })
+        });
         assert!(first.finish().await.is_ok());
         assert_eq!(flights.len(), 0);
     }

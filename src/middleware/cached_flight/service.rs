@@ -9,8 +9,9 @@ use tower::Service;
 use super::flights::{Call, Flights};
 use super::lease::{Claim, Claimed, Lease, lease_exists};
 use super::store::{ChainKeys, look_call_store};
-use crate::cache::{CacheKeyed, CacheKind, Cacheable};
+use crate::cache::{Answer, CacheKeyed, CacheKind, Cacheable};
 use crate::domain::served::{Origin, Served};
+use crate::metrics::labels::Tier;
 use crate::middleware::rate_limit::{Admission, Admitted};
 use crate::upstream::error::Upstream;
 use crate::upstream::error::UpstreamError;
@@ -35,9 +36,9 @@ where
     S::Future: Send,
     R: Cacheable,
 {
-    type Response = Served<R>;
+    type Response = Served<Answer<R>>;
     type Error = UpstreamError;
-    type Future = BoxFuture<'static, Result<Served<R>, UpstreamError>>;
+    type Future = BoxFuture<'static, Result<Served<Answer<R>>, UpstreamError>>;
 
     /// Always ready: a job that joins a flight never touches the inner service; the one that
     /// starts it waits for readiness inside the call.
@@ -47,20 +48,21 @@ where
 
     fn call(&mut self, request: Admitted<J>) -> Self::Future {
         let (admission, job) = request.into_parts();
-        // A fallback chain's job has one key per link: looked up in order, the first leased.
-        let keys = ChainKeys::of(&job);
-        let key = keys.first().clone();
+        let key = job.cache_key();
         let flights = self.flights.clone();
         let inner = self.inner.clone();
         Box::pin(async move {
             // A memory-tier hit is a local read with nothing to coordinate: answering it before
             // the registry spares every hit the flight's bookkeeping (lock, boxed shared
-            // future, a clone of the result for the registry's copy).
-            if let Some((value, tier)) = flights.cache.get_from_memory::<R>(&key).await {
-                return Ok(Served { value, origin: Origin::Cache { tier } });
+            // future, a clone of the result for the registry's copy), and the other keys of a
+            // fallback chain.
+            if let Some(answer) = flights.cache.get_from_memory::<R>(&key).await {
+                return Ok(Served { value: answer, origin: Origin::Cache { tier: Tier::Memory.as_str() } });
             }
             let registry = flights.clone();
             let rendered = key.as_str().to_string();
+            // A fallback chain's job has one key per link: looked up in order, the first leased.
+            let keys = ChainKeys::of(&job, key);
             // The job moves into the flight when this caller starts it; when it joined another's,
             // the job is still here. A flight whose starter the rate limit refused ends with
             // `NotAdmitted`: not this caller's refusal, so a joiner flies again under its own
@@ -92,7 +94,7 @@ async fn fly<S, J, R>(
     job: J,
     keys: ChainKeys,
     admission: Admission,
-) -> Result<Served<R>, UpstreamError>
+) -> Result<Served<Answer<R>>, UpstreamError>
 where
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
     S::Future: Send,
@@ -130,8 +132,8 @@ where
             // that is going upstream anyway.
             Err(_) => return call(&flights, inner, job, keys, None, &admission).await,
             Ok(Claimed::Stored(bytes)) => {
-                if let Some((value, tier)) = cache.accept_from_redis::<R>(&key, bytes).await {
-                    return Ok(Served { value, origin: Origin::Cache { tier } });
+                if let Some((answer, tier)) = cache.accept_from_redis::<R>(&key, bytes).await {
+                    return Ok(Served { value: answer, origin: Origin::Cache { tier } });
                 }
                 // An unreadable entry, deleted by the cache: claim again, once.
                 if std::mem::replace(&mut unreadable_seen, true) {
@@ -144,13 +146,13 @@ where
                 return call(&flights, inner, job, keys, Some(Claim::new(lease)), &admission).await;
             }
             Ok(Claimed::Held) => match wait_for_holder::<R>(&flights, &keys, &lease_key, deadline).await {
-                Waited::Stored(value) => {
+                Waited::Stored(answer) => {
                     cache
                         .metrics()
                         .single_flight_shared_total
                         .with_label_values(&[R::KIND.operation(), "remote"])
                         .inc();
-                    return Ok(Served { value, origin: Origin::SharedRemote });
+                    return Ok(Served { value: answer, origin: Origin::SharedRemote });
                 }
                 Waited::LeaseGone => continue,
                 Waited::GiveUp => return call(&flights, inner, job, keys, None, &admission).await,
@@ -167,7 +169,7 @@ async fn call<S, J, R>(
     keys: ChainKeys,
     claim: Option<Claim>,
     admission: &Admission,
-) -> Result<Served<R>, UpstreamError>
+) -> Result<Served<Answer<R>>, UpstreamError>
 where
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
     S::Future: Send,
@@ -185,7 +187,7 @@ where
 }
 
 enum Waited<R> {
-    Stored(R),
+    Stored(Answer<R>),
     /// The holder finished without storing (error, uncacheable result) or died.
     LeaseGone,
     /// Deadline passed or Redis failed: stop coordinating and make the call.
@@ -211,8 +213,8 @@ async fn wait_for_holder<R: Cacheable>(
         tokio::time::sleep(pause.min(left)).await;
         pause = pause.saturating_mul(2).min(config.poll_max).max(Duration::from_millis(1));
         for (_, key) in keys.iter() {
-            if let Some((value, _tier)) = cache.probe::<R>(key).await {
-                return Waited::Stored(value);
+            if let Some((answer, _tier)) = cache.probe::<R>(key).await {
+                return Waited::Stored(answer);
             }
         }
         match lease_exists(link, lease_key).await {

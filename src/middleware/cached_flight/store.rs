@@ -1,13 +1,14 @@
 //! The part of a miss that must outlive its clients: look the key up, call, store. Run on the
 //! detached task when the layer has one, so a slow answer whose clients all left is still stored
-//! (and its lease ended) for their retry.
+//! (and its lease ended) for their retry. The Redis half of the store runs after the answer, on
+//! a task of its own, tracked like the detached calls so shutdown waits for it.
 
 use tower::{Service, ServiceExt};
 
 use super::flights::Flights;
 use super::lease::Claim;
 use super::service::upstream_of;
-use crate::cache::{CacheKey, CacheKeyed, CacheKind, Cacheable, answer_key};
+use crate::cache::{Answer, CacheKey, CacheKeyed, CacheKind, Cacheable, SharedStore, answer_key};
 use crate::domain::served::{Origin, Served};
 use crate::metrics::labels::Operation;
 use crate::middleware::rate_limit::Admission;
@@ -26,8 +27,9 @@ fn operation_of<R: Cacheable>() -> Operation {
 pub(super) struct ChainKeys(Vec<(Option<String>, CacheKey)>);
 
 impl ChainKeys {
-    pub(super) fn of<J: CacheKeyed>(job: &J) -> Self {
-        let keys = job.chain_keys();
+    /// `own`: the job's own key, already made.
+    pub(super) fn of<J: CacheKeyed>(job: &J, own: CacheKey) -> Self {
+        let keys = job.chain_keys_from(own);
         assert!(!keys.is_empty(), "a job has at least its own key");
         Self(keys)
     }
@@ -44,6 +46,11 @@ impl ChainKeys {
 /// Look up, call, store, with `claim` (this instance's lease on the first key, if it took one)
 /// held by the call and ended by its store or released. Every key is looked up, in order; the
 /// answer is stored under the key of the model that made it.
+///
+/// The answer waits only for the memory tier (and the disk tier's queue): what the Redis store
+/// and the lease's end cost runs after it, on a tracked task ([`Flights::after_answer`]). Until
+/// that store lands the lease stays, so waiters on other instances keep polling and find the
+/// value as soon as it does.
 pub(super) async fn look_call_store<S, J, R>(
     flights: &Flights,
     inner: S,
@@ -51,7 +58,7 @@ pub(super) async fn look_call_store<S, J, R>(
     keys: ChainKeys,
     claim: Option<Claim>,
     admission: &Admission,
-) -> Result<Served<R>, UpstreamError>
+) -> Result<Served<Answer<R>>, UpstreamError>
 where
     S: Service<J, Response = Served<R>, Error = UpstreamError> + Send + 'static,
     S::Future: Send,
@@ -62,51 +69,58 @@ where
     let key = keys.first();
     // A claim just found Redis without the value: its lookup skips Redis.
     let mut found = match &claim {
-        Some(_) => cache.get_claimed::<R>(key).await,
-        None => cache.get::<R>(key).await,
+        Some(_) => cache.find_claimed::<R>(key).await,
+        None => cache.find::<R>(key).await,
     };
     for (_, later) in keys.iter().skip(1) {
         if found.is_some() {
             break;
         }
-        found = cache.get::<R>(later).await;
+        found = cache.find::<R>(later).await;
     }
-    if let Some((value, tier)) = found {
-        if let Some(claim) = claim {
-            claim.release().await;
-        }
-        return Ok(Served { value, origin: Origin::Cache { tier } });
+    if let Some((answer, tier)) = found {
+        flights.after_answer(Box::pin(settle(claim, None))).await;
+        return Ok(Served { value: answer, origin: Origin::Cache { tier } });
     }
     // Every tier missed: this call would cost, so the user's budget decides now.
     if !admission.affords(operation_of::<R>()).await {
-        if let Some(claim) = claim {
-            claim.release().await;
-        }
+        flights.after_answer(Box::pin(settle(claim, None))).await;
         return Err(UpstreamError::NotAdmitted { upstream: upstream_of::<R>() });
     }
     let served = match &claim {
         Some(claim) => claim.hold_while(inner.oneshot(job)).await,
         None => inner.oneshot(job).await,
     };
-    let stored = match &served {
-        Ok(served) if served.origin == Origin::Upstream && served.value.is_cacheable() => {
-            match answer_key(&keys.0, &served.value) {
-                Some(home) if home == key => {
-                    cache.set_releasing(key, &served.value, claim.as_ref().and_then(Claim::lease_ref)).await
-                }
-                // Another link's key has another slot than the lease's (a Cluster script may not
-                // touch both): store it, then let the claim be released below.
-                Some(home) => {
-                    cache.set(home, &served.value).await;
-                    false
-                }
-                None => false,
-            }
+    let served = match served {
+        Ok(served) if served.origin == Origin::Upstream && served.value.is_cacheable() => served,
+        other => {
+            flights.after_answer(Box::pin(settle(claim, None))).await;
+            return other.map(|served| served.map(Answer::Value));
         }
-        _ => false,
+    };
+    let Some(home) = answer_key(&keys.0, &served.value) else {
+        flights.after_answer(Box::pin(settle(claim, None))).await;
+        return Ok(served.map(Answer::Value));
+    };
+    // Another link's key has another slot than the lease's (a Cluster script may not touch
+    // both): its store leaves the claim to be released after it.
+    let ends_lease = home == key;
+    let (answer, shared) = cache.store_local(home, served.value).await;
+    flights.after_answer(Box::pin(settle(claim, shared.map(|shared| (shared, ends_lease))))).await;
+    Ok(Served { value: answer, origin: Origin::Upstream })
+}
+
+/// What is left of a call once its answer can go: the Redis store (ending the lease with it
+/// when `true` says it may), then the claim, used by that store or released.
+async fn settle(claim: Option<Claim>, shared: Option<(SharedStore, bool)>) {
+    let stored = match shared {
+        Some((shared, ends_lease)) => {
+            let lease = if ends_lease { claim.as_ref().and_then(Claim::lease_ref) } else { None };
+            shared.finish(lease).await
+        }
+        None => false,
     };
     if let Some(claim) = claim {
         if stored { claim.used() } else { claim.release().await }
     }
-    served
 }

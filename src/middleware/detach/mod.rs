@@ -111,6 +111,16 @@ impl DetachLayer {
     }
 }
 
+impl DetachLayer {
+    /// Run `work` on a tracked task of its own, awaited by nobody: what an answer need not wait
+    /// for but shutdown must (the Redis half of a store). Not an upstream call: it takes no
+    /// `MAX_IN_FLIGHT` slot and is not counted in `upstream_calls_detached`; it ends within the
+    /// Redis timeout.
+    pub fn track(&self, work: impl Future<Output = ()> + Send + 'static) {
+        self.detached.track(work);
+    }
+}
+
 /// Tells the task its caller has left (the future above was dropped, or finished): from then
 /// on the task holds a `MAX_IN_FLIGHT` slot of its own.
 struct CallerGone(Arc<Notify>);

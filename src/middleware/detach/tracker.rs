@@ -35,7 +35,7 @@ impl Detached {
         self.inner.slots.clone()
     }
 
-    /// Tasks running now.
+    /// Tasks running now: calls, and the stores that follow answers.
     pub fn running(&self) -> usize {
         self.inner.tracker.len()
     }
@@ -74,13 +74,21 @@ impl Detached {
         })
     }
 
+    /// Run `work` on a tracked task, outside the slots and the gauge (see `DetachLayer::track`).
+    pub(super) fn track<F>(&self, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        drop(self.inner.tracker.spawn(work));
+    }
+
     /// Wait for every call running now, or started meanwhile, to end. Each ends within its
     /// `UPSTREAM_TIMEOUT_SECONDS`; the caller bounds the wait by the shutdown grace period.
     pub async fn drain(&self) {
         self.inner.tracker.close();
         let running = self.running();
         if running > 0 {
-            tracing::info!(running, "waiting for detached upstream calls to end");
+            tracing::info!(running, "waiting for detached upstream calls and cache stores to end");
         }
         self.inner.tracker.wait().await;
     }

@@ -4,19 +4,21 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use http::Response;
+use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
 
 use super::series::RouteSeries;
 use crate::error::{ErrorCause, ErrorCode};
+use crate::middleware::request_id::RequestId;
 
 /// One request being served. Recording happens when the response is ready, or in `Drop` if the
 /// client went away first (counted as 499, nginx's "client closed request"), so the in-flight
 /// gauge can never leak.
 pub struct InFlight {
     series: Arc<RouteSeries>,
-    request_id: String,
-    user_id: String,
+    request_id: RequestId,
+    /// `X-User-ID` as sent; logged as its first 64 characters when it is printable ASCII.
+    user_id: Option<HeaderValue>,
     /// Pretty logs quote client-supplied values; JSON escapes them itself.
     quote: bool,
     started: Instant,
@@ -39,8 +41,8 @@ impl std::fmt::Display for ClientValue<'_> {
 impl InFlight {
     pub(super) fn enter(
         series: Arc<RouteSeries>,
-        request_id: String,
-        user_id: String,
+        request_id: RequestId,
+        user_id: Option<HeaderValue>,
         quote: bool,
         started: Instant,
     ) -> Self {
@@ -59,7 +61,9 @@ impl InFlight {
         series.record(status, elapsed.as_secs_f64());
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let (method, route, quiet) = (series.method, series.route.as_str(), series.quiet);
-        let user_id = ClientValue { value: &self.user_id, quote: self.quote };
+        let user_id = self.user_id.as_ref().and_then(|value| value.to_str().ok()).unwrap_or_default();
+        // Printable ASCII (`to_str`): 64 bytes are 64 characters.
+        let user_id = ClientValue { value: &user_id[..user_id.len().min(64)], quote: self.quote };
         if status >= 500 {
             tracing::warn!(request_id = %self.request_id, method = %method, route = %route, status, latency_ms, user_id = %user_id, code, cause, "request failed");
         } else if quiet {

@@ -37,13 +37,9 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |matched| matched.as_str());
         let series = self.series.of(method_label(request.method()), route);
-        let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
-        let user_id = request
-            .headers()
-            .get("x-user-id")
-            .and_then(|value| value.to_str().ok())
-            .map(|value| value.chars().take(64).collect::<String>())
-            .unwrap_or_default();
+        let request_id = request.extensions().get::<RequestId>().cloned().unwrap_or_default();
+        // The header value itself (a reference count), read for the log only if one is written.
+        let user_id = request.headers().get("x-user-id").cloned();
         let in_flight = InFlight::enter(series, request_id, user_id, self.quote, Instant::now());
         ResponseFuture::new(self.inner.call(request), in_flight)
     }
