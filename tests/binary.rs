@@ -380,7 +380,7 @@ fn sigterm_lets_an_upstream_call_whose_client_left_finish_and_its_answer_is_cach
     });
     // No request is in flight any more: only the detached upstream call is.
     let logs = stop_and_collect_output(&mut running.child);
-    assert!(logs.contains("waiting for detached upstream calls to end"), "{logs}");
+    assert!(logs.contains("waiting for detached upstream calls and cache stores to end"), "{logs}");
 
     // The answer the call brought back was cached before the process exited.
     let running = start(disk.path(), &slow);

@@ -92,23 +92,31 @@ async fn two_instances_sharing_redis_hold_one_limit_per_user() {
         app(limiter(10, Some(link(&server, &metrics[1])), &metrics[1])),
     ];
 
+    // Each instance serves from what it holds of the one bucket and hears of the other's spending
+    // when it asks again: one limit of 10, within the stated bound (`2·N·n` = 4 more at most,
+    // `rate_limit/lease.rs`), each instance's `RateLimit-Remaining` falling as it serves.
     let mut alice = Vec::new();
-    let mut remaining = Vec::new();
-    for round in 0..12 {
+    let mut remaining = [Vec::new(), Vec::new()];
+    for round in 0..16 {
         let response = send(&apps[round % 2], user("alice")).await;
         alice.push(response.status());
-        remaining.push(header(&response, "ratelimit-remaining"));
+        remaining[round % 2].push(header(&response, "ratelimit-remaining"));
     }
-    assert_eq!(remaining, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0]);
-    assert_eq!(refusals(&alice), 2, "{alice:?}");
+    let served = alice.len() - refusals(&alice);
+    assert!((10..=14).contains(&served), "{alice:?}");
     assert!(alice[..10].iter().all(|status| *status == StatusCode::OK), "{alice:?}");
+    assert_eq!(&alice[14..], [StatusCode::TOO_MANY_REQUESTS; 2], "{alice:?}");
+    for seen in &remaining {
+        assert!(seen.windows(2).all(|pair| pair[1] <= pair[0]) && seen[0] == 9, "{remaining:?}");
+        assert_eq!(seen.last(), Some(&0), "{remaining:?}");
+    }
 
     for round in 0..5 {
         assert_eq!(send(&apps[round % 2], user("bob")).await.status(), StatusCode::OK);
     }
     let by_redis: u64 =
         metrics.iter().map(|m| m.rate_limit_rejections_total.with_label_values(&["redis", "user"]).get()).sum();
-    assert_eq!(by_redis, 2);
+    assert_eq!(by_redis, refusals(&alice) as u64);
 }
 
 #[tokio::test]
@@ -218,6 +226,20 @@ async fn without_a_user_id_the_api_key_is_the_identity_and_redis_never_sees_it_r
         })
         .await
         .expect("list rate limit keys");
+    // The buckets are charged off the requests' path: give the second its moment.
+    let mut stored = stored;
+    for _ in 0..100 {
+        if stored.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        stored = redis
+            .run("backend-ai:v1:ratelimit:", |mut connection| async move {
+                redis::cmd("KEYS").arg("backend-ai:v1:ratelimit:*").query_async(&mut connection).await
+            })
+            .await
+            .expect("list rate limit keys");
+    }
     assert_eq!(stored.len(), 2, "{stored:?}");
     assert!(stored.iter().all(|name| !name.contains("secret")), "{stored:?}");
 }
@@ -281,7 +303,7 @@ async fn without_a_key_the_ceiling_is_per_client_address() {
 }
 
 #[tokio::test]
-async fn the_key_ceiling_is_exact_across_instances_sharing_redis() {
+async fn the_key_ceiling_holds_across_instances_sharing_redis_within_the_stated_bound() {
     let server = RedisServer::start();
     let (metrics_a, metrics_b) = (Metrics::new(), Metrics::new());
     let a = with_ceiling(60, 10, Some(link(&server, &metrics_a)), &metrics_a);
@@ -293,12 +315,15 @@ async fn the_key_ceiling_is_exact_across_instances_sharing_redis() {
         let instance = if request % 2 == 0 { &a } else { &b };
         answered.push(send(instance, from).await.status());
     }
-    assert_eq!(answered.iter().filter(|status| **status == StatusCode::OK).count(), 10, "{answered:?}");
+    // Ten, and at most `2·N·n` = 4 more served on credit before both hear the bucket is empty.
+    let served = answered.iter().filter(|status| **status == StatusCode::OK).count();
+    assert!((10..=14).contains(&served), "{answered:?}");
+    assert_eq!(&answered[14..], [StatusCode::TOO_MANY_REQUESTS; 2], "{answered:?}");
     let by_redis: u64 = [&metrics_a, &metrics_b]
         .iter()
         .map(|m| m.rate_limit_rejections_total.with_label_values(&["redis", "key"]).get())
         .sum();
-    assert_eq!(by_redis, 6);
+    assert_eq!(by_redis, 16 - served as u64);
 }
 
 #[tokio::test]

@@ -13,8 +13,11 @@ use super::limiter::{Decision, RateLimiter};
 /// The decisions, in the limiters' order, up to the first refusal.
 pub async fn decide(checks: &[(RateLimiter, String)]) -> Vec<Decision> {
     let mut decisions: Vec<Decision> = Vec::with_capacity(checks.len());
+    // Lease requests the decision starts go when this is dropped, after any give-back.
+    let mut pending = Vec::with_capacity(checks.len());
     for (limiter, key) in checks {
-        let decision = limiter.charge(key).await;
+        let (decision, charge) = limiter.charge(key).await;
+        pending.push(charge);
         if !decision.allowed {
             for ((earlier, key), taken) in checks.iter().zip(&decisions) {
                 earlier.give_back(key, taken);

@@ -103,11 +103,8 @@ struct Held {
 /// What `Held::take` decided.
 enum Step {
     Now(Take),
-    /// Served on credit: the caller sends a lease request charging `owed`.
-    Ask {
-        take: Take,
-        owed: u64,
-    },
+    /// Served on credit, and no lease request in flight: this request starts one.
+    Ask(Take),
     /// Credit spent, a lease request in flight: wait for its answer.
     Wait,
 }
@@ -140,8 +137,18 @@ impl Held {
             return Step::Now(take);
         }
         self.asking = true;
+        Step::Ask(take)
+    }
+
+    /// Start the lease request a `Step::Ask` promised: `Some(owed)` to charge, or `None` when
+    /// every request served on credit was given back meanwhile (nothing to ask).
+    fn send(&mut self) -> Option<u64> {
+        if self.owed == 0 {
+            self.asking = false;
+            return None;
+        }
         self.sending = std::mem::take(&mut self.owed);
-        Step::Ask { take, owed: self.sending }
+        Some(self.sending)
     }
 
     /// The bucket's room as this instance last heard it, refilled since, net of what this
@@ -227,32 +234,40 @@ impl Leases {
     }
 
     /// One request against `key`. Decided from memory unless this instance's credit for the key
-    /// is spent while its lease request is in flight; then waits for that answer.
-    pub async fn take<G: Grantor>(&self, key: &str, grantor: &G) -> Take {
+    /// is spent while its lease request is in flight; then waits for that answer. A request
+    /// served on credit may come with the lease request to send: it goes when the `Charge` is
+    /// dropped, after every limit has decided (a later refusal gives the credit back first).
+    pub async fn take<G: Grantor>(&self, key: &str, grantor: &G) -> (Take, Option<Charge<G>>) {
         let entry = self.entry(key);
         loop {
-            if let Some(take) = self.step(&entry, key, grantor) {
-                return take;
+            if let Some(taken) = self.step(&entry, key, grantor) {
+                return taken;
             }
             let answered = entry.answered.notified();
             let mut answered = std::pin::pin!(answered);
             answered.as_mut().enable();
             // The answer may have come between the step and the registration.
-            if let Some(take) = self.step(&entry, key, grantor) {
-                return take;
+            if let Some(taken) = self.step(&entry, key, grantor) {
+                return taken;
             }
             answered.await;
         }
     }
 
-    fn step<G: Grantor>(&self, entry: &Arc<Entry>, key: &str, grantor: &G) -> Option<Take> {
+    fn step<G: Grantor>(&self, entry: &Arc<Entry>, key: &str, grantor: &G) -> Option<(Take, Option<Charge<G>>)> {
         let step = entry.held.lock().take(Instant::now(), self.size, self.interval, self.burst);
         match step {
-            Step::Now(take) => Some(take),
+            Step::Now(take) => Some((take, None)),
             Step::Wait => None,
-            Step::Ask { take, owed } => {
-                tokio::spawn(ask(entry.clone(), key.to_owned(), grantor.clone(), self.size, self.length, owed));
-                Some(take)
+            Step::Ask(take) => {
+                let charge = Charge {
+                    entry: entry.clone(),
+                    key: key.to_owned(),
+                    grantor: grantor.clone(),
+                    size: self.size,
+                    length: self.length,
+                };
+                Some((take, Some(charge)))
             }
         }
     }
@@ -296,6 +311,39 @@ impl Leases {
             unreachable_until: None,
         };
         Arc::new(Entry { held: Mutex::new(held), answered: Notify::new() })
+    }
+}
+
+/// The lease request one request started, sent when it is dropped: by then every limit has
+/// decided the request, and credit a refusal gave back is not charged.
+pub struct Charge<G: Grantor> {
+    entry: Arc<Entry>,
+    key: String,
+    grantor: G,
+    size: u64,
+    length: Duration,
+}
+
+impl<G: Grantor> Drop for Charge<G> {
+    fn drop(&mut self) {
+        let owed = self.entry.held.lock().send();
+        let runtime = tokio::runtime::Handle::try_current();
+        match (owed, runtime) {
+            (Some(owed), Ok(runtime)) => {
+                let (entry, key, grantor) = (self.entry.clone(), std::mem::take(&mut self.key), self.grantor.clone());
+                runtime.spawn(ask(entry, key, grantor, self.size, self.length, owed));
+            }
+            (Some(_), Err(_)) => {
+                // No runtime left (shutting down): nothing will be charged, nor asked again.
+                let mut held = self.entry.held.lock();
+                held.sending = 0;
+                held.asking = false;
+                drop(held);
+                self.entry.answered.notify_waiters();
+            }
+            // Nothing owed: whoever waited for this request's answer decides again.
+            (None, _) => self.entry.answered.notify_waiters(),
+        }
     }
 }
 

@@ -109,7 +109,7 @@ async fn run(limit: &Limit, schedule: Schedule, seed: u64) -> (Vec<Duration>, u6
                 let refused_elsewhere = rng.random_range(0..10) == 0;
                 let (leases, gcra, served) = (leases.clone(), gcra.clone(), served.clone());
                 requests.push(tokio::spawn(async move {
-                    let taken = leases.take("user", &gcra).await;
+                    let (taken, charge) = leases.take("user", &gcra).await;
                     if let Take::Admitted { .. } = taken {
                         if refused_elsewhere {
                             leases.give_back("user");
@@ -117,6 +117,8 @@ async fn run(limit: &Limit, schedule: Schedule, seed: u64) -> (Vec<Duration>, u6
                             served.lock().expect("served").push(start.elapsed());
                         }
                     }
+                    // The request's decision is complete: its lease request, if any, goes now.
+                    drop(charge);
                 }));
             }
             for request in requests {
@@ -249,7 +251,7 @@ async fn one_instance_under_the_limit_is_never_refused_and_asks_once_per_lease()
     let leases = Leases::new(limit.lease, interval, limit.burst);
     // Half the limit for ten seconds: 500 requests, none of them waiting for an answer.
     for _ in 0..500 {
-        let taken = std::pin::pin!(leases.take("user", &gcra)).now_or_never();
+        let taken = std::pin::pin!(leases.take("user", &gcra)).now_or_never().map(|(taken, _charge)| taken);
         assert!(matches!(taken, Some(Take::Admitted { .. })), "{taken:?}");
         tokio::time::sleep(interval * 2).await;
     }

@@ -10,7 +10,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::key::Scope;
-use super::lease::{Grant, Grantor, Leases, Take};
+use super::lease::{Charge, Grant, Grantor, Leases, Take};
 use crate::metrics::Metrics;
 use crate::redis::{Lua, RedisLink, RedisLinkError};
 
@@ -159,23 +159,31 @@ impl RateLimiter {
     /// instance holds of it (`lease.rs`), else, or while Redis cannot be asked, by the
     /// instance's own limiter. Waits only when one key sends this instance more than a lease's
     /// worth within one Redis round trip.
-    pub(super) async fn charge(&self, key: &str) -> Decision {
+    pub(super) async fn charge(&self, key: &str) -> (Decision, Pending) {
         let Some(redis) = &self.inner.redis else {
-            return self.check_local(key);
+            return (self.check_local(key), Pending(None));
         };
         let shared = SharedBucket { limiter: self.clone(), redis: redis.clone() };
-        let inner = &self.inner;
-        let taken = match &inner.leases {
-            Some(leases) => leases.take(key, &shared).await,
+        let (taken, pending) = self.take(key, &shared).await;
+        (self.decision(key, taken), Pending(pending))
+    }
+
+    async fn take(&self, key: &str, shared: &SharedBucket) -> (Take, Option<Charge<SharedBucket>>) {
+        match &self.inner.leases {
+            Some(leases) => leases.take(key, shared).await,
             None => match shared.grant(key, 1, 0).await {
-                Ok(grant) if grant.granted == 1 => Take::Admitted { remaining: grant.remaining },
-                Ok(grant) => Take::Refused { retry_after: grant.wait },
+                Ok(grant) if grant.granted == 1 => (Take::Admitted { remaining: grant.remaining }, None),
+                Ok(grant) => (Take::Refused { retry_after: grant.wait }, None),
                 Err(error) => {
                     tracing::debug!(%error, "rate limit decided locally: redis unavailable");
-                    Take::Unreachable
+                    (Take::Unreachable, None)
                 }
             },
-        };
+        }
+    }
+
+    fn decision(&self, key: &str, taken: Take) -> Decision {
+        let inner = &self.inner;
         match taken {
             Take::Unreachable => self.check_local(key),
             Take::Admitted { remaining } => {
@@ -284,9 +292,13 @@ impl RateLimiter {
     }
 }
 
+/// The lease request a decision started, if any: sent when dropped (`lease::Charge`), so the
+/// caller holds it until every limit has decided.
+pub(super) struct Pending(#[allow(dead_code)] Option<Charge<SharedBucket>>);
+
 /// The shared GCRA in Redis (`gcra.lua`), asked by the lease requests.
 #[derive(Clone)]
-struct SharedBucket {
+pub(super) struct SharedBucket {
     limiter: RateLimiter,
     redis: RedisLink,
 }
