@@ -4,6 +4,7 @@
 //! and flushed each second until Redis takes it.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -104,10 +105,10 @@ fn merged(queued: Vec<Queued>) -> Vec<Queued> {
     let mut merged: Vec<Queued> = Vec::with_capacity(queued.len());
     let mut index: HashMap<(String, Day), usize> = HashMap::with_capacity(queued.len());
     for item in queued {
-        match index.get(&(item.user.clone(), item.day)) {
-            Some(&at) => merged[at].counts.merge(&item.counts),
-            None => {
-                index.insert((item.user.clone(), item.day), merged.len());
+        match index.entry((item.user.clone(), item.day)) {
+            Entry::Occupied(at) => merged[*at.get()].counts.merge(&item.counts),
+            Entry::Vacant(slot) => {
+                slot.insert(merged.len());
                 merged.push(item);
             }
         }
