@@ -18,7 +18,7 @@ use super::budget::Allowance;
 use super::day::Day;
 use super::record::Spend;
 use crate::error::AppError;
-use crate::middleware::rate_limit::{Admission, rate_limit_key};
+use crate::middleware::rate_limit::{Admission, UserKey};
 
 #[derive(Clone)]
 pub struct UsageLayer {
@@ -63,7 +63,7 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let user = rate_limit_key(request.headers(), request.extensions(), self.api_keys_enabled);
+        let user = UserKey::of(request.headers(), request.extensions(), self.api_keys_enabled);
         let usage = self.usage.clone();
         let allowance = Allowance::new(usage.clone(), user.clone(), Day::today());
         // The budget travels with the rate limit's admission, which the handler hands to the

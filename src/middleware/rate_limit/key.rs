@@ -52,6 +52,21 @@ fn address_key(extensions: &Extensions) -> String {
     }
 }
 
+/// The per-user key the rate limit computed for a request, left in its extensions so the layers
+/// inside (usage) count the same user without hashing and formatting it again.
+#[derive(Debug, Clone)]
+pub struct UserKey(pub String);
+
+impl UserKey {
+    /// The request's user: the rate limit's key when it ran, else computed here.
+    pub fn of(headers: &HeaderMap, extensions: &Extensions, api_keys_enabled: bool) -> String {
+        match extensions.get::<UserKey>() {
+            Some(UserKey(key)) => key.clone(),
+            None => rate_limit_key(headers, extensions, api_keys_enabled),
+        }
+    }
+}
+
 /// Who a request counts against, as the contract orders it: `X-User-ID`, else the API key,
 /// else the client address.
 ///

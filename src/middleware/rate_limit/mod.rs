@@ -24,7 +24,7 @@ mod limiter;
 mod service;
 
 pub use admission::{Admission, Admitted};
-pub use key::{Scope, rate_limit_key};
+pub use key::{Scope, UserKey, rate_limit_key};
 pub use layer::RateLimitLayer;
 pub use limiter::{DEFAULT_LEASE, Decision, Limiter, RateLimitConfig, RateLimiter};
 pub use service::RateLimit;

@@ -9,6 +9,7 @@ use tower::Service;
 
 use super::admission::Admission;
 use super::decide::decide;
+use super::key::{Scope, UserKey};
 use super::limiter::RateLimiter;
 use crate::error::AppError;
 
@@ -49,6 +50,9 @@ where
                 (limiter.clone(), key)
             })
             .collect();
+        if let Some((_, key)) = checks.iter().find(|(limiter, _)| limiter.scope() == Scope::User) {
+            request.extensions_mut().insert(UserKey(key.clone()));
+        }
         // The instance polled ready goes with this call; the clone waits for the next one.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
